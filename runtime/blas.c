@@ -1,0 +1,80 @@
+#include "runtime/blas.h"
+
+#include <clblast_c.h>
+#include <stdio.h>
+
+const char *kd_clblast_status_str(int code) {
+    switch (code) {
+#define E(x) case CLBlast##x: return "CLBlast" #x;
+    E(Success) E(OpenCLCompilerNotAvailable) E(TempBufferAllocFailure) E(OpenCLOutOfResources)
+    E(OpenCLOutOfHostMemory) E(OpenCLBuildProgramFailure) E(InvalidValue) E(InvalidCommandQueue)
+    E(InvalidMemObject) E(InvalidBinary) E(InvalidBuildOptions) E(InvalidProgram)
+    E(InvalidProgramExecutable) E(InvalidKernelName) E(InvalidKernelDefinition) E(InvalidKernel)
+    E(InvalidArgIndex) E(InvalidArgValue) E(InvalidArgSize) E(InvalidKernelArgs)
+    E(InvalidLocalNumDimensions) E(InvalidLocalThreadsTotal) E(InvalidLocalThreadsDim)
+    E(InvalidGlobalOffset) E(InvalidEventWaitList) E(InvalidEvent) E(InvalidOperation)
+    E(InvalidBufferSize) E(InvalidGlobalWorkSize) E(NotImplemented) E(InvalidMatrixA)
+    E(InvalidMatrixB) E(InvalidMatrixC) E(InvalidVectorX) E(InvalidVectorY) E(InvalidDimension)
+    E(InvalidLeadDimA) E(InvalidLeadDimB) E(InvalidLeadDimC) E(InvalidIncrementX)
+    E(InvalidIncrementY) E(InsufficientMemoryA) E(InsufficientMemoryB) E(InsufficientMemoryC)
+    E(InsufficientMemoryX) E(InsufficientMemoryY) E(InsufficientMemoryTemp) E(InvalidBatchCount)
+    E(InvalidOverrideKernel) E(MissingOverrideParameter) E(InvalidLocalMemUsage)
+    E(NoHalfPrecision) E(NoDoublePrecision) E(InvalidVectorScalar) E(InsufficientMemoryScalar)
+    E(DatabaseError) E(UnknownError) E(UnexpectedError)
+#undef E
+    default: return "unknown CLBlast status";
+    }
+}
+
+static kd_status check(kd_ctx *ctx, CLBlastStatusCode s, const char *call, const kd_gemm_args *g) {
+    if (s == CLBlastSuccess) return KD_OK;
+    return kd_fail(&ctx->err, s == CLBlastTempBufferAllocFailure ? KD_ERR_NOMEM : KD_ERR_BLAS,
+                   "%s(%s%s m=%zu n=%zu k=%zu lda=%zu ldb=%zu ldc=%zu) failed: %s (%d)", call,
+                   g->ta ? "A^T" : "A", g->tb ? " B^T" : " B", g->m, g->n, g->k, g->lda, g->ldb, g->ldc,
+                   kd_clblast_status_str(s), (int)s);
+}
+
+static CLBlastTranspose tr(bool t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
+
+kd_status kd_sgemm(kd_ctx *ctx, const kd_gemm_args *g) {
+    if (!g->m || !g->n) return KD_OK;
+    cl_event ev = NULL;
+    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, tr(g->ta), tr(g->tb), g->m, g->n, g->k,
+                                       g->alpha, g->a, g->a_off, g->lda, g->b, g->b_off, g->ldb, g->beta,
+                                       g->c, g->c_off, g->ldc, &ctx->queue, ctx->profiling ? &ev : NULL);
+    KD_TRY(check(ctx, s, "CLBlastSgemm", g));
+    if (ev) {
+        char name[64];
+        snprintf(name, sizeof name, "sgemm %s%s", g->ta ? "T" : "N", g->tb ? "T" : "N");
+        return kd_prof_track(ctx, kd_prof_id(ctx, name, true), ev);
+    }
+    return KD_OK;
+}
+
+kd_status kd_sgemm_batched(kd_ctx *ctx, const kd_gemm_args *g, size_t a_stride, size_t b_stride,
+                           size_t c_stride, size_t batch) {
+    if (!g->m || !g->n || !batch) return KD_OK;
+    if (batch == 1) return kd_sgemm(ctx, g);
+    cl_event ev = NULL;
+    CLBlastStatusCode s = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, tr(g->ta), tr(g->tb), g->m, g->n, g->k, g->alpha, g->a, g->a_off, g->lda,
+        a_stride, g->b, g->b_off, g->ldb, b_stride, g->beta, g->c, g->c_off, g->ldc, c_stride, batch,
+        &ctx->queue, ctx->profiling ? &ev : NULL);
+    KD_TRY(check(ctx, s, "CLBlastSgemmStridedBatched", g));
+    if (ev) {
+        char name[64];
+        snprintf(name, sizeof name, "sgemm batched %s%s", g->ta ? "T" : "N", g->tb ? "T" : "N");
+        return kd_prof_track(ctx, kd_prof_id(ctx, name, true), ev);
+    }
+    return KD_OK;
+}
+
+kd_status kd_blas_override(kd_ctx *ctx, const char *kernel_name, size_t n, const char **names,
+                           const size_t *values) {
+    CLBlastStatusCode s =
+        CLBlastOverrideParameters(ctx->dev.device, kernel_name, CLBlastPrecisionSingle, n, names, values);
+    if (s != CLBlastSuccess)
+        return kd_fail(&ctx->err, KD_ERR_BLAS, "CLBlastOverrideParameters(%s) failed: %s (%d)", kernel_name,
+                       kd_clblast_status_str(s), (int)s);
+    return KD_OK;
+}

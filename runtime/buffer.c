@@ -1,0 +1,77 @@
+#include "runtime/buffer.h"
+
+#include "runtime/clcheck.h"
+
+static double to_mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+
+static kd_status too_big(kd_ctx *ctx, size_t bytes, const char *what, const char *why) {
+    return kd_fail(&ctx->err, KD_ERR_NOMEM,
+                   "cannot allocate %.1f MiB for %s on %s: %s (device: max allocation %.1f MiB, global "
+                   "memory %.1f MiB, kdcl already holds %.1f MiB). Try a smaller --batch or input size",
+                   to_mib(bytes), what, ctx->dev.name, why, to_mib((size_t)ctx->dev.max_alloc),
+                   to_mib((size_t)ctx->dev.global_mem), to_mib((size_t)ctx->mem_in_use));
+}
+
+kd_status kd_buffer_alloc(kd_ctx *ctx, size_t bytes, const char *what, cl_mem *out) {
+    *out = NULL;
+    if (bytes == 0) bytes = 4; /* OpenCL refuses empty buffers; keep callers simple */
+    if (ctx->dev.max_alloc && bytes > ctx->dev.max_alloc)
+        return too_big(ctx, bytes, what, "larger than the device's maximum single allocation");
+    if (ctx->dev.global_mem && ctx->mem_in_use + bytes > ctx->dev.global_mem)
+        return too_big(ctx, bytes, what, "the device's global memory would be exceeded");
+    cl_int e = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
+    if (e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES || e == CL_OUT_OF_HOST_MEMORY ||
+        e == CL_INVALID_BUFFER_SIZE)
+        return too_big(ctx, bytes, what, kd_cl_error_str(e));
+    KD_CL_RET(&ctx->err, e, "clCreateBuffer");
+    ctx->mem_in_use += bytes;
+    if (ctx->mem_in_use > ctx->mem_peak) ctx->mem_peak = ctx->mem_in_use;
+    *out = m;
+    return KD_OK;
+}
+
+kd_status kd_buffer_sub(kd_ctx *ctx, cl_mem parent, size_t offset, size_t bytes, cl_mem *out) {
+    cl_buffer_region r = {offset, bytes ? bytes : 4};
+    cl_int e = CL_SUCCESS;
+    *out = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &r, &e);
+    KD_CL_RET(&ctx->err, e, "clCreateSubBuffer");
+    return KD_OK;
+}
+
+void kd_buffer_free(kd_ctx *ctx, cl_mem mem) {
+    if (!mem) return;
+    cl_mem parent = NULL;
+    size_t size = 0;
+    clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL);
+    clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (!parent && ctx->mem_in_use >= size) ctx->mem_in_use -= size;
+    clReleaseMemObject(mem);
+}
+
+size_t kd_align_up(size_t n, size_t align) { return (n + align - 1) / align * align; }
+
+kd_status kd_write(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, const void *src, bool blocking) {
+    if (!bytes) return KD_OK;
+    KD_CL(&ctx->err, clEnqueueWriteBuffer(ctx->queue, dst, blocking ? CL_TRUE : CL_FALSE, offset, bytes, src,
+                                          0, NULL, NULL));
+    return KD_OK;
+}
+
+kd_status kd_read(kd_ctx *ctx, cl_mem src, size_t offset, size_t bytes, void *dst) {
+    if (!bytes) return KD_OK;
+    KD_CL(&ctx->err, clEnqueueReadBuffer(ctx->queue, src, CL_TRUE, offset, bytes, dst, 0, NULL, NULL));
+    return KD_OK;
+}
+
+kd_status kd_copy(kd_ctx *ctx, cl_mem dst, size_t dst_off, cl_mem src, size_t src_off, size_t bytes) {
+    if (!bytes) return KD_OK;
+    KD_CL(&ctx->err, clEnqueueCopyBuffer(ctx->queue, src, dst, src_off, dst_off, bytes, 0, NULL, NULL));
+    return KD_OK;
+}
+
+kd_status kd_fill(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, float value) {
+    if (!bytes) return KD_OK;
+    KD_CL(&ctx->err, clEnqueueFillBuffer(ctx->queue, dst, &value, sizeof value, offset, bytes, 0, NULL, NULL));
+    return KD_OK;
+}

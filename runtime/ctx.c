@@ -1,0 +1,253 @@
+#include "runtime/ctx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/cache.h"
+#include "runtime/clcheck.h"
+#include "runtime/program.h"
+
+kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_ctx **out, kd_err *err) {
+    *out = NULL;
+    kd_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return kd_fail(err, KD_ERR_NOMEM, "out of host memory creating the OpenCL context");
+    ctx->dev = *dev;
+    ctx->profiling = opts && opts->profiling;
+    ctx->quiet = opts && opts->quiet;
+    kd_cache_dir_resolve(opts ? opts->cache_dir : NULL, ctx->cache_dir, sizeof ctx->cache_dir,
+                         &ctx->cache_enabled);
+    cl_int e = CL_SUCCESS;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)dev->platform, 0};
+    ctx->context = clCreateContext(props, 1, &dev->device, NULL, NULL, &e);
+    if (e != CL_SUCCESS) {
+        kd_fail_cl(err, e, "clCreateContext", __FILE__, __LINE__);
+        goto fail;
+    }
+    cl_command_queue_properties qp = ctx->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+    /* clCreateCommandQueue is deprecated in 2.0 but it is the one call that
+     * every 1.2 ICD (NVIDIA's included) implements. */
+    ctx->queue = clCreateCommandQueue(ctx->context, dev->device, qp, &e);
+    if (e != CL_SUCCESS) {
+        kd_fail_cl(err, e, "clCreateCommandQueue", __FILE__, __LINE__);
+        goto fail;
+    }
+    /* CPUs (POCL) run a work-group as one loop: larger groups amortise the
+     * per-group overhead. GPUs want 128-256 for occupancy. */
+    ctx->wg_limit = 256;
+    if (dev->max_work_group && dev->max_work_group < ctx->wg_limit) ctx->wg_limit = dev->max_work_group;
+    *out = ctx;
+    return KD_OK;
+fail:
+    kd_ctx_free(ctx);
+    return err ? err->code : KD_ERR_CL;
+}
+
+void kd_ctx_free(kd_ctx *ctx) {
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    for (int i = 0; i < ctx->npending; i++) clReleaseEvent(ctx->pending[i]);
+    free(ctx->pending);
+    free(ctx->pending_id);
+    for (int i = 0; i < ctx->nkernels; i++) clReleaseKernel(ctx->kernels[i].k);
+    for (int i = 0; i < ctx->nprograms; i++) clReleaseProgram(ctx->programs[i].program);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->context) clReleaseContext(ctx->context);
+    free(ctx);
+}
+
+static kd_status prof_flush(kd_ctx *ctx) {
+    for (int i = 0; i < ctx->npending; i++) {
+        cl_ulong t0 = 0, t1 = 0;
+        cl_event ev = ctx->pending[i];
+        if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS &&
+            t1 >= t0) {
+            kd_prof_stat *st = &ctx->prof[ctx->pending_id[i]];
+            st->ms += (double)(t1 - t0) * 1e-6;
+            st->calls++;
+        }
+        clReleaseEvent(ev);
+    }
+    ctx->npending = 0;
+    return KD_OK;
+}
+
+kd_status kd_finish(kd_ctx *ctx) {
+    KD_CL(&ctx->err, clFinish(ctx->queue));
+    if (ctx->npending) return prof_flush(ctx);
+    return KD_OK;
+}
+
+int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm) {
+    for (int i = 0; i < ctx->nprof; i++)
+        if (ctx->prof[i].is_gemm == is_gemm && !strcmp(ctx->prof[i].name, name)) return i;
+    if (ctx->nprof == KD_MAX_PROF) return KD_MAX_PROF - 1; /* lump the overflow into the last row */
+    kd_prof_stat *st = &ctx->prof[ctx->nprof];
+    snprintf(st->name, sizeof st->name, "%s", name);
+    st->is_gemm = is_gemm;
+    return ctx->nprof++;
+}
+
+kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev) {
+    if (ctx->npending == ctx->pending_cap) {
+        /* Bound the number of live events: time what has finished so far. */
+        if (ctx->pending_cap >= 8192) KD_TRY(kd_finish(ctx));
+        else {
+            int cap = ctx->pending_cap ? ctx->pending_cap * 2 : 256;
+            cl_event *p = realloc(ctx->pending, (size_t)cap * sizeof *p);
+            if (!p) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
+            ctx->pending = p;
+            int *ids = realloc(ctx->pending_id, (size_t)cap * sizeof *ids);
+            if (!ids) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
+            ctx->pending_id = ids;
+            ctx->pending_cap = cap;
+        }
+    }
+    ctx->pending[ctx->npending] = ev;
+    ctx->pending_id[ctx->npending++] = id;
+    return KD_OK;
+}
+
+void kd_prof_reset(kd_ctx *ctx) {
+    for (int i = 0; i < ctx->nprof; i++) {
+        ctx->prof[i].ms = 0;
+        ctx->prof[i].calls = 0;
+    }
+}
+
+static int cmp_prof(const void *a, const void *b) {
+    const kd_prof_stat *x = *(kd_prof_stat *const *)a, *y = *(kd_prof_stat *const *)b;
+    return (x->ms < y->ms) - (x->ms > y->ms);
+}
+
+void kd_prof_print(const kd_ctx *ctx, double wall_ms, FILE *out) {
+    const kd_prof_stat *rows[KD_MAX_PROF];
+    int n = 0;
+    double total = 0, gemm = 0;
+    for (int i = 0; i < ctx->nprof; i++) {
+        if (!ctx->prof[i].calls) continue;
+        rows[n++] = &ctx->prof[i];
+        total += ctx->prof[i].ms;
+        if (ctx->prof[i].is_gemm) gemm += ctx->prof[i].ms;
+    }
+    qsort(rows, (size_t)n, sizeof rows[0], cmp_prof);
+    fprintf(out, "profile (device time from OpenCL events, %s)\n", ctx->dev.name);
+    fprintf(out, "  %-34s %5s %9s %11s %7s\n", "kernel", "kind", "calls", "total ms", "share");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "  %-34s %5s %9ld %11.1f %6.1f%%\n", rows[i]->name, rows[i]->is_gemm ? "gemm" : "own",
+                rows[i]->calls, rows[i]->ms, total > 0 ? 100.0 * rows[i]->ms / total : 0.0);
+    fprintf(out, "  %-34s %5s %9s %11.1f %6.1f%%\n", "GEMM (CLBlast)", "", "", gemm,
+            total > 0 ? 100.0 * gemm / total : 0.0);
+    fprintf(out, "  %-34s %5s %9s %11.1f %6.1f%%\n", "own kernels", "", "", total - gemm,
+            total > 0 ? 100.0 * (total - gemm) / total : 0.0);
+    if (wall_ms > 0) {
+        double host = wall_ms - total;
+        fprintf(out, "  wall %.1f ms, kernels %.1f ms, host/idle not covered by kernels %.1f ms (%.1f%%)\n",
+                wall_ms, total, host > 0 ? host : 0.0, host > 0 ? 100.0 * host / wall_ms : 0.0);
+    }
+}
+
+kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kernel **out) {
+    for (int i = 0; i < ctx->nkernels; i++)
+        if (!strcmp(ctx->kernels[i].name, name)) {
+            *out = &ctx->kernels[i];
+            return KD_OK;
+        }
+    if (ctx->nkernels == KD_MAX_KERNELS)
+        return kd_fail(&ctx->err, KD_ERR_CL, "too many kernels (raise KD_MAX_KERNELS in runtime/ctx.h)");
+    cl_program p;
+    KD_TRY(kd_program_get(ctx, prog, &p));
+    cl_int e = CL_SUCCESS;
+    cl_kernel k = clCreateKernel(p, name, &e);
+    if (e != CL_SUCCESS) {
+        kd_fail_cl(&ctx->err, e, "clCreateKernel", __FILE__, __LINE__);
+        kd_err_prefix(&ctx->err, "kernel '%s' of cl/%s.cl: ", name, prog);
+        return ctx->err.code;
+    }
+    kd_kernel *kk = &ctx->kernels[ctx->nkernels];
+    memset(kk, 0, sizeof *kk);
+    kk->k = k;
+    snprintf(kk->name, sizeof kk->name, "%s", name);
+    clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                             sizeof kk->wg_multiple, &kk->wg_multiple, NULL);
+    clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kk->max_wg,
+                             &kk->max_wg, NULL);
+    if (!kk->wg_multiple) kk->wg_multiple = 1;
+    if (!kk->max_wg) kk->max_wg = 64;
+    kk->prof_id = kd_prof_id(ctx, name, false);
+    ctx->nkernels++;
+    *out = kk;
+    return KD_OK;
+}
+
+static size_t pow2_at_least(size_t n) {
+    size_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+}
+
+kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
+                    int nargs, const kd_arg *args) {
+    for (int i = 0; i < nargs; i++) {
+        cl_int e = clSetKernelArg(k->k, (cl_uint)i, args[i].size, args[i].ptr);
+        if (e != CL_SUCCESS) {
+            kd_fail_cl(&ctx->err, e, "clSetKernelArg", __FILE__, __LINE__);
+            kd_err_prefix(&ctx->err, "kernel %s, argument %d: ", k->name, i);
+            return ctx->err.code;
+        }
+    }
+    size_t loc[3] = {1, 1, 1}, glob[3] = {1, 1, 1};
+    for (int d = 0; d < dims; d++) glob[d] = global[d];
+    if (local) {
+        for (int d = 0; d < dims; d++) loc[d] = local[d];
+    } else {
+        size_t budget = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
+        for (int d = 0; d < dims; d++) {
+            size_t want = pow2_at_least(glob[d]);
+            loc[d] = want < budget ? want : budget;
+            if (loc[d] < 1) loc[d] = 1;
+            budget /= loc[d];
+            if (budget < 1) budget = 1;
+        }
+    }
+    for (int d = 0; d < dims; d++) {
+        if (glob[d] == 0) return KD_OK; /* nothing to do */
+        glob[d] = (glob[d] + loc[d] - 1) / loc[d] * loc[d];
+    }
+    cl_event ev = NULL;
+    cl_int e = clEnqueueNDRangeKernel(ctx->queue, k->k, (cl_uint)dims, NULL, glob, loc, 0, NULL,
+                                      ctx->profiling ? &ev : NULL);
+    if (e != CL_SUCCESS) {
+        kd_fail_cl(&ctx->err, e, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
+        kd_err_prefix(&ctx->err, "kernel %s (global %zux%zux%zu, local %zux%zux%zu): ", k->name, glob[0],
+                      glob[1], glob[2], loc[0], loc[1], loc[2]);
+        return ctx->err.code;
+    }
+    if (ev) return kd_prof_track(ctx, k->prof_id, ev);
+    return KD_OK;
+}
+
+kd_status kd_run1d(kd_ctx *ctx, const char *prog, const char *name, size_t n, int nargs,
+                   const kd_arg *args) {
+    kd_kernel *k;
+    KD_TRY(kd_kernel_get(ctx, prog, name, &k));
+    size_t g[1] = {n};
+    return kd_launch(ctx, k, 1, g, NULL, nargs, args);
+}
+
+kd_status kd_run2d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, size_t n1,
+                   int nargs, const kd_arg *args) {
+    kd_kernel *k;
+    KD_TRY(kd_kernel_get(ctx, prog, name, &k));
+    size_t g[2] = {n0, n1};
+    return kd_launch(ctx, k, 2, g, NULL, nargs, args);
+}
+
+kd_status kd_run3d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, size_t n1,
+                   size_t n2, int nargs, const kd_arg *args) {
+    kd_kernel *k;
+    KD_TRY(kd_kernel_get(ctx, prog, name, &k));
+    size_t g[3] = {n0, n1, n2};
+    return kd_launch(ctx, k, 3, g, NULL, nargs, args);
+}

@@ -1,0 +1,110 @@
+/* The OpenCL context of one selected device: context, in-order queue,
+ * compiled programs and kernels, launch helper, profiling and memory
+ * accounting. Everything device-side in kdcl goes through a kd_ctx. */
+#ifndef KD_CTX_H
+#define KD_CTX_H
+
+#include <CL/cl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/device.h"
+#include "runtime/status.h"
+
+#define KD_MAX_KERNELS 256
+#define KD_MAX_PROGRAMS 32
+#define KD_MAX_PROF 320
+
+typedef struct kd_kernel {
+    cl_kernel k;
+    char name[64];
+    size_t wg_multiple; /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
+    size_t max_wg;      /* CL_KERNEL_WORK_GROUP_SIZE */
+    int prof_id;
+} kd_kernel;
+
+typedef struct kd_prof_stat {
+    char name[64];
+    bool is_gemm;
+    double ms;
+    long calls;
+} kd_prof_stat;
+
+typedef struct kd_program_entry {
+    const char *name;
+    cl_program program;
+} kd_program_entry;
+
+typedef struct kd_ctx_opts {
+    bool profiling;        /* record an event per launch (costs a little) */
+    const char *cache_dir; /* NULL: KDCL_CACHE_DIR / XDG_CACHE_HOME / ~/.cache; "off" disables */
+    bool quiet;            /* no warnings on stderr (e.g. an ignored tuning file) */
+} kd_ctx_opts;
+
+typedef struct kd_ctx {
+    kd_device_info dev;
+    cl_context context;
+    cl_command_queue queue;
+    kd_err err;
+    bool profiling, quiet;
+
+    bool cache_enabled;
+    char cache_dir[1024];
+
+    kd_program_entry programs[KD_MAX_PROGRAMS];
+    int nprograms;
+    int programs_from_source, programs_from_cache; /* counters, for tests and --profile */
+
+    kd_kernel kernels[KD_MAX_KERNELS];
+    int nkernels;
+    size_t wg_limit; /* upper bound for automatically chosen work-group sizes */
+
+    kd_prof_stat prof[KD_MAX_PROF];
+    int nprof;
+    cl_event *pending;
+    int *pending_id;
+    int npending, pending_cap;
+
+    uint64_t mem_in_use, mem_peak; /* bytes of device buffers kdcl allocated */
+} kd_ctx;
+
+/* Creates a context and queue on `dev`. On failure *out is NULL and err says why. */
+kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_ctx **out, kd_err *err);
+void kd_ctx_free(kd_ctx *ctx);
+
+/* Waits for the queue and, when profiling, folds finished events into totals. */
+kd_status kd_finish(kd_ctx *ctx);
+
+/* Kernel `name` of program `prog` (cl/<prog>.cl), built on first use. */
+kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kernel **out);
+
+typedef struct kd_arg {
+    size_t size;
+    const void *ptr; /* NULL with size>0: __local memory of that many bytes */
+} kd_arg;
+#define KD_ARG(x) ((kd_arg){sizeof(x), &(x)})
+#define KD_LOCAL(bytes) ((kd_arg){(bytes), NULL})
+/* Expands to "count, array" for kd_launch / kd_run*. */
+#define KD_ARGS(...) (int)(sizeof((kd_arg[]){__VA_ARGS__}) / sizeof(kd_arg)), (kd_arg[]){__VA_ARGS__}
+
+/* Sets the arguments and enqueues. global is the logical size: it is rounded
+ * up to a multiple of the work-group size, so kernels bound-check their ids.
+ * local NULL: chosen from the kernel's preferred multiple and ctx->wg_limit. */
+kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
+                    int nargs, const kd_arg *args);
+kd_status kd_run1d(kd_ctx *ctx, const char *prog, const char *name, size_t n, int nargs,
+                   const kd_arg *args);
+kd_status kd_run2d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, size_t n1,
+                   int nargs, const kd_arg *args);
+kd_status kd_run3d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, size_t n1,
+                   size_t n2, int nargs, const kd_arg *args);
+
+/* Profiling: an event for `id` (from kd_prof_id) to be timed at the next kd_finish. */
+int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm);
+kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev);
+void kd_prof_reset(kd_ctx *ctx);
+/* Table sorted by time: kernel, calls, total ms, share; GEMM and own kernels
+ * subtotalled; wall_ms (if >0) gives the host time not covered by kernels. */
+void kd_prof_print(const kd_ctx *ctx, double wall_ms, FILE *out);
+
+#endif

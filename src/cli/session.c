@@ -1,0 +1,36 @@
+#include "src/cli/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+void kd_global_opts(kd_global *g, kd_opt *opts) {
+    opts[0] = (kd_opt){.name = "platform", .kind = KD_OPT_STR, .dest = &g->platform, .metavar = "P",
+                       .help = "OpenCL platform: index or case-insensitive name substring"};
+    opts[1] = (kd_opt){.name = "device", .kind = KD_OPT_STR, .dest = &g->device, .metavar = "D",
+                       .help = "device within the platform: index or name substring"};
+    opts[2] = (kd_opt){.name = "device-type", .kind = KD_OPT_STR, .dest = &g->device_type, .metavar = "TYPE",
+                       .help = "cpu|gpu|accelerator|all (default: a GPU if there is one, else anything)",
+                       .choices = "cpu|gpu|accelerator|all"};
+}
+
+kd_status kd_session_select(const kd_global *g, kd_device_list *list, int *index, kd_err *err) {
+    KD_TRY(kd_device_list_load(list, err));
+    kd_device_query q = {g->platform, g->device, g->device_type, getenv("KDCL_DEVICE")};
+    kd_status s = kd_device_select(list, &q, index, err);
+    if (s != KD_OK) kd_device_list_free(list);
+    return s;
+}
+
+kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err) {
+    kd_device_list list;
+    int index = -1;
+    KD_TRY(kd_session_select(g, &list, &index, err));
+    kd_status s = kd_ctx_create(&list.items[index], opts, ctx, err);
+    kd_device_list_free(&list);
+    return s;
+}
+
+int kd_cli_report(const kd_err *err) {
+    fprintf(stderr, "kdcl: error: %s\n", err->msg[0] ? err->msg : kd_status_str(err->code));
+    return kd_status_exit_code(err->code);
+}

@@ -1,0 +1,26 @@
+/* What every device-touching command shares: the device-selection options
+ * and opening a kd_ctx on the selected device. */
+#ifndef KD_SESSION_H
+#define KD_SESSION_H
+
+#include "runtime/ctx.h"
+#include "src/cli/opts.h"
+
+typedef struct kd_global {
+    const char *platform, *device, *device_type;
+} kd_global;
+
+#define KD_GLOBAL_NOPTS 3
+/* Fills opts[KD_GLOBAL_NOPTS] pointing into g. */
+void kd_global_opts(kd_global *g, kd_opt *opts);
+
+/* Lists devices, selects one per g (or KDCL_DEVICE), creates the context and
+ * applies stored CLBlast tuning. *index gets the selected entry of *list
+ * (list may be NULL when the caller does not need it). */
+kd_status kd_session_select(const kd_global *g, kd_device_list *list, int *index, kd_err *err);
+kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err);
+
+/* Prints "kdcl: error: ..." and returns the exit code for err->code. */
+int kd_cli_report(const kd_err *err);
+
+#endif

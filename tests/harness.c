@@ -1,0 +1,112 @@
+#define _POSIX_C_SOURCE 200809L
+#include "tests/harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/buffer.h"
+#include "runtime/device.h"
+
+/* Test processes are single-threaded: plain counters are fine here. */
+static int checks, failures;
+
+void th_count_check(void) { checks++; }
+void th_count_failure(void) { failures++; }
+
+_Noreturn void th_fatal(const char *file, int line, const char *call, const char *msg) {
+    fprintf(stderr, "FATAL %s:%d: %s failed: %s\n", file, line, call, msg);
+    exit(1);
+}
+
+int th_done(const char *name) {
+    printf("%s: %d checks, %d failures\n", name, checks, failures);
+    return failures ? 1 : 0;
+}
+
+kd_ctx *th_ctx_opts(const kd_ctx_opts *opts) {
+    kd_err err = {0};
+    kd_device_list list;
+    int index = -1;
+    if (kd_device_list_load(&list, &err) != KD_OK) th_fatal(__FILE__, __LINE__, "kd_device_list_load", err.msg);
+    kd_device_query q = {NULL, NULL, NULL, getenv("KDCL_DEVICE")};
+    if (kd_device_select(&list, &q, &index, &err) != KD_OK) th_fatal(__FILE__, __LINE__, "kd_device_select", err.msg);
+    kd_ctx *ctx = NULL;
+    if (kd_ctx_create(&list.items[index], opts, &ctx, &err) != KD_OK)
+        th_fatal(__FILE__, __LINE__, "kd_ctx_create", err.msg);
+    kd_device_list_free(&list);
+    return ctx;
+}
+
+kd_ctx *th_ctx(void) { return th_ctx_opts(NULL); }
+
+uint64_t th_next(th_rng *r) {
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+float th_uniform(th_rng *r, float lo, float hi) {
+    return lo + (hi - lo) * (float)((double)(th_next(r) >> 11) * (1.0 / 9007199254740992.0));
+}
+
+void th_fill(th_rng *r, float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = th_uniform(r, lo, hi);
+}
+
+cl_mem th_upload(kd_ctx *ctx, const float *x, size_t n) {
+    cl_mem m;
+    MUST(ctx, kd_buffer_alloc(ctx, n * sizeof(float), "test buffer", &m));
+    MUST(ctx, kd_write(ctx, m, 0, n * sizeof(float), x, true));
+    return m;
+}
+
+cl_mem th_zeros(kd_ctx *ctx, size_t n) {
+    cl_mem m;
+    MUST(ctx, kd_buffer_alloc(ctx, n * sizeof(float), "test buffer", &m));
+    MUST(ctx, kd_fill(ctx, m, 0, n * sizeof(float), 0.0f));
+    return m;
+}
+
+void th_download(kd_ctx *ctx, cl_mem m, float *x, size_t n) {
+    MUST(ctx, kd_read(ctx, m, 0, n * sizeof(float), x));
+}
+
+double th_nmse(const float *got, const double *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    if (!isfinite(num)) return INFINITY;
+    return den > 0 ? num / den : num;
+}
+
+double th_nmse_f(const float *got, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - (double)ref[i];
+        num += d * d;
+        den += (double)ref[i] * (double)ref[i];
+    }
+    if (!isfinite(num)) return INFINITY;
+    return den > 0 ? num / den : num;
+}
+
+double th_max_rel(const float *got, const double *ref, size_t n, double atol, double rtol) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - ref[i]) / (atol + rtol * fabs(ref[i]));
+        if (!(e <= worst)) worst = e; /* NaN propagates as failure */
+    }
+    return worst;
+}
+
+void th_tempdir(char *out, size_t cap, const char *tag) {
+    const char *base = getenv("TMPDIR");
+    snprintf(out, cap, "%s/kdcl-test-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    if (!mkdtemp(out)) th_fatal(__FILE__, __LINE__, "mkdtemp", out);
+}
