@@ -1,0 +1,25 @@
+/* BatchNorm2d, NCHW, per-channel gamma/beta, PyTorch semantics: training
+ * normalises with the batch's biased variance and updates the running
+ * statistics with momentum (running = (1-m)*running + m*batch, running_var
+ * from the unbiased variance); inference uses the running statistics. */
+#ifndef KD_LAYERS_BATCHNORM_H
+#define KD_LAYERS_BATCHNORM_H
+
+#include "runtime/ctx.h"
+
+typedef struct kd_bn_desc {
+    int n, c, hw;
+    float eps;      /* 1e-5 as PyTorch */
+    float momentum; /* 0.1 as PyTorch (Keras' 0.99 in the other convention) */
+} kd_bn_desc;
+
+/* Saves mean[c] and invstd[c] for backward. */
+kd_status kd_bn_forward_train(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_mem mean, cl_mem invstd,
+                              cl_mem running_mean, cl_mem running_var, cl_mem in, cl_mem gamma, cl_mem beta);
+kd_status kd_bn_forward_infer(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_mem in, cl_mem gamma,
+                              cl_mem beta, cl_mem running_mean, cl_mem running_var);
+/* dx overwritten; dgamma, dbeta accumulated (+=). */
+kd_status kd_bn_backward(kd_ctx *ctx, const kd_bn_desc *d, cl_mem dx, cl_mem dgamma, cl_mem dbeta,
+                         cl_mem dout, cl_mem in, cl_mem mean, cl_mem invstd, cl_mem gamma);
+
+#endif

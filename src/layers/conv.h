@@ -1,0 +1,37 @@
+/* 2-D convolution, NCHW, weights [cout][cin][kh][kw] (PyTorch layout).
+ *
+ * Forward and backward are im2col + one CLBlast GEMM each, with the batch
+ * folded into the GEMM's N dimension (col is [cin*kh*kw][n*oh*ow]), so
+ * there is no per-image loop and even 4x4 feature maps make a large GEMM:
+ *   forward:  tmp[cout][n*P] = W[cout][K] * col[K][n*P]; out = NCHW(tmp) + bias
+ *   backward: dY' = CNHW(dout); dW += dY' * col^T; db += rowsum(dY');
+ *             dcol = W^T * dY'; dx = col2im(dcol)
+ * A 1x1 stride-1 unpadded convolution skips im2col/col2im (the GEMM reads
+ * the activations directly). */
+#ifndef KD_LAYERS_CONV_H
+#define KD_LAYERS_CONV_H
+
+#include <stdbool.h>
+
+#include "runtime/ctx.h"
+
+typedef struct kd_conv_desc {
+    int n, cin, h, w;               /* input */
+    int cout, kh, kw, stride, pad;  /* square stride and padding */
+    int oh, ow;                     /* output, set by kd_conv_desc_init */
+    bool bias;
+} kd_conv_desc;
+
+/* Computes oh, ow; KD_ERR_USAGE if the kernel does not fit the padded input. */
+kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err);
+/* Floats of scratch that forward/backward need (shared across layers by the caller). */
+size_t kd_conv_workspace_floats(const kd_conv_desc *d);
+
+kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
+                          cl_mem bias, cl_mem ws);
+/* dx (NULL: not needed, e.g. the first layer) is overwritten; dweight and
+ * dbias are accumulated (+=), cleared once per step by the model's zero_grad. */
+kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem dweight, cl_mem dbias,
+                           cl_mem dout, cl_mem in, cl_mem weight, cl_mem ws);
+
+#endif

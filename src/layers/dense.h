@@ -1,0 +1,18 @@
+/* Fully connected layer: out[n][out] = in[n][in] * W^T + b, W [out][in]
+ * (PyTorch nn.Linear layout). One CLBlast GEMM each way. */
+#ifndef KD_LAYERS_DENSE_H
+#define KD_LAYERS_DENSE_H
+
+#include "runtime/ctx.h"
+
+typedef struct kd_dense_desc {
+    int n, in, out;
+} kd_dense_desc;
+
+kd_status kd_dense_forward(kd_ctx *ctx, const kd_dense_desc *d, cl_mem out, cl_mem in, cl_mem weight,
+                           cl_mem bias);
+/* dx (NULL allowed) overwritten; dweight, dbias accumulated (+=). */
+kd_status kd_dense_backward(kd_ctx *ctx, const kd_dense_desc *d, cl_mem dx, cl_mem dweight, cl_mem dbias,
+                            cl_mem dout, cl_mem in, cl_mem weight);
+
+#endif

@@ -1,0 +1,46 @@
+/* Losses on logits (never probabilities), computed on the device with a
+ * stable log-softmax (row max subtracted).
+ *
+ * Statistics stay on the device during training: each forward *adds* into
+ * an accumulator buffer `acc` of KD_ACC_COUNT floats (NULL: skip), which the
+ * host reads only when it prints, so a step transfers no scalars. */
+#ifndef KD_TRAIN_LOSS_H
+#define KD_TRAIN_LOSS_H
+
+#include <stdbool.h>
+
+#include "runtime/ctx.h"
+
+enum {
+    KD_ACC_LOSS,    /* sum over samples of the per-sample loss */
+    KD_ACC_HARD,    /* sum of the hard part: CE(y, softmax(s)) (unweighted) */
+    KD_ACC_SOFT,    /* sum of the soft part: T^2 * KL(softmax(t/T) || softmax(s/T)) (unweighted) */
+    KD_ACC_CORRECT, /* samples whose argmax equals the label */
+    KD_ACC_SEEN,    /* samples */
+    KD_ACC_AGREE,   /* samples where argmax(s) == argmax(t) (distillation only) */
+    KD_ACC_COUNT
+};
+
+/* labels: int32 [n]. Cross-entropy from logits [n][classes]. */
+kd_status kd_ce_forward(kd_ctx *ctx, int n, int classes, cl_mem acc, cl_mem logits, cl_mem labels);
+/* dlogits = scale * (softmax(logits) - onehot(label)); scale = 1/n for the batch mean. */
+kd_status kd_ce_backward(kd_ctx *ctx, int n, int classes, float scale, cl_mem dlogits, cl_mem logits,
+                         cl_mem labels);
+
+/* Distillation (../shared/DESIGN.md section 2), per sample b:
+ *   L_b = alpha * CE(y, softmax(s)) + (1-alpha) * T^2 * KL(softmax(t/T) || softmax(s/T))
+ * and the batch loss is (1/n) sum_b L_b. The teacher gets no gradient. */
+typedef struct kd_distill_cfg {
+    float temperature; /* T > 0 */
+    float alpha;       /* weight of the hard-label term, in [0, 1] */
+} kd_distill_cfg;
+
+/* KD_ERR_USAGE with a clear message unless T > 0 and 0 <= alpha <= 1. */
+kd_status kd_distill_check(const kd_distill_cfg *cfg, kd_err *err);
+kd_status kd_distill_forward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, cl_mem acc,
+                             cl_mem student_logits, cl_mem teacher_logits, cl_mem labels);
+/* ds = scale * [alpha (p - y) + (1-alpha) T (p_s^T - p_t^T)]; scale = 1/n. */
+kd_status kd_distill_backward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, float scale,
+                              cl_mem dstudent, cl_mem student_logits, cl_mem teacher_logits, cl_mem labels);
+
+#endif
