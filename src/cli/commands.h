@@ -4,5 +4,6 @@
 #define KD_COMMANDS_H
 
 int kd_cmd_devices(int argc, char **argv);
+int kd_cmd_summary(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ typedef struct command {
 
 static const command COMMANDS[] = {
     {"devices", kd_cmd_devices, "list OpenCL platforms and devices; mark the selected one"},
+    {"summary", kd_cmd_summary, "per-layer table of a model: shapes, parameters, multiply-accumulates"},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

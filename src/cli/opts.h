@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "runtime/status.h"
+#include "src/text.h"
 
 typedef enum kd_opt_kind {
     KD_OPT_FLAG,   /* bool, no value */
@@ -47,8 +48,5 @@ kd_status kd_cmdline_parse(kd_cmdline *cl, int argc, char **argv, kd_err *err);
 void kd_cmdline_help(const kd_cmdline *cl, FILE *out);
 /* True if option `name` was given explicitly. */
 bool kd_opt_seen(const kd_cmdline *cl, const char *name);
-
-/* "Did you mean" for a mistyped word among candidates (NULL if nothing is close). */
-const char *kd_closest(const char *word, const char *const *candidates, int n);
 
 #endif

@@ -1,0 +1,62 @@
+/* What `kdcl train` and `kdcl distill` share: the training options
+ * (DESIGN.md section 3), loading the data with its validation hold-out,
+ * and the preprocessing a model gets. */
+#ifndef KD_CLI_TRAIN_COMMON_H
+#define KD_CLI_TRAIN_COMMON_H
+
+#include <signal.h>
+
+#include "src/cli/opts.h"
+#include "src/cli/session.h"
+#include "src/data/dataset.h"
+#include "src/data/loader.h"
+#include "src/model/weights.h"
+#include "src/train/evaluate.h"
+#include "src/train/trainer.h"
+
+typedef struct kd_train_opts {
+    const char *data, *out, *resume, *log, *augment, *optimizer, *schedule, *normalize;
+    int epochs, batch, resize, channels, checkpoint_every, log_every;
+    long long limit, seed;
+    double lr, momentum, weight_decay, val_split, warmup, lr_step, lr_gamma;
+    bool nesterov, adamw, profile, quiet, no_test;
+} kd_train_opts;
+
+void kd_train_opts_defaults(kd_train_opts *o);
+/* Appends the shared options to opts[*n..]; cap is the array size. */
+void kd_train_opts_table(kd_train_opts *o, kd_opt *opts, int *n, int cap);
+
+/* The data of a job: the train split with its validation hold-out, and the
+ * test split (loaded lazily for the final evaluation). */
+typedef struct kd_job_data {
+    kd_data_spec spec;
+    kd_dataset train, test;
+    int *train_idx, *val_idx, *test_idx;
+    int ntrain, nval, ntest;
+} kd_job_data;
+
+kd_status kd_job_data_load(const kd_train_opts *o, kd_job_data *d, kd_err *err);
+kd_status kd_job_data_load_test(const kd_train_opts *o, kd_job_data *d, kd_err *err);
+void kd_job_data_free(kd_job_data *d);
+
+/* Fills cfg from the options (optimizer, schedule, augmentation, paths). */
+kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char *ckpt, size_t ckpt_cap,
+                                 kd_err *err);
+
+/* Preprocessing for a model of in_c x S x S fed from data set ds: the
+ * normalisation mode (none|dataset|imagenet) fills meta's mean/std. */
+kd_status kd_meta_for(const kd_dataset *ds, const kd_model *m, const char *normalize, kd_model_meta *meta,
+                      kd_err *err);
+kd_prep_desc kd_prep_from_meta(const kd_model_meta *meta);
+
+/* "kdcl train --model ... (without --resume)" for the interrupt hint. */
+void kd_command_line(const char *cmd, int argc, char **argv, char *buf, size_t cap);
+
+/* SIGINT asks the training loop to finish its step and save. */
+void kd_install_sigint(volatile sig_atomic_t *flag);
+volatile sig_atomic_t *kd_sigint_flag(void);
+
+/* Size of a file in MiB (for the comparison table), -1 if unknown. */
+double kd_file_mib(const char *path);
+
+#endif

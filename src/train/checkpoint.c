@@ -1,0 +1,136 @@
+#include "src/train/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/buffer.h"
+
+static kd_status put_num(kd_st_writer *w, const char *key, double v, kd_err *err) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return kd_st_writer_meta(w, key, buf, err);
+}
+
+kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cfg *ocfg, cl_mem state,
+                       const kd_ckpt_state *st, const char *path, kd_err *err) {
+    int k = kd_optim_state_per_param(ocfg);
+    size_t n = m->train_floats;
+    float *host = NULL;
+    kd_st_writer *w = kd_st_writer_new();
+    if (!w) return kd_fail(err, KD_ERR_NOMEM, "out of memory writing %s", path);
+    kd_status s = KD_OK;
+    if (k > 0) {
+        host = malloc((size_t)k * n * sizeof(float));
+        if (!host) s = kd_fail(err, KD_ERR_NOMEM, "out of memory writing %s", path);
+        if (s == KD_OK && (s = kd_read(m->ctx, state, 0, (size_t)k * n * sizeof(float), host)) != KD_OK)
+            *err = m->ctx->err;
+        /* One tensor per parameter and state slot: independent of the arena's alignment. */
+        for (int j = 0; j < k && s == KD_OK; j++)
+            for (int i = 0; i < m->nparams && s == KD_OK; i++) {
+                const kd_param *p = &m->params[i];
+                if (!p->trainable) continue;
+                char name[192];
+                snprintf(name, sizeof name, "optimizer.%d.%s", j, p->name);
+                s = kd_st_writer_add(w, name, KD_F32, p->ndim, p->shape, host + (size_t)j * n + p->offset, err);
+            }
+    }
+    char buf[64];
+    if (s == KD_OK) s = put_num(w, "kdcl.ckpt.epoch", st->epoch, err);
+    if (s == KD_OK) s = put_num(w, "kdcl.ckpt.batch", st->batch, err);
+    if (s == KD_OK) s = put_num(w, "kdcl.ckpt.step", (double)st->step, err);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)st->dropout_counter);
+    if (s == KD_OK) s = kd_st_writer_meta(w, "kdcl.ckpt.dropout_counter", buf, err);
+    if (s == KD_OK) s = put_num(w, "kdcl.ckpt.best_acc", st->best_acc, err);
+    if (s == KD_OK) s = put_num(w, "kdcl.ckpt.best_epoch", st->best_epoch, err);
+    if (s == KD_OK) s = put_num(w, "kdcl.ckpt.epoch_seconds", st->epoch_seconds, err);
+    if (s == KD_OK) {
+        cJSON *a = cJSON_CreateFloatArray(st->acc, KD_ACC_COUNT);
+        char *text = cJSON_PrintUnformatted(a);
+        cJSON_Delete(a);
+        s = text ? kd_st_writer_meta(w, "kdcl.ckpt.acc", text, err) : kd_fail(err, KD_ERR_NOMEM, "out of memory");
+        free(text);
+    }
+    if (s == KD_OK) s = kd_st_writer_meta(w, "kdcl.ckpt.config", st->config, err);
+    if (s == KD_OK) s = kd_weights_save(m, meta, w, path, err);
+    kd_st_writer_free(w);
+    free(host);
+    return s;
+}
+
+static bool get_num(const kd_st_file *f, const char *key, double *v) {
+    const char *s = kd_st_meta(f, key);
+    if (!s) return false;
+    char *end;
+    *v = strtod(s, &end);
+    return end != s && !*end;
+}
+
+kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_ckpt_state *st, const char *path,
+                       kd_err *err) {
+    kd_st_file f;
+    KD_TRY(kd_st_read(path, &f, err));
+    memset(st, 0, sizeof *st);
+    double epoch, batch, step, best, best_epoch, secs;
+    const char *dc = kd_st_meta(&f, "kdcl.ckpt.dropout_counter");
+    const char *cfg = kd_st_meta(&f, "kdcl.ckpt.config");
+    kd_status s = KD_OK;
+    if (!get_num(&f, "kdcl.ckpt.epoch", &epoch) || !get_num(&f, "kdcl.ckpt.batch", &batch) ||
+        !get_num(&f, "kdcl.ckpt.step", &step) || !get_num(&f, "kdcl.ckpt.best_acc", &best) ||
+        !get_num(&f, "kdcl.ckpt.best_epoch", &best_epoch) || !dc || !cfg) {
+        s = kd_fail(err, KD_ERR_INPUT,
+                    "%s is not a kdcl training checkpoint (no kdcl.ckpt.* metadata): --resume takes the "
+                    "*.ckpt.safetensors file that train/distill write beside --out",
+                    path);
+        goto done;
+    }
+    st->epoch = (int)epoch;
+    st->batch = (int)batch;
+    st->step = (long)step;
+    st->best_acc = best;
+    st->best_epoch = (int)best_epoch;
+    st->dropout_counter = strtoull(dc, NULL, 10);
+    if (get_num(&f, "kdcl.ckpt.epoch_seconds", &secs)) st->epoch_seconds = secs;
+    snprintf(st->config, sizeof st->config, "%s", cfg);
+    const char *acc = kd_st_meta(&f, "kdcl.ckpt.acc");
+    cJSON *a = acc ? cJSON_Parse(acc) : NULL;
+    for (int i = 0; i < KD_ACC_COUNT; i++) {
+        const cJSON *it = cJSON_GetArrayItem(a, i);
+        if (cJSON_IsNumber(it)) st->acc[i] = (float)it->valuedouble;
+    }
+    cJSON_Delete(a);
+    kd_load_report rep;
+    if ((s = kd_weights_load(m, &f, true, &rep, err)) != KD_OK) goto done;
+    int k = kd_optim_state_per_param(ocfg);
+    size_t n = m->train_floats;
+    if (k > 0) {
+        float *host = calloc((size_t)k * n, sizeof(float));
+        if (!host) {
+            s = kd_fail(err, KD_ERR_NOMEM, "out of memory reading %s", path);
+            goto done;
+        }
+        for (int j = 0; j < k && s == KD_OK; j++)
+            for (int i = 0; i < m->nparams && s == KD_OK; i++) {
+                const kd_param *p = &m->params[i];
+                if (!p->trainable) continue;
+                char name[192];
+                snprintf(name, sizeof name, "optimizer.%d.%s", j, p->name);
+                const kd_st_tensor *t = kd_st_find(&f, name);
+                if (!t || kd_st_numel(t) != p->count)
+                    s = kd_fail(err, KD_ERR_INPUT,
+                                "%s: optimizer state '%s' is missing or has the wrong size (was the checkpoint written "
+                                "with another --optimizer?)",
+                                path, name);
+                else
+                    s = kd_st_to_f32(&f, t, host + (size_t)j * n + p->offset, err);
+            }
+        if (s == KD_OK && (s = kd_write(m->ctx, state, 0, (size_t)k * n * sizeof(float), host, true)) != KD_OK)
+            *err = m->ctx->err;
+        free(host);
+    }
+    m->dropout_counter = st->dropout_counter;
+done:
+    kd_st_free(&f);
+    return s;
+}

@@ -1,0 +1,341 @@
+#include "src/train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/buffer.h"
+#include "runtime/clcheck.h"
+#include "src/train/checkpoint.h"
+#include "src/train/evaluate.h"
+#include "src/train/progress.h"
+
+typedef struct run {
+    kd_model *m, *t;
+    kd_ctx *ctx;
+    const kd_train_cfg *cfg;
+    const kd_train_data *data;
+    const kd_prep_desc *prep, *tprep;
+    const kd_model_meta *meta;
+    kd_err *err;
+    kd_loader *ld;
+    cl_mem acc, state, bad;
+    /* Teacher-logit cache: rows by data-set index, and a two-slot ring of
+     * index uploads so the host never rewrites memory the queue still reads. */
+    cl_mem tcache, tidx[2];
+    int *tidx_host[2];
+    cl_event tidx_ev[2];
+    int tslot;
+    bool *cached;
+    FILE *log;
+    kd_ckpt_state st;
+    int nb;
+} run;
+
+static kd_status dev_err(run *r, kd_status s) {
+    if (s != KD_OK && r->err != &r->ctx->err) *r->err = r->ctx->err;
+    return s;
+}
+
+static void acc_text(const run *r, const float *a, char *buf, size_t cap) {
+    double n = a[KD_ACC_SEEN] > 0 ? (double)a[KD_ACC_SEEN] : 1.0;
+    if (r->cfg->distill)
+        snprintf(buf, cap, "loss %.4f (hard %.4f soft %.4f) acc %.2f%%", (double)a[KD_ACC_LOSS] / n, (double)a[KD_ACC_HARD] / n,
+                 (double)a[KD_ACC_SOFT] / n, 100.0 * (double)a[KD_ACC_CORRECT] / n);
+    else
+        snprintf(buf, cap, "loss %.4f acc %.2f%%", (double)a[KD_ACC_LOSS] / n, 100.0 * (double)a[KD_ACC_CORRECT] / n);
+}
+
+/* Reads the running statistics; a non-finite loss or gradient stops the run. */
+static kd_status read_stats(run *r, float *a, int epoch, float lr) {
+    int bad = 0;
+    KD_TRY(dev_err(r, kd_read(r->ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), a)));
+    KD_TRY(dev_err(r, kd_read(r->ctx, r->bad, 0, sizeof bad, &bad)));
+    if (bad || !isfinite(a[KD_ACC_LOSS]))
+        return kd_fail(r->err, KD_ERR_NUMERIC,
+                       "training diverged in epoch %d, step %ld: %s is not finite. The learning rate (%g) is "
+                       "probably too high for this model and batch: try a smaller --lr (e.g. %g) or --warmup 1. "
+                       "The last good checkpoint, %s, was not overwritten",
+                       epoch + 1, r->st.step, bad ? "a gradient" : "the loss", (double)lr, (double)lr / 10.0,
+                       r->cfg->ckpt ? r->cfg->ckpt : "(none)");
+    return KD_OK;
+}
+
+static void log_json(run *r, const char *event, int epoch, float lr, const float *a, const kd_eval_result *val,
+                     double seconds, long images) {
+    if (!r->log) return;
+    double n = a[KD_ACC_SEEN] > 0 ? (double)a[KD_ACC_SEEN] : 1.0;
+    fprintf(r->log, "{\"event\":\"%s\",\"epoch\":%d,\"step\":%ld,\"lr\":%.6g,\"train_loss\":%.6g,\"train_acc\":%.6g",
+            event, epoch + 1, r->st.step, (double)lr, (double)a[KD_ACC_LOSS] / n, (double)a[KD_ACC_CORRECT] / n);
+    if (r->cfg->distill)
+        fprintf(r->log, ",\"train_hard\":%.6g,\"train_soft\":%.6g,\"train_agree\":%.6g", (double)a[KD_ACC_HARD] / n,
+                (double)a[KD_ACC_SOFT] / n, (double)a[KD_ACC_AGREE] / n);
+    if (val && val->n > 0) fprintf(r->log, ",\"val_loss\":%.6g,\"val_acc\":%.6g", val->loss, val->acc);
+    fprintf(r->log, ",\"seconds\":%.3f,\"images_per_s\":%.1f}\n", seconds, seconds > 0 ? (double)images / seconds : 0.0);
+    fflush(r->log);
+}
+
+static kd_status save_ckpt(run *r) {
+    kd_status s = kd_ckpt_save(r->m, r->meta, &r->cfg->optim, r->state, &r->st, r->cfg->ckpt, r->err);
+    if (s != KD_OK) kd_err_prefix(r->err, "saving checkpoint: ");
+    return s;
+}
+
+static kd_status teacher_logits(run *r, const kd_batch *b) {
+    kd_ctx *ctx = r->ctx;
+    kd_model *t = r->t;
+    bool all_cached = r->cached != NULL;
+    for (int i = 0; all_cached && i < b->n; i++) all_cached = r->cached[b->indices[i]];
+    if (r->cached) {
+        /* Upload this batch's indices into the next slot of the ring. */
+        int slot = r->tslot;
+        r->tslot ^= 1;
+        if (r->tidx_ev[slot]) {
+            KD_CL(&ctx->err, clWaitForEvents(1, &r->tidx_ev[slot]));
+            clReleaseEvent(r->tidx_ev[slot]);
+            r->tidx_ev[slot] = NULL;
+        }
+        memcpy(r->tidx_host[slot], b->indices, (size_t)b->n * sizeof(int));
+        KD_CL(&ctx->err, clEnqueueWriteBuffer(ctx->queue, r->tidx[slot], CL_FALSE, 0, (size_t)b->n * sizeof(int),
+                                              r->tidx_host[slot], 0, NULL, &r->tidx_ev[slot]));
+        int n = b->n, k = t->classes;
+        if (all_cached)
+            return kd_run1d(ctx, "util", "rows_gather", (size_t)n * (size_t)k,
+                            KD_ARGS(KD_ARG(t->nodes[t->nnodes - 1].out), KD_ARG(r->tcache), KD_ARG(r->tidx[slot]),
+                                    KD_ARG(n), KD_ARG(k)));
+        KD_TRY(kd_prep_run(ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
+                           t->input));
+        KD_TRY(kd_model_forward(t, b->n, false));
+        for (int i = 0; i < b->n; i++) r->cached[b->indices[i]] = true;
+        return kd_run1d(ctx, "util", "rows_scatter", (size_t)n * (size_t)k,
+                        KD_ARGS(KD_ARG(r->tcache), KD_ARG(t->nodes[t->nnodes - 1].out), KD_ARG(r->tidx[slot]),
+                                KD_ARG(n), KD_ARG(k)));
+    }
+    KD_TRY(kd_prep_run(ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
+                       t->input));
+    return kd_model_forward(t, b->n, false);
+}
+
+/* One optimizer step on batch b. */
+static kd_status train_step(run *r, const kd_batch *b, float lr) {
+    kd_ctx *ctx = r->ctx;
+    kd_model *m = r->m;
+    int n = b->n, k = m->classes;
+    float scale = 1.0f / (float)n;
+    KD_TRY(kd_prep_run(ctx, r->prep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
+                       m->input));
+    if (r->cfg->distill) KD_TRY(teacher_logits(r, b));
+    KD_TRY(kd_model_forward(m, n, true));
+    if (r->cfg->distill) {
+        cl_mem tl = kd_model_logits(r->t);
+        KD_TRY(kd_distill_forward(ctx, &r->cfg->kd, n, k, r->acc, kd_model_logits(m), tl, b->labels));
+        KD_TRY(kd_distill_backward(ctx, &r->cfg->kd, n, k, scale, kd_model_dlogits(m), kd_model_logits(m), tl,
+                                   b->labels));
+    } else {
+        KD_TRY(kd_ce_forward(ctx, n, k, r->acc, kd_model_logits(m), b->labels));
+        KD_TRY(kd_ce_backward(ctx, n, k, scale, kd_model_dlogits(m), kd_model_logits(m), b->labels));
+    }
+    KD_TRY(kd_model_zero_grad(m));
+    KD_TRY(kd_model_backward(m, n));
+    r->st.step++;
+    return kd_optim_step(ctx, &r->cfg->optim, m->train_floats, m->train_arena, m->grad_arena, r->state, lr,
+                         r->st.step, r->bad);
+}
+
+static kd_status setup(run *r) {
+    kd_ctx *ctx = r->ctx;
+    const kd_train_cfg *cfg = r->cfg;
+    int per = kd_optim_state_per_param(&cfg->optim);
+    KD_TRY(kd_buffer_alloc(ctx, KD_ACC_COUNT * sizeof(float), "training statistics", &r->acc));
+    KD_TRY(kd_fill(ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f));
+    KD_TRY(kd_buffer_alloc(ctx, sizeof(int), "divergence flag", &r->bad));
+    KD_TRY(kd_fill(ctx, r->bad, 0, sizeof(int), 0.0f));
+    size_t sf = (size_t)(per > 0 ? per : 1) * r->m->train_floats;
+    KD_TRY(kd_buffer_alloc(ctx, sf * sizeof(float), "optimizer state", &r->state));
+    KD_TRY(kd_fill(ctx, r->state, 0, sf * sizeof(float), 0.0f));
+    if (cfg->distill && cfg->cache_teacher) {
+        const kd_dataset *ds = r->data->ds;
+        KD_TRY(kd_buffer_alloc(ctx, (size_t)ds->n * (size_t)r->m->classes * sizeof(float), "teacher-logit cache",
+                               &r->tcache));
+        for (int i = 0; i < 2; i++) {
+            KD_TRY(kd_buffer_alloc(ctx, (size_t)cfg->batch * sizeof(int), "teacher-cache indices", &r->tidx[i]));
+            r->tidx_host[i] = malloc((size_t)cfg->batch * sizeof(int));
+            if (!r->tidx_host[i]) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+        }
+        r->cached = calloc((size_t)ds->n, sizeof(bool));
+        if (!r->cached) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+    }
+    return kd_loader_create(ctx, r->data->ds, r->data->train_idx, r->data->ntrain, cfg->batch, true, &cfg->aug,
+                            cfg->seed, &r->ld);
+}
+
+static void teardown(run *r) {
+    kd_ctx *ctx = r->ctx;
+    clFinish(ctx->queue);
+    for (int i = 0; i < 2; i++) {
+        if (r->tidx_ev[i]) clReleaseEvent(r->tidx_ev[i]);
+        kd_buffer_free(ctx, r->tidx[i]);
+        free(r->tidx_host[i]);
+    }
+    kd_buffer_free(ctx, r->tcache);
+    free(r->cached);
+    kd_buffer_free(ctx, r->acc);
+    kd_buffer_free(ctx, r->bad);
+    kd_buffer_free(ctx, r->state);
+    kd_loader_free(r->ld);
+    if (r->log) fclose(r->log);
+}
+
+static kd_status resume(run *r) {
+    const kd_train_cfg *cfg = r->cfg;
+    KD_TRY(kd_ckpt_load(r->m, &cfg->optim, r->state, &r->st, cfg->resume, r->err));
+    if (cfg->config_json && strcmp(cfg->config_json, r->st.config))
+        return kd_fail(r->err, KD_ERR_USAGE,
+                       "--resume %s: the checkpoint was written with other settings; resume with the same "
+                       "command line.\n  checkpoint: %s\n  this run:   %s",
+                       cfg->resume, r->st.config, cfg->config_json);
+    KD_TRY(dev_err(r, kd_write(r->ctx, r->acc, 0, sizeof r->st.acc, r->st.acc, true)));
+    if (!cfg->quiet)
+        printf("resuming %s at epoch %d, batch %d (step %ld)\n", cfg->resume, r->st.epoch + 1, r->st.batch, r->st.step);
+    return KD_OK;
+}
+
+static kd_status run_epochs(run *r, kd_train_result *res) {
+    const kd_train_cfg *cfg = r->cfg;
+    kd_ctx *ctx = r->ctx;
+    kd_sched sched = cfg->sched;
+    sched.total_steps = (long)cfg->epochs * r->nb;
+    sched.warmup_steps = (long)(cfg->warmup_epochs * r->nb);
+    sched.step_size = (long)(cfg->step_epochs * r->nb);
+    if (sched.step_size < 1) sched.step_size = 1;
+    double t_run = kd_now();
+    for (int e = r->st.epoch; e < cfg->epochs; e++) {
+        char label[64];
+        snprintf(label, sizeof label, "epoch %d/%d", e + 1, cfg->epochs);
+        kd_progress pr;
+        kd_progress_begin(&pr, stdout, cfg->quiet, label, r->nb);
+        KD_TRY(kd_loader_start(r->ld, e, r->st.batch));
+        double t0 = kd_now() - r->st.epoch_seconds, t_shown = 0;
+        long images = 0;
+        float a[KD_ACC_COUNT] = {0}, lr = kd_sched_lr(&sched, r->st.step);
+        for (;;) {
+            kd_batch b;
+            bool done = false;
+            KD_TRY(kd_loader_next(r->ld, &b, &done));
+            if (done) break;
+            lr = kd_sched_lr(&sched, r->st.step);
+            KD_TRY(dev_err(r, train_step(r, &b, lr)));
+            r->st.batch++;
+            images += b.n;
+            r->st.dropout_counter = r->m->dropout_counter;
+            bool stop = cfg->stop && *cfg->stop;
+            bool ckpt = cfg->checkpoint_every > 0 && r->st.step % cfg->checkpoint_every == 0 && r->st.batch < r->nb;
+            bool logline = cfg->log_every > 0 && r->st.step % cfg->log_every == 0;
+            double now = kd_now();
+            if (stop || ckpt || logline || (!cfg->quiet && now - t_shown >= (pr.tty ? 0.5 : 5.0))) {
+                KD_TRY(read_stats(r, a, e, lr));
+                char status[160];
+                acc_text(r, a, status, sizeof status);
+                kd_progress_update(&pr, r->st.batch, images, status);
+                t_shown = now;
+                if (logline) log_json(r, "step", e, lr, a, NULL, now - t0, images);
+            }
+            if (ckpt || stop) {
+                memcpy(r->st.acc, a, sizeof a);
+                r->st.epoch = e;
+                r->st.epoch_seconds = now - t0;
+                KD_TRY(save_ckpt(r));
+            }
+            if (stop) {
+                kd_progress_end(&pr);
+                return kd_fail(r->err, KD_ERR_INTERRUPTED,
+                               "interrupted in epoch %d at batch %d/%d; progress saved to %s. Resume with:\n  %s "
+                               "--resume %s",
+                               e + 1, r->st.batch, r->nb, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...",
+                               cfg->ckpt);
+            }
+        }
+        KD_TRY(read_stats(r, a, e, lr));
+        kd_progress_end(&pr);
+        double train_secs = kd_now() - t0;
+        kd_eval_result val = {0};
+        if (r->data->nval > 0) {
+            kd_eval_cfg ec = {.batch = cfg->batch, .quiet = true, .label = "val"};
+            KD_TRY(kd_evaluate(r->m, r->prep, r->data->ds, r->data->val_idx, r->data->nval, &ec, &val, r->err));
+        }
+        double secs = kd_now() - t0;
+        double n = a[KD_ACC_SEEN] > 0 ? (double)a[KD_ACC_SEEN] : 1.0;
+        res->last_train_loss = (double)a[KD_ACC_LOSS] / n;
+        res->last_train_acc = (double)a[KD_ACC_CORRECT] / n;
+        if (!cfg->quiet) {
+            char status[160], dur[32];
+            acc_text(r, a, status, sizeof status);
+            kd_fmt_duration(dur, sizeof dur, secs);
+            printf("epoch %d/%d: train %s", e + 1, cfg->epochs, status);
+            if (val.n) printf(" | val loss %.4f acc %.2f%%", val.loss, 100.0 * val.acc);
+            printf(" | lr %.3g | %s, %.0f img/s\n", (double)lr, dur, train_secs > 0 ? (double)images / train_secs : 0.0);
+            fflush(stdout);
+        }
+        log_json(r, "epoch", e, lr, a, &val, secs, images);
+        /* The best model by validation accuracy (the last one without validation). */
+        double score = val.n ? val.acc : -1;
+        if (!val.n || score > r->st.best_acc) {
+            r->st.best_acc = score;
+            r->st.best_epoch = e + 1;
+            kd_st_writer *w = kd_st_writer_new();
+            kd_status s = w ? kd_weights_save(r->m, r->meta, w, cfg->out, r->err)
+                            : kd_fail(r->err, KD_ERR_NOMEM, "out of memory");
+            kd_st_writer_free(w);
+            if (s != KD_OK) {
+                kd_eval_result_free(&val);
+                return s;
+            }
+        }
+        kd_eval_result_free(&val);
+        /* The next epoch starts from a clean slate: zero statistics, batch 0. */
+        r->st.epoch = e + 1;
+        r->st.batch = 0;
+        r->st.epoch_seconds = 0;
+        memset(r->st.acc, 0, sizeof r->st.acc);
+        KD_TRY(dev_err(r, kd_fill(ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f)));
+        KD_TRY(save_ckpt(r));
+        if (cfg->stop && *cfg->stop)
+            return kd_fail(r->err, KD_ERR_INTERRUPTED, "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s",
+                           e + 1, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", cfg->ckpt);
+    }
+    res->seconds = kd_now() - t_run;
+    return KD_OK;
+}
+
+kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *meta, kd_model *teacher,
+                   const kd_prep_desc *tprep, const kd_train_data *data, const kd_train_cfg *cfg,
+                   kd_train_result *res, kd_err *err) {
+    memset(res, 0, sizeof *res);
+    if (cfg->distill) {
+        KD_TRY(kd_distill_check(&cfg->kd, err));
+        KD_ASSERT(teacher && teacher->classes == m->classes);
+    }
+    if (data->ntrain < 1) return kd_fail(err, KD_ERR_USAGE, "no training images (check --limit and --val-split)");
+    run r = {.m = m, .t = cfg->distill ? teacher : NULL, .ctx = m->ctx, .cfg = cfg, .data = data, .prep = prep,
+             .tprep = tprep, .meta = meta, .err = err};
+    r.st.best_acc = -1;
+    if (cfg->config_json) snprintf(r.st.config, sizeof r.st.config, "%s", cfg->config_json);
+    r.nb = (data->ntrain + cfg->batch - 1) / cfg->batch;
+    kd_status s = kd_model_plan(m, cfg->batch, true);
+    if (s == KD_OK && r.t) s = kd_model_plan(r.t, cfg->batch, false);
+    if (s != KD_OK) s = dev_err(&r, s);
+    if (s == KD_OK && (s = setup(&r)) != KD_OK) s = dev_err(&r, s);
+    if (s == KD_OK && cfg->resume) s = resume(&r);
+    if (s == KD_OK && cfg->log_path) {
+        r.log = fopen(cfg->log_path, cfg->resume ? "a" : "w");
+        if (!r.log) s = kd_fail(err, KD_ERR_IO, "cannot open --log %s for writing", cfg->log_path);
+    }
+    if (s == KD_OK && r.st.epoch >= cfg->epochs && !cfg->quiet)
+        printf("the checkpoint has already finished all %d epochs\n", cfg->epochs);
+    if (s == KD_OK) s = run_epochs(&r, res);
+    res->best_acc = r.st.best_acc;
+    res->best_epoch = r.st.best_epoch;
+    teardown(&r);
+    return s;
+}
