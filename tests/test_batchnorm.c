@@ -80,7 +80,8 @@ static void bn_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw, float center
     bn_ref_train(&d, xd, gd, bd, ref, mu, var);
 
     cl_mem d_x = th_upload(ctx, x, nx), d_out = th_zeros(ctx, nx), d_g = th_upload(ctx, g, (size_t)c);
-    cl_mem d_b = th_upload(ctx, b, (size_t)c), d_rm = th_upload(ctx, rm, (size_t)c), d_rv = th_upload(ctx, rv, (size_t)c);
+    cl_mem d_b = th_upload(ctx, b, (size_t)c), d_rm = th_upload(ctx, rm, (size_t)c);
+    cl_mem d_rv = th_upload(ctx, rv, (size_t)c);
     cl_mem d_mean = th_zeros(ctx, (size_t)c), d_inv = th_zeros(ctx, (size_t)c);
     MUST(ctx, kd_bn_forward_train(ctx, &d, d_out, d_mean, d_inv, d_rm, d_rv, d_x, d_g, d_b));
     th_download(ctx, d_out, out, nx);

@@ -175,8 +175,8 @@ static void dropout_case(kd_ctx *ctx, th_rng *rng, size_t n, float p) {
         dropout_run(ctx, d_y, d_x, n, p, other[k][0], other[k][1], y2);
         double dfrac = (double)count_diff_mask(y, y2, n) / n, want = 2.0 * p * (1 - p);
         double dsd = sqrt(want * (1 - want) / n);
-        CHECK(fabs(dfrac - want) <= 6 * dsd, "dropout p=%g variant %d: masks differ in %.5f of positions, expected %.5f",
-              p, k, dfrac, want);
+        CHECK(fabs(dfrac - want) <= 6 * dsd,
+              "dropout p=%g variant %d: masks differ in %.5f of positions, expected %.5f", p, k, dfrac, want);
     }
 
     /* Backward with the same (seed, counter) applies the same mask and scale to dout. */

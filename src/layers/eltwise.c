@@ -8,8 +8,9 @@
 /* Kernels index with int: refuse counts that do not fit. */
 static kd_status eltwise_count(kd_ctx *ctx, const char *what, size_t n, int *out) {
     if (n > (size_t)INT_MAX)
-        return kd_fail(&ctx->err, KD_ERR_USAGE, "%s: %zu elements exceed the kernels' int indexing (max %d); use a smaller batch",
-                       what, n, INT_MAX);
+        return kd_fail(&ctx->err, KD_ERR_USAGE,
+                       "%s: %zu elements exceed the kernels' int indexing (max %d); use a smaller batch", what, n,
+                       INT_MAX);
     *out = (int)n;
     return KD_OK;
 }

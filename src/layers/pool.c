@@ -5,8 +5,9 @@
 /* Kernels index with int: refuse shapes whose element counts do not fit. */
 static kd_status pool_check_size(kd_err *err, const char *what, long long count) {
     if (count > INT_MAX)
-        return kd_fail(err, KD_ERR_USAGE, "%s: %lld elements exceed the kernels' int indexing (max %d); use a smaller batch",
-                       what, count, INT_MAX);
+        return kd_fail(err, KD_ERR_USAGE,
+                       "%s: %lld elements exceed the kernels' int indexing (max %d); use a smaller batch", what,
+                       count, INT_MAX);
     return KD_OK;
 }
 
@@ -15,17 +16,20 @@ kd_status kd_pool_desc_init(kd_pool_desc *d, kd_err *err) {
         return kd_fail(err, KD_ERR_USAGE, "pool: input shape %dx%dx%dx%d must be positive in every dimension", d->n,
                        d->c, d->h, d->w);
     if (d->k < 1 || d->stride < 1 || d->pad < 0)
-        return kd_fail(err, KD_ERR_USAGE, "pool: kernel %d, stride %d, padding %d: kernel and stride must be >= 1 and padding >= 0",
-                       d->k, d->stride, d->pad);
+        return kd_fail(err, KD_ERR_USAGE,
+                       "pool: kernel %d, stride %d, padding %d: kernel and stride must be >= 1 and padding >= 0", d->k,
+                       d->stride, d->pad);
     /* PyTorch's rule: a window must always contain a real input. */
     if (d->pad > d->k / 2)
-        return kd_fail(err, KD_ERR_USAGE, "pool: padding %d is more than half the kernel size %d; use padding <= %d",
-                       d->pad, d->k, d->k / 2);
+        return kd_fail(err, KD_ERR_USAGE,
+                       "pool: padding %d is more than half the kernel size %d; use padding <= %d", d->pad, d->k,
+                       d->k / 2);
     int ph = d->h + 2 * d->pad, pw = d->w + 2 * d->pad;
     if (ph < d->k || pw < d->k) {
         int need = d->k - 2 * d->pad;
         return kd_fail(err, KD_ERR_USAGE,
-                       "pool: %dx%d window does not fit the %dx%d input with padding %d; the input must be at least %dx%d",
+                       "pool: %dx%d window does not fit the %dx%d input with padding %d; "
+                       "the input must be at least %dx%d",
                        d->k, d->k, d->h, d->w, d->pad, need, need);
     }
     d->oh = (ph - d->k) / d->stride + 1;
