@@ -1,0 +1,64 @@
+#include "src/layers/batchnorm.h"
+
+#include <limits.h>
+
+static kd_status bn_check(kd_ctx *ctx, const kd_bn_desc *d) {
+    if (d->n < 1 || d->c < 1 || d->hw < 1)
+        return kd_fail(&ctx->err, KD_ERR_USAGE, "batchnorm: n=%d c=%d h*w=%d must all be >= 1", d->n, d->c, d->hw);
+    if (!(d->eps > 0.0f))
+        return kd_fail(&ctx->err, KD_ERR_USAGE, "batchnorm: eps %g must be > 0 (PyTorch uses 1e-5)", (double)d->eps);
+    if (!(d->momentum >= 0.0f && d->momentum <= 1.0f))
+        return kd_fail(&ctx->err, KD_ERR_USAGE, "batchnorm: momentum %g must be in [0, 1] (PyTorch uses 0.1)",
+                       (double)d->momentum);
+    long long total = (long long)d->n * d->c * d->hw;
+    if (total > INT_MAX)
+        return kd_fail(&ctx->err, KD_ERR_USAGE,
+                       "batchnorm: %lld elements exceed the kernels' int indexing (max %d); use a smaller batch", total,
+                       INT_MAX);
+    return KD_OK;
+}
+
+/* One work-group per channel: a power-of-two size (the tree reduction
+ * halves it) within the kernel's limit, no larger than the channel needs. */
+static kd_status bn_launch_per_channel(kd_ctx *ctx, const char *name, const kd_bn_desc *d, int nargs,
+                                       const kd_arg *args) {
+    kd_kernel *k;
+    KD_TRY(kd_kernel_get(ctx, "batchnorm", name, &k));
+    size_t cap = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
+    size_t per_channel = (size_t)d->n * (size_t)d->hw, l = 1;
+    while (l * 2 <= cap && l < per_channel) l *= 2;
+    size_t global = (size_t)d->c * l;
+    /* The __local scratch is always the last argument. */
+    kd_arg a[16];
+    KD_ASSERT(nargs < 16);
+    for (int i = 0; i < nargs; i++) a[i] = args[i];
+    a[nargs] = KD_LOCAL(l * sizeof(float));
+    return kd_launch(ctx, k, 1, &global, &l, nargs + 1, a);
+}
+
+kd_status kd_bn_forward_train(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_mem mean, cl_mem invstd,
+                              cl_mem running_mean, cl_mem running_var, cl_mem in, cl_mem gamma, cl_mem beta) {
+    KD_TRY(bn_check(ctx, d));
+    return bn_launch_per_channel(ctx, "bn_fwd_train", d,
+                                 KD_ARGS(KD_ARG(out), KD_ARG(mean), KD_ARG(invstd), KD_ARG(running_mean),
+                                         KD_ARG(running_var), KD_ARG(in), KD_ARG(gamma), KD_ARG(beta), KD_ARG(d->n),
+                                         KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps), KD_ARG(d->momentum)));
+}
+
+kd_status kd_bn_forward_infer(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_mem in, cl_mem gamma,
+                              cl_mem beta, cl_mem running_mean, cl_mem running_var) {
+    KD_TRY(bn_check(ctx, d));
+    int total = d->n * d->c * d->hw;
+    return kd_run1d(ctx, "batchnorm", "bn_fwd_infer", (size_t)total,
+                    KD_ARGS(KD_ARG(out), KD_ARG(in), KD_ARG(gamma), KD_ARG(beta), KD_ARG(running_mean),
+                            KD_ARG(running_var), KD_ARG(total), KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps)));
+}
+
+kd_status kd_bn_backward(kd_ctx *ctx, const kd_bn_desc *d, cl_mem dx, cl_mem dgamma, cl_mem dbeta,
+                         cl_mem dout, cl_mem in, cl_mem mean, cl_mem invstd, cl_mem gamma) {
+    KD_TRY(bn_check(ctx, d));
+    return bn_launch_per_channel(ctx, "bn_bwd", d,
+                                 KD_ARGS(KD_ARG(dx), KD_ARG(dgamma), KD_ARG(dbeta), KD_ARG(dout), KD_ARG(in),
+                                         KD_ARG(mean), KD_ARG(invstd), KD_ARG(gamma), KD_ARG(d->n), KD_ARG(d->c),
+                                         KD_ARG(d->hw)));
+}
