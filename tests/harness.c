@@ -100,7 +100,8 @@ double th_max_rel(const float *got, const double *ref, size_t n, double atol, do
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)got[i] - ref[i]) / (atol + rtol * fabs(ref[i]));
-        if (!(e <= worst)) worst = e; /* NaN propagates as failure */
+        if (isnan(e)) return INFINITY; /* a NaN anywhere is a failure, whatever follows */
+        if (e > worst) worst = e;
     }
     return worst;
 }

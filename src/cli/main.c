@@ -17,6 +17,9 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"devices", kd_cmd_devices, "list OpenCL platforms and devices; mark the selected one"},
     {"summary", kd_cmd_summary, "per-layer table of a model: shapes, parameters, multiply-accumulates"},
+    {"train", kd_cmd_train, "train a model with cross-entropy (the teacher, or a student alone)"},
+    {"distill", kd_cmd_distill, "distil a trained teacher into a student; compare them on the test split"},
+    {"eval", kd_cmd_eval, "accuracy, loss, per-class accuracy, confusion matrix and images/s of a model"},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -231,7 +231,11 @@ void kd_command_line(const char *cmd, int argc, char **argv, char *buf, size_t c
     }
 }
 
+/* The one global of kdcl: a signal handler can reach nothing else. */
+static volatile sig_atomic_t sigint_flag;
 static volatile sig_atomic_t *sigint_target;
+
+volatile sig_atomic_t *kd_sigint_flag(void) { return &sigint_flag; }
 
 static void on_sigint(int sig) {
     (void)sig;

@@ -56,6 +56,12 @@ void kd_command_line(const char *cmd, int argc, char **argv, char *buf, size_t c
 void kd_install_sigint(volatile sig_atomic_t *flag);
 volatile sig_atomic_t *kd_sigint_flag(void);
 
+/* The images of --split train|val|test (val: the training hold-out). */
+kd_status kd_split_select(const char *split, const kd_train_opts *o, kd_job_data *d, const kd_dataset **ds,
+                          const int **idx, int *count, kd_err *err);
+/* A model file can be fed from a data set: same classes, enough channels. */
+kd_status kd_check_data_fits(const kd_model_meta *meta, const kd_dataset *ds, const char *path, kd_err *err);
+
 /* Size of a file in MiB (for the comparison table), -1 if unknown. */
 double kd_file_mib(const char *path);
 

@@ -1,0 +1,179 @@
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/cli/commands.h"
+#include "src/cli/train_common.h"
+#include "src/model/summary.h"
+#include "src/train/progress.h"
+
+#define MAX_OPTS 64
+
+/* The settings a --resume must share with the run that wrote the checkpoint. */
+static char *config_json(const char *cmd, const char *spec, const kd_train_opts *o, const char *teacher, double t,
+                         double alpha) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "command", cmd);
+    cJSON_AddStringToObject(c, "model", spec);
+    cJSON_AddStringToObject(c, "data", o->data);
+    cJSON_AddNumberToObject(c, "epochs", o->epochs);
+    cJSON_AddNumberToObject(c, "batch", o->batch);
+    cJSON_AddStringToObject(c, "optimizer", o->optimizer);
+    cJSON_AddNumberToObject(c, "lr", o->lr);
+    cJSON_AddNumberToObject(c, "weight_decay", o->weight_decay);
+    cJSON_AddStringToObject(c, "schedule", o->schedule);
+    cJSON_AddNumberToObject(c, "warmup", o->warmup);
+    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    cJSON_AddStringToObject(c, "augment", o->augment);
+    cJSON_AddNumberToObject(c, "resize", o->resize);
+    cJSON_AddNumberToObject(c, "val_split", o->val_split);
+    cJSON_AddNumberToObject(c, "limit", (double)o->limit);
+    if (teacher) {
+        cJSON_AddStringToObject(c, "teacher", teacher);
+        cJSON_AddNumberToObject(c, "temperature", t);
+        cJSON_AddNumberToObject(c, "alpha", alpha);
+    }
+    char *text = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    return text;
+}
+
+/* Everything after the model is built: attach, optional --init, train, test. */
+typedef struct job {
+    kd_train_opts o;
+    const char *spec, *init;
+    kd_global g;
+    kd_job_data data;
+    kd_ctx *ctx;
+    kd_model *m;
+    kd_model_meta meta;
+} job;
+
+static int finish(job *j, int rc) {
+    kd_model_free(j->m);
+    kd_model_meta_free(&j->meta);
+    kd_job_data_free(&j->data);
+    kd_ctx_free(j->ctx);
+    return rc;
+}
+
+int kd_cmd_train(int argc, char **argv) {
+    job j;
+    memset(&j, 0, sizeof j);
+    kd_train_opts_defaults(&j.o);
+    j.spec = "resnet50";
+    kd_opt opts[MAX_OPTS];
+    int n = 0;
+    opts[n++] = (kd_opt){.name = "model", .kind = KD_OPT_STR, .dest = &j.spec, .metavar = "SPEC",
+                         .help = "model to train (see 'kdcl summary --help' for specs)"};
+    opts[n++] = (kd_opt){.name = "init", .kind = KD_OPT_STR, .dest = &j.init, .metavar = "W.safetensors",
+                         .help = "start from these weights (torchvision names; tensors of other shapes are refused, "
+                                 "tensors the model lacks are skipped and reported)"};
+    kd_train_opts_table(&j.o, opts, &n, MAX_OPTS);
+    kd_opt global[KD_GLOBAL_NOPTS];
+    kd_global_opts(&j.g, global);
+    kd_cmdline cl = {
+        .command = "train",
+        .usage = "kdcl train --model SPEC --data DATA --out M.safetensors [--init W.safetensors] [options]",
+        .description =
+            "Trains a model with cross-entropy: the teacher, or the student-alone baseline. Each epoch prints\n"
+            "training and validation loss/accuracy; the best model by validation accuracy is written to --out\n"
+            "and a resumable checkpoint (weights, optimizer state, position, RNG counters) beside it. Ctrl-C\n"
+            "finishes the step, saves the checkpoint and exits with status 130. At the end the saved model is\n"
+            "evaluated on the test split.",
+        .opts = opts,
+        .nopts = n,
+        .global = global,
+        .nglobal = KD_GLOBAL_NOPTS,
+    };
+    kd_err err = {0};
+    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
+    if (cl.help) {
+        kd_cmdline_help(&cl, stdout);
+        return 0;
+    }
+    kd_train_cfg cfg;
+    char ckpt[1200];
+    if (kd_train_cfg_from_opts(&j.o, &cfg, ckpt, sizeof ckpt, &err) != KD_OK) return kd_cli_report(&err);
+    if (kd_job_data_load(&j.o, &j.data, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
+    const kd_dataset *ds = &j.data.train;
+    int c = j.o.channels ? j.o.channels : ds->c, s = j.o.resize ? j.o.resize : ds->h;
+    if (c < ds->c) {
+        kd_fail(&err, KD_ERR_USAGE, "--channels %d: %s has %d-channel images; a model can take as many or 3", c,
+                ds->name, ds->c);
+        return finish(&j, kd_cli_report(&err));
+    }
+    if (kd_model_build(j.spec, c, s, j.o.resize ? s : ds->w, ds->classes, &j.m, &err) != KD_OK)
+        return finish(&j, kd_cli_report(&err));
+    kd_ctx_opts co = {.profiling = j.o.profile};
+    if (kd_session_open(&j.g, &co, &j.ctx, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
+    if (kd_model_attach(j.m, j.ctx, (uint64_t)j.o.seed) != KD_OK) return finish(&j, kd_cli_report(&j.ctx->err));
+    if (j.init && !j.o.resume) {
+        kd_st_file f;
+        kd_load_report rep;
+        if (kd_st_read(j.init, &f, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
+        kd_status st = kd_weights_load(j.m, &f, false, &rep, &err);
+        kd_st_free(&f);
+        if (st != KD_OK) return finish(&j, kd_cli_report(&err));
+        if (rep.loaded == 0) {
+            kd_fail(&err, KD_ERR_INPUT, "--init %s: no tensor of the file matches a parameter of %s (names like %s)",
+                    j.init, j.m->spec, j.m->params[0].name);
+            return finish(&j, kd_cli_report(&err));
+        }
+        printf("--init %s: %d tensors loaded, %d skipped (not in this model%s%s), %d missing (left initialised%s%s)\n",
+               j.init, rep.loaded, rep.skipped, rep.skipped ? ", e.g. " : "", rep.first_skipped, rep.missing,
+               rep.missing ? ", e.g. " : "", rep.first_missing);
+    }
+    if (kd_meta_for(ds, j.m, j.o.normalize, &j.meta, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
+    kd_prep_desc prep = kd_prep_from_meta(&j.meta);
+    char *cfg_text = config_json("train", j.m->spec, &j.o, NULL, 0, 0);
+    char hint[2048];
+    kd_command_line("train", argc, argv, hint, sizeof hint);
+    volatile sig_atomic_t *stop = kd_sigint_flag();
+    cfg.config_json = cfg_text;
+    cfg.resume_hint = hint;
+    cfg.stop = stop;
+    kd_install_sigint(stop);
+    char macs[32], params[32];
+    kd_fmt_count(params, sizeof params, kd_model_params(j.m, false, false));
+    kd_fmt_count(macs, sizeof macs, kd_model_macs(j.m));
+    if (!j.o.quiet)
+        printf("training %s (%s parameters, %s MACs/image) on %s: %d training, %d validation images at %dx%dx%d, "
+               "device %s\n",
+               j.m->spec, params, macs, ds->name, j.data.ntrain, j.data.nval, j.m->in_c, j.m->in_h, j.m->in_w,
+               j.ctx->dev.name);
+    kd_train_data td = {ds, j.data.train_idx, j.data.ntrain, j.data.val_idx, j.data.nval};
+    kd_train_result res;
+    double t0 = kd_now();
+    kd_status st = kd_train(j.m, &prep, &j.meta, NULL, NULL, &td, &cfg, &res, &err);
+    free(cfg_text);
+    if (j.o.profile) {
+        kd_finish(j.ctx);
+        kd_prof_print(j.ctx, (kd_now() - t0) * 1000.0, stdout);
+    }
+    if (st != KD_OK) return finish(&j, kd_cli_report(&err));
+    if (!j.o.quiet && res.best_acc >= 0)
+        printf("saved %s: epoch %d, validation accuracy %.2f%%; checkpoint %s\n", j.o.out, res.best_epoch,
+               100.0 * res.best_acc, ckpt);
+    else if (!j.o.quiet)
+        printf("saved %s (last epoch; no validation split); checkpoint %s\n", j.o.out, ckpt);
+    if (!j.o.no_test) {
+        /* Evaluate what was saved (the best epoch), not the last weights in memory. */
+        kd_st_file f;
+        kd_load_report rep;
+        kd_eval_result r;
+        if (kd_st_read(j.o.out, &f, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
+        st = kd_weights_load(j.m, &f, true, &rep, &err);
+        kd_st_free(&f);
+        if (st == KD_OK) st = kd_job_data_load_test(&j.o, &j.data, &err);
+        kd_eval_cfg ec = {.batch = j.o.batch, .quiet = j.o.quiet, .label = "test"};
+        if (st == KD_OK)
+            st = kd_evaluate(j.m, &prep, &j.data.test, j.data.test_idx, j.data.ntest, &ec, &r, &err);
+        if (st != KD_OK) return finish(&j, kd_cli_report(&err));
+        printf("test: accuracy %.2f%%, loss %.4f on %ld images (%.0f images/s)\n", 100.0 * r.acc, r.loss, r.n,
+               r.images_per_s);
+        kd_eval_result_free(&r);
+    }
+    return finish(&j, 0);
+}
