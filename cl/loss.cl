@@ -1,9 +1,9 @@
 /* Softmax cross-entropy and the distillation loss, on logits.
  *
  * Every log-softmax subtracts the row max first, so logits of magnitude 1e3
- * (or 1e3/T) never overflow exp(); probabilities come from exp(x - lse)
+ * (or 1e3/T) never overflow exp(); probabilities come from exp(log p)
  * rather than exp(x)/sum so that log p and p are computed from the same
- * numbers.
+ * numbers, and CE with alpha = 1 matches the distillation kernels exactly.
  *
  * Forward kernels run as ONE work-group: work-item l takes samples l,
  * l+wg, l+2wg, ..., keeps private sums, and a tree reduction in local memory
@@ -24,14 +24,22 @@
 #define LOSS_ACC_SEEN 4
 #define LOSS_ACC_AGREE 5
 
-/* log(sum_j exp(x_j / T)) with the max subtracted. A NaN logit propagates
- * through the sum (the max ignores it but exp(NaN - m) does not). */
-float loss_lse(__global const float *x, int c, float T) {
+/* Log-softmax of x/T is written (x_j/T - m) - z with m = max_j x_j/T and
+ * z = log sum_j exp(x_j/T - m), never x_j/T - (m + z): m + z would be
+ * rounded at the size of the logits (1000 + log 2 loses 4e-5), and that
+ * error, times log-prob differences of size 2000 in the KL, would grow
+ * quadratically with the logits. Both parts are returned separately.
+ * A NaN logit propagates through z (fmax skips it, exp does not). */
+float loss_max(__global const float *x, int c, float T) {
     float m = x[0] / T;
     for (int j = 1; j < c; j++) m = fmax(m, x[j] / T);
-    float s = 0.0f;
-    for (int j = 0; j < c; j++) s += exp(x[j] / T - m);
-    return m + log(s);
+    return m;
+}
+
+float loss_logz(__global const float *x, int c, float T, float m) {
+    float z = 0.0f;
+    for (int j = 0; j < c; j++) z += exp(x[j] / T - m);
+    return log(z);
 }
 
 /* First index of the largest logit (ties go to the lower class, as numpy). */
@@ -63,7 +71,8 @@ __kernel void loss_ce_forward(__global float *acc, __global const float *logits,
     for (int b = get_local_id(0); b < n; b += get_local_size(0)) {
         __global const float *s = logits + (size_t)b * c;
         int y = labels[b];
-        float hard = (y >= 0 && y < c) ? loss_lse(s, c, 1.0f) - s[y] : NAN;
+        float m = loss_max(s, c, 1.0f);
+        float hard = (y >= 0 && y < c) ? loss_logz(s, c, 1.0f, m) - (s[y] - m) : NAN;
         mine[LOSS_ACC_LOSS] += hard;
         mine[LOSS_ACC_HARD] += hard;
         mine[LOSS_ACC_CORRECT] += loss_argmax(s, c) == y ? 1.0f : 0.0f;
@@ -81,9 +90,10 @@ __kernel void loss_ce_backward(__global float *d, __global const float *logits, 
     __global const float *s = logits + (size_t)b * c;
     __global float *g = d + (size_t)b * c;
     int y = labels[b];
-    float lse = (y >= 0 && y < c) ? loss_lse(s, c, 1.0f) : NAN;
+    float m = loss_max(s, c, 1.0f);
+    float z = (y >= 0 && y < c) ? loss_logz(s, c, 1.0f, m) : NAN;
     for (int k = 0; k < c; k++) {
-        float p = exp(s[k] - lse);
+        float p = exp((s[k] - m) - z);
         g[k] = scale * (p - (k == y ? 1.0f : 0.0f));
     }
 }
@@ -98,13 +108,15 @@ __kernel void loss_distill_forward(__global float *acc, __global const float *st
         __global const float *s = student + (size_t)b * c;
         __global const float *t = teacher + (size_t)b * c;
         int y = labels[b];
-        float hard = (y >= 0 && y < c) ? loss_lse(s, c, 1.0f) - s[y] : NAN;
-        float lse_s = loss_lse(s, c, T), lse_t = loss_lse(t, c, T);
+        float m = loss_max(s, c, 1.0f);
+        float hard = (y >= 0 && y < c) ? loss_logz(s, c, 1.0f, m) - (s[y] - m) : NAN;
+        float ms = loss_max(s, c, T), mt = loss_max(t, c, T);
+        float zs = loss_logz(s, c, T, ms), zt = loss_logz(t, c, T, mt);
         /* p_t * (log p_t - log p_s): a teacher probability that underflows
          * to 0 has a finite log, so the term is 0, never 0 * -inf. */
         float kl = 0.0f;
         for (int j = 0; j < c; j++) {
-            float lt = t[j] / T - lse_t, ls = s[j] / T - lse_s;
+            float lt = (t[j] / T - mt) - zt, ls = (s[j] / T - ms) - zs;
             kl += exp(lt) * (lt - ls);
         }
         /* KL >= 0; rounding can leave -1e-8. The comparison keeps a NaN. */
@@ -133,11 +145,13 @@ __kernel void loss_distill_backward(__global float *d, __global const float *stu
     __global const float *t = teacher + (size_t)b * c;
     __global float *g = d + (size_t)b * c;
     int y = labels[b];
-    float lse = (y >= 0 && y < c) ? loss_lse(s, c, 1.0f) : NAN;
-    float lse_s = loss_lse(s, c, T), lse_t = loss_lse(t, c, T);
+    float m = loss_max(s, c, 1.0f);
+    float z = (y >= 0 && y < c) ? loss_logz(s, c, 1.0f, m) : NAN;
+    float ms = loss_max(s, c, T), mt = loss_max(t, c, T);
+    float zs = loss_logz(s, c, T, ms), zt = loss_logz(t, c, T, mt);
     for (int k = 0; k < c; k++) {
-        float p = exp(s[k] - lse);
-        float ps = exp(s[k] / T - lse_s), pt = exp(t[k] / T - lse_t);
+        float p = exp((s[k] - m) - z);
+        float ps = exp((s[k] / T - ms) - zs), pt = exp((t[k] / T - mt) - zt);
         g[k] = scale * (alpha * (p - (k == y ? 1.0f : 0.0f)) + (1.0f - alpha) * T * (ps - pt));
     }
 }
