@@ -28,7 +28,7 @@
  * z = log sum_j exp(x_j/T - m), never x_j/T - (m + z): m + z would be
  * rounded at the size of the logits (1000 + log 2 loses 4e-5), and that
  * error, times log-prob differences of size 2000 in the KL, would grow
- * quadratically with the logits. Both parts are returned separately.
+ * quadratically with the logits. Hence two helpers, not one lse().
  * A NaN logit propagates through z (fmax skips it, exp does not). */
 float loss_max(__global const float *x, int c, float T) {
     float m = x[0] / T;

@@ -172,7 +172,8 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha,
         double tol = 16 * FEPS * tmax * budget + 4 * FEPS * log2(n + 2.0) * sabs[k] + 1e-6;
         double e = fabs(acc[slot[k]] - sum[k]);
         note(&worst_fwd, e / tol);
-        CHECK(isfinite(acc[slot[k]]) && e <= tol, "distill n=%d c=%d T=%g alpha=%g big=%g: %s sum %.9g, ref %.9g (err %.2e, tol %.2e)",
+        CHECK(isfinite(acc[slot[k]]) && e <= tol,
+              "distill n=%d c=%d T=%g alpha=%g big=%g: %s sum %.9g, ref %.9g (err %.2e, tol %.2e)",
               n, c, T, alpha, big, nm[k], acc[slot[k]], sum[k], e, tol);
     }
     CHECK(acc[KD_ACC_CORRECT] == correct && acc[KD_ACC_SEEN] == n && acc[KD_ACC_AGREE] == agree,
@@ -421,11 +422,13 @@ int main(void) {
     const float bigs[] = {0, 100, 1000};
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-            for (size_t b = 0; b < 3; b++) run_case(ctx, &r, shapes[i][0], shapes[i][1], cfgs[k].T, cfgs[k].alpha, bigs[b]);
+            for (size_t b = 0; b < 3; b++)
+                run_case(ctx, &r, shapes[i][0], shapes[i][1], cfgs[k].T, cfgs[k].alpha, bigs[b]);
     for (size_t b = 0; b < 3; b++) check_identical(ctx, &r, bigs[b]);
     int bit_identical = 1;
     for (size_t b = 0; b < 3; b++) check_alpha_one(ctx, &r, bigs[b], &bit_identical);
-    printf("alpha=1 vs plain CE: %s\n", bit_identical ? "bit-identical loss and gradient" : "within 1e-7, not bit-identical");
+    printf("alpha=1 vs plain CE: %s\n",
+           bit_identical ? "bit-identical loss and gradient" : "within 1e-7, not bit-identical");
     printf("largest error/tolerance: forward sums %.3g, backward vs analytic %.3g, vs central differences %.3g\n",
            worst_fwd, worst_bwd, worst_fd);
     check_temperature_scaling(ctx, &r);

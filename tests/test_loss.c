@@ -120,7 +120,8 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float big) {
     CHECK(all_finite(acc, KD_ACC_COUNT), "ce n=%d c=%d big=%g: acc not finite (loss %g)", n, c, big,
           acc[KD_ACC_LOSS]);
     note(&worst_fwd, fmax(eloss, ehard) / tol);
-    CHECK(eloss <= tol && ehard <= tol, "ce n=%d c=%d big=%g: loss sum %.9g hard %.9g, ref %.9g (err %.2e/%.2e, tol %.2e)",
+    CHECK(eloss <= tol && ehard <= tol,
+          "ce n=%d c=%d big=%g: loss sum %.9g hard %.9g, ref %.9g (err %.2e/%.2e, tol %.2e)",
           n, c, big, acc[KD_ACC_LOSS] - acc0[KD_ACC_LOSS], acc[KD_ACC_HARD] - acc0[KD_ACC_HARD], L, eloss, ehard,
           tol);
     CHECK(acc[KD_ACC_CORRECT] == acc0[KD_ACC_CORRECT] + correct && acc[KD_ACC_SEEN] == acc0[KD_ACC_SEEN] + n,
@@ -133,7 +134,8 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float big) {
     float acc2[KD_ACC_COUNT];
     MUST(ctx, kd_ce_forward(ctx, n, c, dacc, ds, dy));
     th_download(ctx, dacc, acc2, KD_ACC_COUNT);
-    CHECK(acc2[KD_ACC_SEEN] == acc0[KD_ACC_SEEN] + 2 * n && fabs(acc2[KD_ACC_LOSS] - acc0[KD_ACC_LOSS] - 2 * L) <= 2 * tol,
+    CHECK(acc2[KD_ACC_SEEN] == acc0[KD_ACC_SEEN] + 2 * n &&
+              fabs(acc2[KD_ACC_LOSS] - acc0[KD_ACC_LOSS] - 2 * L) <= 2 * tol,
           "ce n=%d c=%d: second forward does not add (seen %g, loss %g)", n, c, acc2[KD_ACC_SEEN], acc2[KD_ACC_LOSS]);
 
     /* Backward vs the analytic gradient (p - y)*scale, two scales. */
@@ -220,7 +222,7 @@ static void check_determinism(kd_ctx *ctx, th_rng *r) {
 }
 
 /* A label outside [0, c) poisons that sample with NaN instead of reading
- * out of bounds; the other rows are untouched. */
+ * out of bounds; the other rows are untouched. A NaN logit gives a NaN loss. */
 static void check_bad_label(kd_ctx *ctx, th_rng *r) {
     int n = 3, c = 5;
     float s[15], g[15], acc[KD_ACC_COUNT];
@@ -237,6 +239,19 @@ static void check_bad_label(kd_ctx *ctx, th_rng *r) {
     bool row0_ok = all_finite(g, 5), rows_nan = true;
     for (int i = 5; i < 15; i++) rows_nan &= isnan(g[i]) != 0;
     CHECK(row0_ok && rows_nan, "bad label: gradient rows finite/NaN as expected (%d %d)", row0_ok, rows_nan);
+    /* A NaN logit (a diverged model) shows in the loss, wherever it sits in the row. */
+    y[1] = 2, y[2] = 0;
+    MUST(ctx, kd_write(ctx, dy, 0, sizeof y, y, true));
+    for (int pos = 0; pos < c; pos++) {
+        float s2[15];
+        memcpy(s2, s, sizeof s2);
+        s2[5 + pos] = NAN;
+        MUST(ctx, kd_write(ctx, ds, 0, sizeof s2, s2, true));
+        MUST(ctx, kd_fill(ctx, dacc, 0, KD_ACC_COUNT * sizeof(float), 0.0f));
+        MUST(ctx, kd_ce_forward(ctx, n, c, dacc, ds, dy));
+        th_download(ctx, dacc, acc, KD_ACC_COUNT);
+        CHECK(isnan(acc[KD_ACC_LOSS]), "NaN logit at class %d: loss %g, want NaN", pos, acc[KD_ACC_LOSS]);
+    }
     kd_buffer_free(ctx, ds);
     kd_buffer_free(ctx, dy);
     kd_buffer_free(ctx, dg);
