@@ -21,6 +21,12 @@ enum {
     KD_ACC_COUNT
 };
 
+/* Forwards run as one work-group over the batch and reduce in local memory:
+ * no scratch buffer, no allocation, and sums that depend only on (n, device),
+ * never on timing. A label outside [0, classes) makes that sample's loss and
+ * gradient NaN (the device cannot report it otherwise). Backwards OVERWRITE
+ * the gradient, which may alias the logits buffer (in-place). */
+
 /* labels: int32 [n]. Cross-entropy from logits [n][classes]. */
 kd_status kd_ce_forward(kd_ctx *ctx, int n, int classes, cl_mem acc, cl_mem logits, cl_mem labels);
 /* dlogits = scale * (softmax(logits) - onehot(label)); scale = 1/n for the batch mean. */

@@ -10,15 +10,30 @@
 
 typedef enum kd_optim_kind { KD_OPTIM_ADAM, KD_OPTIM_SGD } kd_optim_kind;
 
+/* Adam (Keras form; t = step, wd = weight_decay):
+ *   g' = g + wd*p                      (L2; skipped when decoupled)
+ *   m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2
+ *   p = p - lr*wd*p                    (only when decoupled: AdamW)
+ *   p = p - lr*sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps)
+ * eps is added to sqrt(v) before the bias correction, as Keras/TF do; PyTorch
+ * adds it after (same update up to eps scaled by sqrt(1-b2^t)).
+ * State layout: state[0..n) = m, state[n..2n) = v.
+ *
+ * SGD (PyTorch form, no dampening; mu = momentum):
+ *   g' = g + wd*p, or p = p - lr*wd*p when decoupled
+ *   mu > 0: buf = mu*buf + g';  g' = nesterov ? g' + mu*buf : buf
+ *   p = p - lr*g'
+ * State: state[0..n) = buf when mu > 0; none (state may be NULL) when mu = 0. */
 typedef struct kd_optim_cfg {
     kd_optim_kind kind;
     float beta1, beta2, eps; /* Adam; Keras defaults 0.9, 0.999, 1e-7 */
-    float momentum;          /* SGD */
+    float momentum;          /* SGD; default 0.9 (plain SGD at lr 1e-3 hardly moves) */
     bool nesterov;           /* SGD */
-    float weight_decay;      /* Adam: L2 added to the gradient, or decoupled (AdamW); SGD: L2 */
-    bool decoupled;          /* AdamW: p -= lr*wd*p, outside the adaptive step */
+    float weight_decay;      /* L2 added to the gradient, or decoupled; default 0 */
+    bool decoupled;          /* AdamW / SGDW: p -= lr*wd*p, outside the gradient */
 } kd_optim_cfg;
 
+/* All fields filled (Adam and SGD ones) whatever the kind. */
 kd_optim_cfg kd_optim_default(kd_optim_kind kind);
 
 /* Number of state floats per parameter (Adam 2: m, v; SGD 1 with momentum, else 0). */
@@ -26,7 +41,12 @@ int kd_optim_state_per_param(const kd_optim_cfg *cfg);
 
 /* One update of n parameters. state holds kd_optim_state_per_param(cfg)*n
  * floats (zero-initialised). step is 1-based (Adam's bias correction).
- * bad_flag (int32, may be NULL) is set to 1 if any gradient is not finite. */
+ * bad_flag (int32, may be NULL) is set to 1 if any gradient is not finite;
+ * it is never cleared here (the caller zeroes it), and elements with a
+ * non-finite gradient keep their parameter and state unchanged while the
+ * others are updated. Bad hyper-parameters (negative or non-finite lr or
+ * weight decay, betas outside [0,1), eps <= 0, momentum outside [0,1),
+ * Adam step < 1) give KD_ERR_USAGE naming the flag. */
 kd_status kd_optim_step(kd_ctx *ctx, const kd_optim_cfg *cfg, size_t n, cl_mem param, cl_mem grad,
                         cl_mem state, float lr, long step, cl_mem bad_flag);
 
@@ -42,7 +62,16 @@ typedef struct kd_sched {
     float min_lr;
 } kd_sched;
 
-/* Learning rate for 0-based step `step` (the update about to be made). */
+/* Learning rate for 0-based step `step` (the update about to be made).
+ * With W = warmup_steps > 0, steps 0..W-1 give base_lr*(step+1)/W (step 0:
+ * base_lr/W, step W-1: base_lr); the schedule proper then runs on
+ * t = step - W (t = step when W = 0):
+ *   CONST:  base_lr
+ *   STEP:   base_lr * gamma^floor(t/step_size)   (step_size <= 0: base_lr)
+ *   COSINE: min_lr + (base_lr-min_lr)*(1+cos(pi*t/(total_steps-W)))/2 for
+ *           t < total_steps-W, so base_lr at t = 0; min_lr from step
+ *           total_steps on (and right after warm-up if total_steps <= W).
+ * A negative step counts as 0. */
 float kd_sched_lr(const kd_sched *s, long step);
 
 #endif

@@ -1,0 +1,439 @@
+/* The distillation loss (cl/loss.cl, ../shared/DESIGN.md section 2) against
+ * a float64 plain-C reference:
+ *   L = (1/B) sum_b [alpha CE(y, softmax(s)) + (1-alpha) T^2 KL(softmax(t/T) || softmax(s/T))]
+ * forward sums for several (T, alpha) with logits of magnitude 100 and 1000,
+ * the backward against the analytic gradient and central differences, KL = 0
+ * for identical logits, alpha = 1 equal to plain CE, the T^2 factor keeping
+ * the soft gradient O(1) as T grows, the teacher left untouched, in-place
+ * backward, and kd_distill_check's refusals. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/buffer.h"
+#include "src/train/loss.h"
+#include "tests/harness.h"
+
+#define FEPS 5.96e-8 /* float rounding unit */
+
+/* Largest error/tolerance ratios seen, printed at the end (test-only state). */
+static double worst_fwd, worst_bwd, worst_fd;
+/* *w = max(*w, v), where a NaN becomes +inf so that it sticks. */
+static void note(double *w, double v) {
+    if (!(v <= *w)) *w = isnan(v) ? INFINITY : v;
+}
+
+static cl_mem upload_labels(kd_ctx *ctx, const int *y, int n) {
+    cl_mem m;
+    MUST(ctx, kd_buffer_alloc(ctx, (size_t)n * sizeof(int), "labels", &m));
+    MUST(ctx, kd_write(ctx, m, 0, (size_t)n * sizeof(int), y, true));
+    return m;
+}
+
+/* log sum_j exp(x_j / T) in double, max subtracted. */
+static double lse_d(const double *x, int c, double T) {
+    double m = x[0] / T, z = 0;
+    for (int j = 1; j < c; j++) m = fmax(m, x[j] / T);
+    for (int j = 0; j < c; j++) z += exp(x[j] / T - m);
+    return m + log(z);
+}
+
+typedef struct ref_sample {
+    double hard, soft, loss;
+} ref_sample;
+
+static ref_sample ref_one(const double *s, const double *t, int c, int y, double T, double alpha) {
+    ref_sample r;
+    r.hard = lse_d(s, c, 1) - s[y];
+    double ls = lse_d(s, c, T), lt = lse_d(t, c, T), kl = 0;
+    for (int j = 0; j < c; j++) {
+        double a = t[j] / T - lt, b = s[j] / T - ls;
+        kl += exp(a) * (a - b);
+    }
+    r.soft = T * T * kl;
+    r.loss = alpha * r.hard + (1 - alpha) * r.soft;
+    return r;
+}
+
+/* Mean loss in double with student logit `at` moved by `delta` (SIZE_MAX: none). */
+static double ref_mean_at(const float *s, const float *t, const int *y, int n, int c, double T, double alpha,
+                          size_t at, double delta) {
+    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt), L = 0;
+    for (int b = 0; b < n; b++) {
+        for (int j = 0; j < c; j++) {
+            rs[j] = s[(size_t)b * c + j];
+            rt[j] = t[(size_t)b * c + j];
+        }
+        if (at / c == (size_t)b) rs[at % c] += delta;
+        L += ref_one(rs, rt, c, y[b], T, alpha).loss;
+    }
+    free(rs);
+    free(rt);
+    return L / n;
+}
+
+/* Analytic gradient in double: scale [alpha (p - y) + (1-alpha) T (p_s^T - p_t^T)]. */
+static void ref_grad(const float *s, const float *t, const int *y, int n, int c, double T, double alpha,
+                     double scale, double *g) {
+    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt);
+    for (int b = 0; b < n; b++) {
+        for (int j = 0; j < c; j++) {
+            rs[j] = s[(size_t)b * c + j];
+            rt[j] = t[(size_t)b * c + j];
+        }
+        double l1 = lse_d(rs, c, 1), ls = lse_d(rs, c, T), lt = lse_d(rt, c, T);
+        for (int k = 0; k < c; k++)
+            g[(size_t)b * c + k] = scale * (alpha * (exp(rs[k] - l1) - (k == y[b])) +
+                                            (1 - alpha) * T * (exp(rs[k] / T - ls) - exp(rt[k] / T - lt)));
+    }
+    free(rs);
+    free(rt);
+}
+
+static int argmax_f(const float *x, int c) {
+    int a = 0;
+    for (int j = 1; j < c; j++)
+        if (x[j] > x[a]) a = j;
+    return a;
+}
+
+/* 1 + largest |logit| of a sample's student and teacher rows: the float
+ * log-softmax carries errors of a few rounding units of this (over T). */
+static double mag(const float *s, const float *t, int c) {
+    double m = 0;
+    for (int j = 0; j < c; j++) m = fmax(m, fmax(fabs((double)s[j]), fabs((double)t[j])));
+    return 1 + m;
+}
+
+static void make_logits(th_rng *r, float *s, size_t n, float spread, float big) {
+    th_fill(r, s, n, -spread, spread);
+    if (big <= 0) return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = th_next(r) % 5;
+        if (u == 0) s[i] = big;
+        else if (u == 1) s[i] = -big;
+    }
+}
+
+static void make_labels(th_rng *r, int *y, int n, int c) {
+    for (int b = 0; b < n; b++) y[b] = (int)(th_next(r) % (uint64_t)c);
+}
+
+static bool all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
+/* Forward and backward against the reference for one (n, c, T, alpha, big). */
+static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha, float big) {
+    size_t nc = (size_t)n * c;
+    float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t), *g = malloc(nc * sizeof *g);
+    float *t_after = malloc(nc * sizeof *t_after), *g2 = malloc(nc * sizeof *g2);
+    double *gref = malloc(nc * sizeof *gref);
+    int *y = malloc((size_t)n * sizeof *y);
+    make_logits(r, s, nc, 4, big);
+    make_logits(r, t, nc, 6, big);
+    make_labels(r, y, n, c);
+    kd_distill_cfg cfg = {T, alpha};
+
+    double sum[3] = {0}, sabs[3] = {0}, budget = 0;
+    int correct = 0, agree = 0;
+    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt);
+    for (int b = 0; b < n; b++) {
+        for (int j = 0; j < c; j++) {
+            rs[j] = s[(size_t)b * c + j];
+            rt[j] = t[(size_t)b * c + j];
+        }
+        ref_sample q = ref_one(rs, rt, c, y[b], T, alpha);
+        double v[3] = {q.loss, q.hard, q.soft};
+        for (int k = 0; k < 3; k++) {
+            sum[k] += v[k];
+            sabs[k] += fabs(v[k]);
+        }
+        budget += mag(s + (size_t)b * c, t + (size_t)b * c, c);
+        int as = argmax_f(s + (size_t)b * c, c);
+        correct += as == y[b];
+        agree += as == argmax_f(t + (size_t)b * c, c);
+    }
+    free(rs);
+    free(rt);
+
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    cl_mem dg = th_zeros(ctx, nc), dacc = th_zeros(ctx, KD_ACC_COUNT);
+    float acc[KD_ACC_COUNT];
+    MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, dacc, ds, dt, dy));
+    th_download(ctx, dacc, acc, KD_ACC_COUNT);
+    /* Per sample: a few rounding units of mag (hard) and of mag*T (soft: the
+     * log-probs are of size mag/T, times T^2); then the float sum. */
+    double tmax = fmax(1.0, T);
+    const int slot[3] = {KD_ACC_LOSS, KD_ACC_HARD, KD_ACC_SOFT};
+    const char *nm[3] = {"loss", "hard", "soft"};
+    for (int k = 0; k < 3; k++) {
+        double tol = 16 * FEPS * tmax * budget + 4 * FEPS * log2(n + 2.0) * sabs[k] + 1e-6;
+        double e = fabs(acc[slot[k]] - sum[k]);
+        note(&worst_fwd, e / tol);
+        CHECK(isfinite(acc[slot[k]]) && e <= tol,
+              "distill n=%d c=%d T=%g alpha=%g big=%g: %s sum %.9g, ref %.9g (err %.2e, tol %.2e)",
+              n, c, T, alpha, big, nm[k], acc[slot[k]], sum[k], e, tol);
+    }
+    CHECK(acc[KD_ACC_CORRECT] == correct && acc[KD_ACC_SEEN] == n && acc[KD_ACC_AGREE] == agree,
+          "distill n=%d c=%d: correct/seen/agree %g %g %g, want %d %d %d", n, c, acc[KD_ACC_CORRECT],
+          acc[KD_ACC_SEEN], acc[KD_ACC_AGREE], correct, n, agree);
+
+    /* Backward vs the analytic gradient. */
+    float scale = 1.0f / n;
+    MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, scale, dg, ds, dt, dy));
+    th_download(ctx, dg, g, nc);
+    ref_grad(s, t, y, n, c, T, alpha, scale, gref);
+    double worst = 0;
+    for (size_t i = 0; i < nc; i++) {
+        double gtol = scale * (1e-6 + 16 * FEPS * mag(s + (i / c) * c, t + (i / c) * c, c));
+        double e = fabs(g[i] - gref[i]) / gtol;
+        note(&worst, e);
+    }
+    note(&worst_bwd, worst);
+    CHECK(all_finite(g, nc) && worst <= 1, "distill backward n=%d c=%d T=%g alpha=%g big=%g: worst err/tol %.3g", n,
+          c, T, alpha, big, worst);
+
+    /* Central differences of the whole float64 mean loss, small cases. */
+    if (nc <= 300) {
+        const double h = 1e-3 * fmin(1.0, T);
+        worst = 0;
+        for (size_t i = 0; i < nc; i++) {
+            double fd = (ref_mean_at(s, t, y, n, c, T, alpha, i, h) - ref_mean_at(s, t, y, n, c, T, alpha, i, -h)) /
+                        (2 * h);
+            double gtol = scale * (1e-5 + 16 * FEPS * mag(s + (i / c) * c, t + (i / c) * c, c));
+            double e = fabs(g[i] - fd) / gtol;
+            note(&worst, e);
+        }
+        note(&worst_fd, worst);
+        CHECK(worst <= 1, "distill backward vs central differences n=%d c=%d T=%g alpha=%g big=%g: worst err/tol %.3g",
+              n, c, T, alpha, big, worst);
+    }
+
+    /* The teacher is input only: bit-identical after forward and backward. */
+    th_download(ctx, dt, t_after, nc);
+    CHECK(!memcmp(t, t_after, nc * sizeof *t), "distill n=%d c=%d: teacher logits were modified", n, c);
+
+    /* In place (dstudent == student). */
+    MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, scale, ds, ds, dt, dy));
+    th_download(ctx, ds, g2, nc);
+    CHECK(!memcmp(g, g2, nc * sizeof *g), "distill backward n=%d c=%d: in-place result differs", n, c);
+
+    kd_buffer_free(ctx, ds);
+    kd_buffer_free(ctx, dt);
+    kd_buffer_free(ctx, dy);
+    kd_buffer_free(ctx, dg);
+    kd_buffer_free(ctx, dacc);
+    free(s);
+    free(t);
+    free(g);
+    free(g2);
+    free(t_after);
+    free(gref);
+    free(y);
+}
+
+/* Identical teacher and student: KL = 0 and, at alpha = 0, a zero gradient. */
+static void check_identical(kd_ctx *ctx, th_rng *r, float big) {
+    int n = 37, c = 10;
+    size_t nc = (size_t)n * c;
+    float *s = malloc(nc * sizeof *s), *g = malloc(nc * sizeof *g), acc[KD_ACC_COUNT];
+    int *y = malloc((size_t)n * sizeof *y);
+    make_logits(r, s, nc, 5, big);
+    make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, s, nc), dy = upload_labels(ctx, y, n);
+    cl_mem dg = th_zeros(ctx, nc);
+    const float temps[] = {0.5f, 1, 4, 16};
+    for (int k = 0; k < 4; k++) {
+        kd_distill_cfg cfg = {temps[k], 0.0f};
+        cl_mem dacc = th_zeros(ctx, KD_ACC_COUNT);
+        MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, dacc, ds, dt, dy));
+        th_download(ctx, dacc, acc, KD_ACC_COUNT);
+        CHECK(fabs(acc[KD_ACC_SOFT]) <= 1e-6 && fabs(acc[KD_ACC_LOSS]) <= 1e-6 && acc[KD_ACC_AGREE] == n,
+              "identical logits T=%g big=%g: soft %.3g loss %.3g agree %g, want 0 0 %d", temps[k], big,
+              acc[KD_ACC_SOFT], acc[KD_ACC_LOSS], acc[KD_ACC_AGREE], n);
+        MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, 1.0f / n, dg, ds, dt, dy));
+        th_download(ctx, dg, g, nc);
+        double gmax = 0;
+        for (size_t i = 0; i < nc; i++) gmax = fmax(gmax, fabs(g[i]));
+        CHECK(all_finite(g, nc) && gmax <= 1e-9, "identical logits T=%g big=%g: soft gradient max |g| %.3g, want 0",
+              temps[k], big, gmax);
+        kd_buffer_free(ctx, dacc);
+    }
+    kd_buffer_free(ctx, ds);
+    kd_buffer_free(ctx, dt);
+    kd_buffer_free(ctx, dy);
+    kd_buffer_free(ctx, dg);
+    free(s);
+    free(g);
+    free(y);
+}
+
+/* alpha = 1 is plain cross-entropy: loss, hard part, counts and gradient equal. */
+static void check_alpha_one(kd_ctx *ctx, th_rng *r, float big, int *bit_identical) {
+    int n = 300, c = 10;
+    size_t nc = (size_t)n * c;
+    float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t);
+    float *g1 = malloc(nc * sizeof *g1), *g2 = malloc(nc * sizeof *g2), a1[KD_ACC_COUNT], a2[KD_ACC_COUNT];
+    int *y = malloc((size_t)n * sizeof *y);
+    make_logits(r, s, nc, 4, big);
+    make_logits(r, t, nc, 6, big);
+    make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    cl_mem dg = th_zeros(ctx, nc), acc1 = th_zeros(ctx, KD_ACC_COUNT), acc2 = th_zeros(ctx, KD_ACC_COUNT);
+    kd_distill_cfg cfg = {3.0f, 1.0f};
+    MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, acc1, ds, dt, dy));
+    MUST(ctx, kd_ce_forward(ctx, n, c, acc2, ds, dy));
+    MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, 1.0f / n, dg, ds, dt, dy));
+    th_download(ctx, dg, g1, nc);
+    MUST(ctx, kd_ce_backward(ctx, n, c, 1.0f / n, dg, ds, dy));
+    th_download(ctx, dg, g2, nc);
+    th_download(ctx, acc1, a1, KD_ACC_COUNT);
+    th_download(ctx, acc2, a2, KD_ACC_COUNT);
+    double gerr = 0;
+    for (size_t i = 0; i < nc; i++) gerr = fmax(gerr, fabs((double)g1[i] - g2[i]));
+    double lerr = fabs((double)a1[KD_ACC_LOSS] - a2[KD_ACC_LOSS]) / fmax(1.0, fabs(a2[KD_ACC_LOSS]));
+    CHECK(lerr <= 1e-7 && a1[KD_ACC_HARD] == a1[KD_ACC_LOSS] && a1[KD_ACC_CORRECT] == a2[KD_ACC_CORRECT] &&
+              a1[KD_ACC_SEEN] == a2[KD_ACC_SEEN],
+          "alpha=1 big=%g: distill loss %.9g hard %.9g vs ce %.9g (rel %.2e)", big, a1[KD_ACC_LOSS],
+          a1[KD_ACC_HARD], a2[KD_ACC_LOSS], lerr);
+    CHECK(gerr <= 1e-7, "alpha=1 big=%g: gradient differs from ce by up to %.3g", big, gerr);
+    *bit_identical &= a1[KD_ACC_LOSS] == a2[KD_ACC_LOSS] && !memcmp(g1, g2, nc * sizeof *g1);
+    kd_buffer_free(ctx, ds);
+    kd_buffer_free(ctx, dt);
+    kd_buffer_free(ctx, dy);
+    kd_buffer_free(ctx, dg);
+    kd_buffer_free(ctx, acc1);
+    kd_buffer_free(ctx, acc2);
+    free(s);
+    free(t);
+    free(g1);
+    free(g2);
+    free(y);
+}
+
+/* With the T^2 factor the soft gradient T (p_s^T - p_t^T) tends to
+ * ((s - mean s) - (t - mean t)) / C per sample as T grows, a constant;
+ * without it, it would fall like 1/T^2. alpha = 0, scale 1/n. */
+static void check_temperature_scaling(kd_ctx *ctx, th_rng *r) {
+    int n = 16, c = 10;
+    size_t nc = (size_t)n * c;
+    float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t), *g = malloc(nc * sizeof *g);
+    int *y = malloc((size_t)n * sizeof *y);
+    make_logits(r, s, nc, 4, 0);
+    make_logits(r, t, nc, 6, 0);
+    make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    cl_mem dg = th_zeros(ctx, nc);
+    /* The T -> infinity limit of the gradient. */
+    double lim = 0;
+    for (int b = 0; b < n; b++) {
+        double ms = 0, mt = 0;
+        for (int j = 0; j < c; j++) {
+            ms += s[(size_t)b * c + j];
+            mt += t[(size_t)b * c + j];
+        }
+        ms /= c;
+        mt /= c;
+        for (int j = 0; j < c; j++) {
+            double d = ((s[(size_t)b * c + j] - ms) - (t[(size_t)b * c + j] - mt)) / c / n;
+            lim += d * d;
+        }
+    }
+    lim = sqrt(lim);
+    const float temps[] = {1, 2, 4, 8, 16, 256};
+    double norm[6];
+    for (int k = 0; k < 6; k++) {
+        kd_distill_cfg cfg = {temps[k], 0.0f};
+        MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, 1.0f / n, dg, ds, dt, dy));
+        th_download(ctx, dg, g, nc);
+        double q = 0;
+        for (size_t i = 0; i < nc; i++) q += (double)g[i] * g[i];
+        norm[k] = sqrt(q);
+    }
+    printf("soft gradient norm, alpha=0: T=1 %.4g, T=2 %.4g, T=4 %.4g, T=8 %.4g, T=16 %.4g, T=256 %.4g; limit %.4g\n",
+           norm[0], norm[1], norm[2], norm[3], norm[4], norm[5], lim);
+    double ratio = norm[4] / norm[1];
+    CHECK(ratio > 0.2, "soft gradient vanishes with T: norm(T=16)/norm(T=2) = %.3g", ratio);
+    /* What the same numbers would give without T^2: they must fail the test above. */
+    CHECK(ratio * (2.0 * 2.0) / (16.0 * 16.0) < 0.2, "without T^2 the ratio %.3g would not fall",
+          ratio * 4.0 / 256.0);
+    CHECK(fabs(norm[4] / norm[3] - 1) < 0.2, "soft gradient norm not levelling off: T=8 %.4g, T=16 %.4g", norm[3],
+          norm[4]);
+    CHECK(fabs(norm[5] / lim - 1) < 0.01, "soft gradient at T=256 %.5g, large-T limit %.5g", norm[5], lim);
+    kd_buffer_free(ctx, ds);
+    kd_buffer_free(ctx, dt);
+    kd_buffer_free(ctx, dy);
+    kd_buffer_free(ctx, dg);
+    free(s);
+    free(t);
+    free(g);
+    free(y);
+}
+
+static void check_cfg_validation(kd_ctx *ctx) {
+    const struct {
+        float T, alpha;
+        bool ok;
+        const char *flag;
+    } cases[] = {
+        {4, 0.5f, true, NULL},          {0.3f, 1, true, NULL},          {1e-3f, 0, true, NULL},
+        {0, 0.5f, false, "--temperature"}, {-1, 0.5f, false, "--temperature"}, {NAN, 0.5f, false, "--temperature"},
+        {INFINITY, 0.5f, false, "--temperature"}, {2, -0.1f, false, "--alpha"}, {2, 1.1f, false, "--alpha"},
+        {2, NAN, false, "--alpha"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kd_distill_cfg cfg = {cases[i].T, cases[i].alpha};
+        kd_err err = {0};
+        kd_status st = kd_distill_check(&cfg, &err);
+        if (cases[i].ok) {
+            CHECK(st == KD_OK, "T=%g alpha=%g refused: %s", cases[i].T, cases[i].alpha, err.msg);
+        } else {
+            CHECK(st == KD_ERR_USAGE && err.code == KD_ERR_USAGE && strstr(err.msg, cases[i].flag),
+                  "T=%g alpha=%g: status %d message '%s', want usage error naming %s", cases[i].T, cases[i].alpha,
+                  (int)st, err.msg, cases[i].flag);
+        }
+    }
+    kd_err err = {0};
+    kd_distill_cfg bad = {-1, 0.5f};
+    kd_distill_check(&bad, &err);
+    printf("example message: %s\n", err.msg);
+    /* The forward and backward refuse a bad configuration too. */
+    cl_mem dummy = th_zeros(ctx, 10);
+    int zero = 0;
+    cl_mem dy = upload_labels(ctx, &zero, 1);
+    CHECK(kd_distill_forward(ctx, &bad, 1, 10, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
+              strstr(ctx->err.msg, "--temperature"),
+          "forward accepted T=-1: %s", ctx->err.msg);
+    CHECK(kd_distill_backward(ctx, &bad, 1, 10, 1.0f, dummy, dummy, dummy, dy) == KD_ERR_USAGE,
+          "backward accepted T=-1");
+    kd_buffer_free(ctx, dummy);
+    kd_buffer_free(ctx, dy);
+}
+
+int main(void) {
+    kd_ctx *ctx = th_ctx();
+    th_rng r = {11};
+    const struct {
+        float T, alpha;
+    } cfgs[] = {{1, 0.5f}, {2, 0}, {4, 0.1f}, {8, 0.9f}, {0.5f, 0.3f}, {3, 1}};
+    const int shapes[][2] = {{1, 10}, {23, 10}, {9, 7}, {300, 10}};
+    const float bigs[] = {0, 100, 1000};
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            for (size_t b = 0; b < 3; b++)
+                run_case(ctx, &r, shapes[i][0], shapes[i][1], cfgs[k].T, cfgs[k].alpha, bigs[b]);
+    for (size_t b = 0; b < 3; b++) check_identical(ctx, &r, bigs[b]);
+    int bit_identical = 1;
+    for (size_t b = 0; b < 3; b++) check_alpha_one(ctx, &r, bigs[b], &bit_identical);
+    printf("alpha=1 vs plain CE: %s\n",
+           bit_identical ? "bit-identical loss and gradient" : "within 1e-7, not bit-identical");
+    printf("largest error/tolerance: forward sums %.3g, backward vs analytic %.3g, vs central differences %.3g\n",
+           worst_fwd, worst_bwd, worst_fd);
+    check_temperature_scaling(ctx, &r);
+    check_cfg_validation(ctx);
+    kd_ctx_free(ctx);
+    return th_done("test_distill");
+}
