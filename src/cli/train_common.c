@@ -69,6 +69,10 @@ void kd_train_opts_table(kd_train_opts *o, kd_opt *opts, int *n, int cap) {
          .help = "continue from a checkpoint (M.ckpt.safetensors) with the same command line"},
         {.name = "checkpoint-every", .kind = KD_OPT_INT, .dest = &o->checkpoint_every, .metavar = "N",
          .help = "also checkpoint every N steps (default: at the end of each epoch only)", .min = 0, .max = 1e9},
+        {.name = "stop-after", .kind = KD_OPT_INT, .dest = &o->stop_after, .metavar = "N",
+         .help = "stop as Ctrl-C would (checkpoint, exit 130) after N steps of this run, to split long training "
+                 "into sessions; continue with --resume",
+         .min = 0, .max = 1e9},
         {.name = "log", .kind = KD_OPT_STR, .dest = &o->log, .metavar = "metrics.jsonl",
          .help = "write one JSON object per epoch (and per --log-every steps)"},
         {.name = "log-every", .kind = KD_OPT_INT, .dest = &o->log_every, .metavar = "N",
@@ -153,6 +157,7 @@ kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char
     cfg->ckpt = ckpt;
     cfg->resume = o->resume;
     cfg->checkpoint_every = o->checkpoint_every;
+    cfg->stop_after = o->stop_after;
     cfg->log_path = o->log;
     cfg->log_every = o->log_every;
     cfg->profile = o->profile;

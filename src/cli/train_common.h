@@ -16,7 +16,7 @@
 
 typedef struct kd_train_opts {
     const char *data, *out, *resume, *log, *augment, *optimizer, *schedule, *normalize;
-    int epochs, batch, resize, channels, checkpoint_every, log_every;
+    int epochs, batch, resize, channels, checkpoint_every, log_every, stop_after;
     long long limit, seed;
     double lr, momentum, weight_decay, val_split, warmup, lr_step, lr_gamma;
     bool nesterov, adamw, profile, quiet, no_test;

@@ -210,6 +210,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
     sched.step_size = (long)(cfg->step_epochs * r->nb);
     if (sched.step_size < 1) sched.step_size = 1;
     double t_run = kd_now();
+    long first_step = r->st.step;
     for (int e = r->st.epoch; e < cfg->epochs; e++) {
         char label[64];
         snprintf(label, sizeof label, "epoch %d/%d", e + 1, cfg->epochs);
@@ -229,7 +230,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             r->st.batch++;
             images += b.n;
             r->st.dropout_counter = r->m->dropout_counter;
-            bool stop = cfg->stop && *cfg->stop;
+            bool stop = (cfg->stop && *cfg->stop) || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after);
             bool ckpt = cfg->checkpoint_every > 0 && r->st.step % cfg->checkpoint_every == 0 && r->st.batch < r->nb;
             bool logline = cfg->log_every > 0 && r->st.step % cfg->log_every == 0;
             double now = kd_now();
@@ -300,7 +301,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         memset(r->st.acc, 0, sizeof r->st.acc);
         KD_TRY(dev_err(r, kd_fill(ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f)));
         KD_TRY(save_ckpt(r));
-        if (cfg->stop && *cfg->stop)
+        if ((cfg->stop && *cfg->stop) || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after))
             return kd_fail(r->err, KD_ERR_INTERRUPTED, "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s",
                            e + 1, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", cfg->ckpt);
     }

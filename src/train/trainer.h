@@ -28,6 +28,7 @@ typedef struct kd_train_cfg {
     const char *ckpt;         /* checkpoint path (derived from out by the CLI) */
     const char *resume;       /* checkpoint to resume from, or NULL */
     int checkpoint_every;     /* steps between mid-epoch checkpoints (0: per epoch only) */
+    int stop_after;           /* behave as on SIGINT after this many steps of this run (0: never) */
     const char *log_path;     /* JSON lines, or NULL */
     int log_every;            /* also a line every N steps (0: per epoch only) */
     bool profile, quiet;

@@ -1,0 +1,166 @@
+/* The whole job through the kdcl binary, small and fast: train a tiny
+ * teacher on synthetic data, distil a tiny student, evaluate both; metrics
+ * files parse; an interrupted and resumed run ends with exactly the
+ * weights of an uninterrupted one. */
+#define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "runtime/fsutil.h"
+#include "src/io/safetensors.h"
+#include "tests/harness.h"
+
+static char dir[512];
+static const char *bin;
+
+/* Runs "kdcl ARGS" in dir with stdout+stderr to file `log`; returns the exit status. */
+static int kdcl(const char *log, const char *args) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > '%s' 2>&1", dir, bin, args, log);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *slurp(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    void *data = NULL;
+    size_t n;
+    kd_err err;
+    if (kd_read_file(path, &data, &n, &err) != KD_OK) return strdup("");
+    return data;
+}
+
+static void show(const char *name) {
+    char *t = slurp(name);
+    fprintf(stderr, "---- %s ----\n%s\n", name, t);
+    free(t);
+}
+
+/* "accuracy 93.12%" in an eval log. */
+static double accuracy_in(const char *log) {
+    char *t = slurp(log);
+    const char *p = strstr(t, "accuracy ");
+    double a = p ? atof(p + 9) : -1;
+    free(t);
+    return a;
+}
+
+static int metrics_lines(const char *name, const char *need) {
+    char *t = slurp(name);
+    int good = 0;
+    for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        if (o && cJSON_GetObjectItem(o, "epoch") && cJSON_GetObjectItem(o, "train_loss") &&
+            cJSON_IsNumber(cJSON_GetObjectItem(o, need)))
+            good++;
+        else
+            good = -1000;
+        cJSON_Delete(o);
+    }
+    free(t);
+    return good;
+}
+
+/* Every tensor of a and b bitwise equal; returns the number that differ. */
+static int compare_files(const char *a, const char *b, int *count) {
+    char pa[1024], pb[1024];
+    snprintf(pa, sizeof pa, "%s/%s", dir, a);
+    snprintf(pb, sizeof pb, "%s/%s", dir, b);
+    kd_st_file fa, fb;
+    kd_err err;
+    MUST_E(&err, kd_st_read(pa, &fa, &err));
+    MUST_E(&err, kd_st_read(pb, &fb, &err));
+    int diff = 0;
+    *count = fa.count;
+    for (int i = 0; i < fa.count; i++) {
+        const kd_st_tensor *x = &fa.tensors[i], *y = kd_st_find(&fb, x->name);
+        if (!y || y->nbytes != x->nbytes || memcmp(fa.data + x->offset, fb.data + y->offset, x->nbytes)) {
+            if (!diff) fprintf(stderr, "first difference: %s\n", x->name);
+            diff++;
+        }
+    }
+    kd_st_free(&fa);
+    kd_st_free(&fb);
+    return diff;
+}
+
+int main(void) {
+    bin = getenv("KDCL_BIN");
+    if (!bin) th_fatal(__FILE__, __LINE__, "getenv", "KDCL_BIN is not set (run through ctest)");
+    th_tempdir(dir, sizeof dir, "e2e");
+    const char *data = "--data synthetic:1000:3x16x16 --batch 32 --seed 3";
+
+    /* 1. A tiny bottleneck-ResNet teacher. */
+    char args[2048];
+    snprintf(args, sizeof args, "train --model resnet14:width=0.125 %s --epochs 2 --out T.safetensors --log t.jsonl",
+             data);
+    int rc = kdcl("train.log", args);
+    CHECK(rc == 0, "teacher training exit %d", rc);
+    if (rc) show("train.log");
+    CHECK(metrics_lines("t.jsonl", "val_acc") == 2, "teacher metrics: one JSON object per epoch");
+
+    /* 2. Distil a tiny student; the comparison table prints. */
+    snprintf(args, sizeof args,
+             "distill --teacher T.safetensors --student conv8x3p1,relu,maxpool2,conv16x3p1,relu,gap %s --epochs 2 "
+             "--temperature 4 --alpha 0.1 --out S.safetensors --log s.jsonl",
+             data);
+    rc = kdcl("distill.log", args);
+    CHECK(rc == 0, "distill exit %d", rc);
+    char *dl = slurp("distill.log");
+    CHECK(strstr(dl, "teacher") && strstr(dl, "student") && strstr(dl, "agreement") && strstr(dl, "MACs/image"),
+          "comparison table printed");
+    free(dl);
+    if (rc) show("distill.log");
+    CHECK(metrics_lines("s.jsonl", "train_soft") == 2, "distill metrics carry the soft part");
+
+    /* 3. Both files load and are well above chance (10%). */
+    rc = kdcl("eval_t.log", "eval --model T.safetensors --data synthetic:1000:3x16x16");
+    double at = accuracy_in("eval_t.log");
+    CHECK(rc == 0 && at > 40.0, "teacher eval exit %d, accuracy %.2f%%", rc, at);
+    rc = kdcl("eval_s.log", "eval --model S.safetensors --data synthetic:1000:3x16x16");
+    double as = accuracy_in("eval_s.log");
+    CHECK(rc == 0 && as > 40.0, "student eval exit %d, accuracy %.2f%%", rc, as);
+    char *el = slurp("eval_s.log");
+    CHECK(strstr(el, "confusion matrix") != NULL, "confusion matrix printed");
+    free(el);
+
+    /* 4. Resume: interrupted mid-epoch and at an epoch end, then resumed, equals uninterrupted. */
+    const char *student = "--model conv8x3p1,bn,relu,maxpool2,conv16x3p1,relu,gap,dense32,relu,dropout0.3";
+    snprintf(args, sizeof args, "train %s %s --epochs 3 --augment crop,flip --out A.safetensors --no-test", student,
+             data);
+    rc = kdcl("a.log", args);
+    CHECK(rc == 0, "uninterrupted run exit %d", rc);
+    snprintf(args, sizeof args, "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --stop-after 11",
+             student, data);
+    rc = kdcl("b1.log", args);
+    char *b1 = slurp("b1.log");
+    CHECK(rc == 130 && strstr(b1, "--resume B.ckpt.safetensors"), "interrupted run exits 130 with a resume hint (%d)",
+          rc);
+    free(b1);
+    snprintf(args, sizeof args,
+             "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --stop-after 17 --resume "
+             "B.ckpt.safetensors",
+             student, data);
+    rc = kdcl("b2.log", args);
+    CHECK(rc == 130, "second session stops again (%d)", rc);
+    snprintf(args, sizeof args,
+             "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --resume B.ckpt.safetensors",
+             student, data);
+    rc = kdcl("b3.log", args);
+    CHECK(rc == 0, "resumed run finishes (%d)", rc);
+    if (rc) show("b3.log");
+    int n = 0, diff = compare_files("A.ckpt.safetensors", "B.ckpt.safetensors", &n);
+    CHECK(diff == 0 && n > 0, "resumed weights and optimizer state equal the uninterrupted run: %d of %d differ", diff, n);
+    diff = compare_files("A.safetensors", "B.safetensors", &n);
+    CHECK(diff == 0, "best models equal: %d of %d differ", diff, n);
+
+    /* A changed setting is refused on resume. */
+    snprintf(args, sizeof args, "train %s %s --epochs 3 --lr 0.01 --out B.safetensors --resume B.ckpt.safetensors",
+             student, data);
+    rc = kdcl("b4.log", args);
+    CHECK(rc == 2, "resume with another --lr refused (%d)", rc);
+    return th_done("test_e2e");
+}
