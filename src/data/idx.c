@@ -135,7 +135,14 @@ kd_status kd_read_maybe_gz(const char *path, uint8_t **data, size_t *size, kd_er
             else s = kd_fail(err, KD_ERR_INPUT, "%s: corrupt or truncated gzip data (zlib: %s)", path, msg);
             goto done;
         }
-        if (got == 0) break;
+        if (got == 0) {
+            /* gzread reports a stream cut short only through gzerror. */
+            int zerr = 0;
+            const char *msg = gzerror(f, &zerr);
+            if (zerr == Z_BUF_ERROR)
+                s = kd_fail(err, KD_ERR_INPUT, "%s: truncated gzip data (zlib: %s)", path, msg);
+            break;
+        }
         len += (size_t)got;
     }
 done:
