@@ -74,13 +74,17 @@ static void fm_write(const char *dir, const char *stem, const fm_files *f, bool 
     size_t size;
     uint8_t *b = idx_images(0x803, (uint32_t)f->n, f->n, f->h, f->w, f->px, &size);
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte%s", dir, stem, gz_images ? ".gz" : "");
-    if (gz_images) write_gz(path, b, size);
-    else write_file(path, b, size);
+    if (gz_images)
+        write_gz(path, b, size);
+    else
+        write_file(path, b, size);
     free(b);
     b = idx_labels(0x801, (uint32_t)f->n, f->n, f->lb, &size);
     snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte%s", dir, stem, gz_labels ? ".gz" : "");
-    if (gz_labels) write_gz(path, b, size);
-    else write_file(path, b, size);
+    if (gz_labels)
+        write_gz(path, b, size);
+    else
+        write_file(path, b, size);
     free(b);
 }
 
@@ -108,8 +112,7 @@ static void expect_fail(const char *spec_text, kd_split split, kd_status code, c
           err.msg);
     CHECK(!file || strstr(err.msg, file), "%s: message does not name %s: %s", spec_text, file, err.msg);
     CHECK(!reason || strstr(err.msg, reason), "%s: message does not say '%s': %s", spec_text, reason, err.msg);
-    CHECK(d.images == NULL && d.labels == NULL && d.class_names == NULL, "%s: failed load left data behind",
-          spec_text);
+    CHECK(d.images == NULL && d.labels == NULL && d.class_names == NULL, "%s: failed load left data behind", spec_text);
     kd_dataset_free(&d);
 }
 
@@ -219,7 +222,8 @@ static void test_fashion(th_rng *r) {
         snprintf(file, sizeof file, "%s/train-%s-ubyte", cdir, cases[k].labels_file ? "labels-idx1" : "images-idx3");
         snprintf(spec, sizeof spec, "fashion-mnist:%s", cdir);
         expect_fail(spec, KD_SPLIT_TRAIN, cases[k].code, file, cases[k].reason);
-        if (!strcmp(tag, "count")) expect_fail(spec, KD_SPLIT_TRAIN, cases[k].code, "train-images-idx3-ubyte", "7 images");
+        if (!strcmp(tag, "count"))
+            expect_fail(spec, KD_SPLIT_TRAIN, cases[k].code, "train-images-idx3-ubyte", "7 images");
     }
     /* Test split absent in a directory that has the training files. */
     char tdir[512];
@@ -260,8 +264,10 @@ static void test_cifar(th_rng *r) {
     if (mkdir(dir, 0755) != 0) th_fatal(__FILE__, __LINE__, "mkdir", dir);
     int at = 0;
     for (int k = 0; k < 6; k++) {
-        if (k < 5) snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, k + 1);
-        else snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+        if (k < 5)
+            snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, k + 1);
+        else
+            snprintf(path, sizeof path, "%s/test_batch.bin", dir);
         cifar_write(path, px + (size_t)at * 3072, lb + at, counts[k]);
         at += counts[k];
     }
@@ -318,14 +324,27 @@ static void test_spec(void) {
     CHECK(kd_data_spec_parse("synthetic", &s, &err) == KD_OK && s.synth_n == 2000 && s.synth_c == 3 &&
               s.synth_h == 32 && s.synth_w == 32,
           "synthetic defaults");
-    CHECK(kd_data_spec_parse("synthetic:500", &s, &err) == KD_OK && s.synth_n == 500 && s.synth_c == 3, "synthetic:500");
+    CHECK(kd_data_spec_parse("synthetic:500", &s, &err) == KD_OK && s.synth_n == 500 && s.synth_c == 3,
+          "synthetic:500");
     CHECK(kd_data_spec_parse("synthetic:64:1x28x20", &s, &err) == KD_OK && s.synth_n == 64 && s.synth_c == 1 &&
               s.synth_h == 28 && s.synth_w == 20,
           "synthetic:64:1x28x20");
-    const char *bad[] = {"", "mnist", "cifar10", "cifar10:", "synthetic:", "synthetic:0", "synthetic:-5",
-                         "synthetic:12x", "synthetic:100:3x32", "synthetic:100:3x32x", "synthetic:100:0x32x32",
-                         "synthetic:100:3x32x32x1", "synthetic:100:65x8x8", "synthetic:100:3x5000x8",
-                         "synthetic:100: 3x8x8", "Fashion-MNIST"};
+    const char *bad[] = {"",
+                         "mnist",
+                         "cifar10",
+                         "cifar10:",
+                         "synthetic:",
+                         "synthetic:0",
+                         "synthetic:-5",
+                         "synthetic:12x",
+                         "synthetic:100:3x32",
+                         "synthetic:100:3x32x",
+                         "synthetic:100:0x32x32",
+                         "synthetic:100:3x32x32x1",
+                         "synthetic:100:65x8x8",
+                         "synthetic:100:3x5000x8",
+                         "synthetic:100: 3x8x8",
+                         "Fashion-MNIST"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         kd_status st = kd_data_spec_parse(bad[i], &s, &err);
         CHECK(st == KD_ERR_USAGE && err.msg[0], "'%s' accepted (status %d)", bad[i], st);
@@ -458,7 +477,8 @@ static void test_parsers_robust(th_rng *r) {
     for (size_t len = 0; len < csz; len++) {
         uint8_t *copy = malloc(len ? len : 1);
         memcpy(copy, cif, len);
-        prefix_ok &= kd_cifar_parse(copy, len, "prefix", &n, &px, &lb, &err) == (len % 3073 || !len ? KD_ERR_INPUT : KD_OK);
+        prefix_ok &=
+            kd_cifar_parse(copy, len, "prefix", &n, &px, &lb, &err) == (len % 3073 || !len ? KD_ERR_INPUT : KD_OK);
         if (len && len % 3073 == 0) {
             free(px);
             free(lb);

@@ -50,8 +50,7 @@ int main(void) {
     const int tr5[5] = {9, 0, 0, 3, 0}, te5[5] = {9, 2, 1, 1, 6};
     check_split(&tr, 60000, 6000, tr5, "train");
     check_split(&te, 10000, 1000, te5, "test");
-    CHECK(strcmp(tr.class_names[0], "T-shirt/top") == 0 && strcmp(tr.class_names[9], "Ankle boot") == 0,
-          "class names");
+    CHECK(strcmp(tr.class_names[0], "T-shirt/top") == 0 && strcmp(tr.class_names[9], "Ankle boot") == 0, "class names");
     printf("fashion-mnist: training set (gzip) loaded in %.2f s\n", t_load);
 
     /* Throughput, noisy on a shared CPU: what the model would be fed. */
@@ -62,8 +61,8 @@ int main(void) {
     kd_aug_cfg aug = {.crop = true, .crop_pad = 4, .flip = true};
     kd_loader *l;
     MUST(ctx, kd_loader_create(ctx, &tr, idx, tr.n, B, true, &aug, 1, &l));
-    kd_prep_desc p = {.out_c = 3, .out_h = 128, .out_w = 128, .mean = {0.286f, 0.286f, 0.286f},
-                      .std = {0.353f, 0.353f, 0.353f}};
+    kd_prep_desc p = {
+        .out_c = 3, .out_h = 128, .out_w = 128, .mean = {0.286f, 0.286f, 0.286f}, .std = {0.353f, 0.353f, 0.353f}};
     cl_mem out;
     MUST(ctx, kd_buffer_alloc(ctx, (size_t)B * 3 * 128 * 128 * sizeof(float), "prep output", &out));
     kd_batch b;

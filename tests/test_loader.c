@@ -133,7 +133,8 @@ int main(void) {
     CHECK(resumed.nbatches == NB - 4, "resumed at batch 4: %d batches, want %d", resumed.nbatches, NB - 4);
     CHECK(same_from(&e1, &resumed, 4 * BATCH), "resuming epoch 1 at batch 4 gives other batches");
     run_epoch(ctx, l3, &ds, 2, NB - 1, &resumed2, 4);
-    CHECK(resumed2.nbatches == 1 && resumed2.sizes[0] == COUNT - (NB - 1) * BATCH && same_from(&e2, &resumed2, (NB - 1) * BATCH),
+    CHECK(resumed2.nbatches == 1 && resumed2.sizes[0] == COUNT - (NB - 1) * BATCH &&
+              same_from(&e2, &resumed2, (NB - 1) * BATCH),
           "resuming at the last (partial) batch");
     run_epoch(ctx, l3, &ds, 2, NB, &resumed2, 4);
     CHECK(resumed2.nbatches == 0, "resuming at the end of the epoch yields %d batches", resumed2.nbatches);

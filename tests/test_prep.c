@@ -97,8 +97,8 @@ static float *run_case(kd_ctx *ctx, th_rng *r, int n, int sc, int sh, int sw, co
     th_download(ctx, out, got, out_n);
     prep_ref(ref, src, with_aug ? aug : NULL, n, sc, sh, sw, p, with_aug ? pad : 0);
     double e = th_max_rel(got, ref, out_n, 1e-5, 1e-5);
-    CHECK(e <= 1, "prep n=%d %dx%dx%d -> %dx%dx%d aug=%d pad=%d: max rel err %.3g", n, sc, sh, sw, p->out_c,
-          p->out_h, p->out_w, with_aug, pad, e);
+    CHECK(e <= 1, "prep n=%d %dx%dx%d -> %dx%dx%d aug=%d pad=%d: max rel err %.3g", n, sc, sh, sw, p->out_c, p->out_h,
+          p->out_w, with_aug, pad, e);
     kd_buffer_free(ctx, batch.pixels);
     kd_buffer_free(ctx, batch.aug);
     kd_buffer_free(ctx, out);
@@ -149,8 +149,8 @@ static void test_resize_float(kd_ctx *ctx, th_rng *r) {
         MUST(ctx, kd_resize_bilinear(ctx, 1, 1, 1, anchors[k].w, 1, anchors[k].ow, dout, din));
         th_download(ctx, dout, got, (size_t)anchors[k].ow);
         for (int i = 0; i < anchors[k].ow; i++)
-            CHECK(fabsf(got[i] - anchors[k].want[i]) <= 1e-6f * (1 + fabsf(anchors[k].want[i])), "anchor %zu: out[%d] = %g, PyTorch gives %g", k, i,
-                  got[i], anchors[k].want[i]);
+            CHECK(fabsf(got[i] - anchors[k].want[i]) <= 1e-6f * (1 + fabsf(anchors[k].want[i])),
+                  "anchor %zu: out[%d] = %g, PyTorch gives %g", k, i, got[i], anchors[k].want[i]);
         kd_buffer_free(ctx, din);
         kd_buffer_free(ctx, dout);
     }
@@ -167,8 +167,8 @@ int main(void) {
     test_resize_float(ctx, &r);
 
     kd_prep_desc none1 = {.out_c = 1, .out_h = 29, .out_w = 29};
-    kd_prep_desc gray3_up = {.out_c = 3, .out_h = 128, .out_w = 128, .mean = {0.5f, 0.45f, 0.4f},
-                             .std = {0.25f, 0.3f, 0.2f}};
+    kd_prep_desc gray3_up = {
+        .out_c = 3, .out_h = 128, .out_w = 128, .mean = {0.5f, 0.45f, 0.4f}, .std = {0.25f, 0.3f, 0.2f}};
     kd_prep_desc down3 = {.out_c = 3, .out_h = 16, .out_w = 16};
     kd_prep_desc nonsq = {.out_c = 3, .out_h = 17, .out_w = 45, .mean = {0.1f, 0.2f, 0.3f}, .std = {0.9f, 0, 0.5f}};
     kd_prep_desc up1 = {.out_c = 1, .out_h = 64, .out_w = 40, .mean = {0.3f}, .std = {0.7f}};
@@ -185,8 +185,8 @@ int main(void) {
     /* Crop and flip alone (no resize): every combination of offsets at the
      * corners and the middle, both flips, one image per combination. */
     {
-        int pad = 4, combos[][3] = {{0, 0, 0}, {8, 8, 0}, {0, 8, 1}, {8, 0, 1}, {4, 4, 0}, {4, 4, 1},
-                                    {1, 7, 0}, {7, 2, 1}, {3, 5, 1}};
+        int pad = 4, combos[][3] = {{0, 0, 0}, {8, 8, 0}, {0, 8, 1}, {8, 0, 1}, {4, 4, 0},
+                                    {4, 4, 1}, {1, 7, 0}, {7, 2, 1}, {3, 5, 1}};
         int n = (int)(sizeof combos / sizeof combos[0]);
         free(run_case(ctx, &r, n, 1, 29, 29, &none1, true, pad, NULL, &combos[0][0]));
         free(run_case(ctx, &r, 2, 3, 9, 29, &(kd_prep_desc){.out_c = 3, .out_h = 9, .out_w = 29}, true, 2, NULL, NULL));
@@ -205,8 +205,10 @@ int main(void) {
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 float v = got[h * w + y * w + x];
-                if (y < pad || x < pad) zeros &= v == 0.0f;
-                else zeros &= lrintf(v * 255.0f) == src[h * w + (y - pad) * w + x - pad];
+                if (y < pad || x < pad)
+                    zeros &= v == 0.0f;
+                else
+                    zeros &= lrintf(v * 255.0f) == src[h * w + (y - pad) * w + x - pad];
             }
         CHECK(ident, "crop at (pad, pad) without flip is not the identity");
         CHECK(zeros, "crop at (0, 0): padding is not zero or the image is not shifted by pad");
@@ -234,7 +236,8 @@ int main(void) {
         int repl = 1;
         for (int b = 0; b < n; b++)
             for (int c = 0; c < 3; c++)
-                repl &= memcmp(f3 + ((size_t)b * 3 + c) * h * w, f1 + (size_t)b * h * w, (size_t)h * w * sizeof *f1) == 0;
+                repl &=
+                    memcmp(f3 + ((size_t)b * 3 + c) * h * w, f1 + (size_t)b * h * w, (size_t)h * w * sizeof *f1) == 0;
         CHECK(repl, "gray -> 3 channels: a channel differs from the 1-channel output");
         free(f1);
         free(f2);
@@ -247,8 +250,8 @@ int main(void) {
         int n = 2, h = 5, w = 6;
         uint8_t src[2 * 3 * 5 * 6];
         for (int i = 0; i < n * 3 * h * w; i++) src[i] = (uint8_t)(th_next(&r) & 0xff);
-        kd_prep_desc d = {.out_c = 3, .out_h = h, .out_w = w, .mean = {0.485f, 0.456f, 0.406f},
-                          .std = {0.229f, 0.0f, 0.225f}};
+        kd_prep_desc d = {
+            .out_c = 3, .out_h = h, .out_w = w, .mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.0f, 0.225f}};
         float *f = run_case(ctx, &r, n, 3, h, w, &d, false, 0, src, NULL);
         int ok = 1;
         for (int b = 0; b < n; b++)

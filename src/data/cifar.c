@@ -11,10 +11,11 @@
 
 #define KD_CIFAR_PIXELS 3072
 #define KD_CIFAR_RECORD (1 + KD_CIFAR_PIXELS)
-#define KD_CIFAR_HINT "the CIFAR-10 binary version (cifar-10-binary.tar.gz) holds data_batch_1..5.bin and test_batch.bin"
+#define KD_CIFAR_HINT                                                                                                  \
+    "the CIFAR-10 binary version (cifar-10-binary.tar.gz) holds data_batch_1..5.bin and test_batch.bin"
 
-kd_status kd_cifar_parse(const void *buf, size_t size, const char *what, int *n, uint8_t **pixels,
-                         uint8_t **labels, kd_err *err) {
+kd_status kd_cifar_parse(const void *buf, size_t size, const char *what, int *n, uint8_t **pixels, uint8_t **labels,
+                         kd_err *err) {
     *n = 0;
     *pixels = *labels = NULL;
     if (size == 0) return kd_fail(err, KD_ERR_INPUT, "%s: empty file, no CIFAR-10 records", what);
@@ -22,8 +23,7 @@ kd_status kd_cifar_parse(const void *buf, size_t size, const char *what, int *n,
         return kd_fail(err, KD_ERR_INPUT,
                        "%s: truncated record: %zu bytes are %zu whole records of %d bytes and %zu bytes more "
                        "(a CIFAR-10 binary file is a multiple of %d bytes)",
-                       what, size, size / KD_CIFAR_RECORD, KD_CIFAR_RECORD, size % KD_CIFAR_RECORD,
-                       KD_CIFAR_RECORD);
+                       what, size, size / KD_CIFAR_RECORD, KD_CIFAR_RECORD, size % KD_CIFAR_RECORD, KD_CIFAR_RECORD);
     size_t count = size / KD_CIFAR_RECORD;
     if (count > (size_t)1 << 24)
         return kd_fail(err, KD_ERR_INPUT, "%s: %zu records, more than kdcl supports", what, count);

@@ -52,8 +52,7 @@ enum {
 
 kd_status kd_fashion_load(const kd_data_spec *spec, kd_split split, kd_dataset *out, kd_err *err);
 kd_status kd_cifar_load(const kd_data_spec *spec, kd_split split, kd_dataset *out, kd_err *err);
-kd_status kd_synthetic_load(const kd_data_spec *spec, kd_split split, uint64_t seed, kd_dataset *out,
-                            kd_err *err);
+kd_status kd_synthetic_load(const kd_data_spec *spec, kd_split split, uint64_t seed, kd_dataset *out, kd_err *err);
 
 /* Copies `n` class names into d->class_names (d->classes = n). */
 kd_status kd_dataset_set_names(kd_dataset *d, const char *const *names, int n, kd_err *err);

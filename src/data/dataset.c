@@ -51,8 +51,8 @@ static kd_status parse_synthetic(const char *rest, const char *text, kd_data_spe
         p += len + 1;
     }
     if ((double)out->synth_n * (double)(dims[0] * dims[1] * dims[2]) > (double)INT_MAX)
-        return kd_fail(err, KD_ERR_USAGE, "bad --data '%s': %d images of %ldx%ldx%ld exceed 2 GiB of pixels",
-                       text, out->synth_n, dims[0], dims[1], dims[2]);
+        return kd_fail(err, KD_ERR_USAGE, "bad --data '%s': %d images of %ldx%ldx%ld exceed 2 GiB of pixels", text,
+                       out->synth_n, dims[0], dims[1], dims[2]);
     out->synth_c = (int)dims[0];
     out->synth_h = (int)dims[1];
     out->synth_w = (int)dims[2];
@@ -73,8 +73,9 @@ kd_status kd_data_spec_parse(const char *text, kd_data_spec *out, kd_err *err) {
     int kind = -1;
     for (int i = 0; i < 3; i++)
         if (strlen(kinds[i]) == klen && memcmp(kinds[i], text, klen) == 0) kind = i;
-    if (kind < 0) return kd_fail(err, KD_ERR_USAGE, "unknown data set '%.*s' in --data '%s': use " KD_DATA_FORMS,
-                                 (int)(klen > 200 ? 200 : klen), text, text);
+    if (kind < 0)
+        return kd_fail(err, KD_ERR_USAGE, "unknown data set '%.*s' in --data '%s': use " KD_DATA_FORMS,
+                       (int)(klen > 200 ? 200 : klen), text, text);
     strcpy(out->kind, kinds[kind]);
     if (kind == 2) return parse_synthetic(rest, text, out, err);
     if (rest && strlen(rest) >= sizeof out->dir)
@@ -91,10 +92,14 @@ kd_status kd_data_spec_parse(const char *text, kd_data_spec *out, kd_err *err) {
 kd_status kd_data_load(const kd_data_spec *spec, kd_split split, uint64_t seed, kd_dataset *out, kd_err *err) {
     memset(out, 0, sizeof *out);
     kd_status s;
-    if (strcmp(spec->kind, "fashion-mnist") == 0) s = kd_fashion_load(spec, split, out, err);
-    else if (strcmp(spec->kind, "cifar10") == 0) s = kd_cifar_load(spec, split, out, err);
-    else if (strcmp(spec->kind, "synthetic") == 0) s = kd_synthetic_load(spec, split, seed, out, err);
-    else s = kd_fail(err, KD_ERR_USAGE, "unknown data set kind '%s': use " KD_DATA_FORMS, spec->kind);
+    if (strcmp(spec->kind, "fashion-mnist") == 0)
+        s = kd_fashion_load(spec, split, out, err);
+    else if (strcmp(spec->kind, "cifar10") == 0)
+        s = kd_cifar_load(spec, split, out, err);
+    else if (strcmp(spec->kind, "synthetic") == 0)
+        s = kd_synthetic_load(spec, split, seed, out, err);
+    else
+        s = kd_fail(err, KD_ERR_USAGE, "unknown data set kind '%s': use " KD_DATA_FORMS, spec->kind);
     if (s != KD_OK) kd_dataset_free(out);
     return s;
 }
@@ -136,8 +141,8 @@ kd_status kd_split_indices(int n, double val_frac, uint64_t seed, int **train_id
         return kd_fail(err, KD_ERR_USAGE, "--val-split %g must be at least 0 and below 1", val_frac);
     long nv = (long)(val_frac * n + 0.5);
     if (nv >= n)
-        return kd_fail(err, KD_ERR_USAGE,
-                       "--val-split %g holds out all %d training images: use a smaller fraction", val_frac, n);
+        return kd_fail(err, KD_ERR_USAGE, "--val-split %g holds out all %d training images: use a smaller fraction",
+                       val_frac, n);
     int *perm = malloc((size_t)n * sizeof *perm);
     int *tr = malloc((size_t)(n - nv) * sizeof *tr);
     int *va = malloc((size_t)(nv ? nv : 1) * sizeof *va);

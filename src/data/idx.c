@@ -3,6 +3,7 @@
  * one big-endian uint32 per dimension, then the data. The parsers trust
  * nothing in the header: every size is checked against the buffer's length
  * before a byte of data is touched (they are fuzzing entry points). */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,25 +23,25 @@ static uint32_t be32(const uint8_t *p) {
 
 /* Checks the magic, the rank and that the dimensions account for exactly
  * `size` bytes; returns the dimensions. */
-static kd_status idx_header(const uint8_t *b, size_t size, const char *what, int rank, const char *kind,
-                            uint32_t *dims, kd_err *err) {
+static kd_status idx_header(const uint8_t *b, size_t size, const char *what, int rank, const char *kind, uint32_t *dims,
+                            kd_err *err) {
     uint32_t want = 0x00000800u | (uint32_t)rank;
     if (size < 4)
-        return kd_fail(err, KD_ERR_INPUT, "%s: only %zu bytes, too short for an IDX file (expected IDX %s)", what,
-                       size, kind);
+        return kd_fail(err, KD_ERR_INPUT, "%s: only %zu bytes, too short for an IDX file (expected IDX %s)", what, size,
+                       kind);
     uint32_t magic = be32(b);
     if (magic != want) {
-        const char *hint = magic == 0x00000801u ? " (this is an IDX label file)"
-                           : magic == 0x00000803u ? " (this is an IDX image file)"
+        const char *hint = magic == 0x00000801u             ? " (this is an IDX label file)"
+                           : magic == 0x00000803u           ? " (this is an IDX image file)"
                            : (b[0] == 0x1f && b[1] == 0x8b) ? " (gzip data inside a file whose name lacks .gz?)"
-                                                             : "";
-        return kd_fail(err, KD_ERR_INPUT, "%s: wrong magic number 0x%08x, expected 0x%08x for IDX %s%s", what,
-                       magic, want, kind, hint);
+                                                            : "";
+        return kd_fail(err, KD_ERR_INPUT, "%s: wrong magic number 0x%08x, expected 0x%08x for IDX %s%s", what, magic,
+                       want, kind, hint);
     }
     size_t head = 4 + 4 * (size_t)rank;
     if (size < head)
-        return kd_fail(err, KD_ERR_INPUT, "%s: truncated IDX header: %zu bytes, the header alone needs %zu", what,
-                       size, head);
+        return kd_fail(err, KD_ERR_INPUT, "%s: truncated IDX header: %zu bytes, the header alone needs %zu", what, size,
+                       head);
     for (int i = 0; i < rank; i++) {
         dims[i] = be32(b + 4 + 4 * i);
         if (dims[i] == 0)
@@ -52,24 +53,26 @@ static kd_status idx_header(const uint8_t *b, size_t size, const char *what, int
      * so the product fits 64 bits. */
     for (int i = 1; i < rank; i++)
         if (dims[i] > 65535)
-            return kd_fail(err, KD_ERR_INPUT, "%s: image dimension %u is implausibly large (corrupt header?)",
-                           what, dims[i]);
+            return kd_fail(err, KD_ERR_INPUT, "%s: image dimension %u is implausibly large (corrupt header?)", what,
+                           dims[i]);
     unsigned long long body = 1;
     for (int i = 0; i < rank; i++) body *= dims[i];
     unsigned long long have = size - head;
     if (body != have) {
         char shape[64];
-        if (rank == 3) snprintf(shape, sizeof shape, "%u images of %ux%u", dims[0], dims[1], dims[2]);
-        else snprintf(shape, sizeof shape, "%u labels", dims[0]);
+        if (rank == 3)
+            snprintf(shape, sizeof shape, "%u images of %ux%u", dims[0], dims[1], dims[2]);
+        else
+            snprintf(shape, sizeof shape, "%u labels", dims[0]);
         return kd_fail(err, KD_ERR_INPUT,
-                       "%s: the header says %s (%llu data bytes) but the file holds %llu data bytes (%s)", what,
-                       shape, body, have, body > have ? "truncated file" : "trailing bytes or wrong size fields");
+                       "%s: the header says %s (%llu data bytes) but the file holds %llu data bytes (%s)", what, shape,
+                       body, have, body > have ? "truncated file" : "trailing bytes or wrong size fields");
     }
     return KD_OK;
 }
 
-kd_status kd_idx_parse_images(const void *buf, size_t size, const char *what, int *n, int *h, int *w,
-                              uint8_t **pixels, kd_err *err) {
+kd_status kd_idx_parse_images(const void *buf, size_t size, const char *what, int *n, int *h, int *w, uint8_t **pixels,
+                              kd_err *err) {
     *pixels = NULL;
     *n = *h = *w = 0;
     uint32_t d[3] = {0, 0, 0};
@@ -85,8 +88,7 @@ kd_status kd_idx_parse_images(const void *buf, size_t size, const char *what, in
     return KD_OK;
 }
 
-kd_status kd_idx_parse_labels(const void *buf, size_t size, const char *what, int *n, uint8_t **labels,
-                              kd_err *err) {
+kd_status kd_idx_parse_labels(const void *buf, size_t size, const char *what, int *n, uint8_t **labels, kd_err *err) {
     *labels = NULL;
     *n = 0;
     uint32_t d[1] = {0};
@@ -102,8 +104,11 @@ kd_status kd_idx_parse_labels(const void *buf, size_t size, const char *what, in
 kd_status kd_read_maybe_gz(const char *path, uint8_t **data, size_t *size, kd_err *err) {
     *data = NULL;
     *size = 0;
+    errno = 0;
     gzFile f = gzopen(path, "rb");
-    if (!f) return kd_fail(err, KD_ERR_IO, "cannot open %s", path);
+    if (!f)
+        return kd_fail(err, errno == ENOENT ? KD_ERR_NOT_FOUND : KD_ERR_IO, "cannot open %s: %s", path,
+                       errno ? strerror(errno) : "out of memory");
     gzbuffer(f, 1 << 18);
     size_t cap = 1 << 20, len = 0;
     uint8_t *buf = malloc(cap);
@@ -115,8 +120,8 @@ kd_status kd_read_maybe_gz(const char *path, uint8_t **data, size_t *size, kd_er
     for (;;) {
         if (len == cap) {
             if (cap >= KD_MAX_FILE_BYTES) {
-                s = kd_fail(err, KD_ERR_INPUT, "%s: more than %zu bytes (uncompressed); not a data set file",
-                            path, KD_MAX_FILE_BYTES);
+                s = kd_fail(err, KD_ERR_INPUT, "%s: more than %zu bytes (uncompressed); not a data set file", path,
+                            KD_MAX_FILE_BYTES);
                 goto done;
             }
             uint8_t *nb = realloc(buf, cap * 2);
@@ -131,16 +136,17 @@ kd_status kd_read_maybe_gz(const char *path, uint8_t **data, size_t *size, kd_er
         if (got < 0) {
             int zerr = 0;
             const char *msg = gzerror(f, &zerr);
-            if (zerr == Z_ERRNO) s = kd_fail(err, KD_ERR_IO, "cannot read %s", path);
-            else s = kd_fail(err, KD_ERR_INPUT, "%s: corrupt or truncated gzip data (zlib: %s)", path, msg);
+            if (zerr == Z_ERRNO)
+                s = kd_fail(err, KD_ERR_IO, "cannot read %s", path);
+            else
+                s = kd_fail(err, KD_ERR_INPUT, "%s: corrupt or truncated gzip data (zlib: %s)", path, msg);
             goto done;
         }
         if (got == 0) {
             /* gzread reports a stream cut short only through gzerror. */
             int zerr = 0;
             const char *msg = gzerror(f, &zerr);
-            if (zerr == Z_BUF_ERROR)
-                s = kd_fail(err, KD_ERR_INPUT, "%s: truncated gzip data (zlib: %s)", path, msg);
+            if (zerr == Z_BUF_ERROR) s = kd_fail(err, KD_ERR_INPUT, "%s: truncated gzip data (zlib: %s)", path, msg);
             break;
         }
         len += (size_t)got;
@@ -175,8 +181,8 @@ static kd_status read_idx_file(const char *dir, const char *base, bool default_d
     if (!is_file(path)) {
         snprintf(path, cap, "%s/%s.gz", dir, base);
         if (!is_file(path))
-            return kd_fail(err, KD_ERR_NOT_FOUND, "Fashion-MNIST file %s/%s (or %s.gz) not found%s%s", dir, base,
-                           base, default_dir ? ": " : "", default_dir ? KD_FASHION_HINT : "");
+            return kd_fail(err, KD_ERR_NOT_FOUND, "Fashion-MNIST file %s/%s (or %s.gz) not found%s%s", dir, base, base,
+                           default_dir ? ": " : "", default_dir ? KD_FASHION_HINT : "");
     }
     return kd_read_maybe_gz(path, data, size, err);
 }
@@ -212,8 +218,8 @@ kd_status kd_fashion_load(const kd_data_spec *spec, kd_split split, kd_dataset *
                        img_path, n, lab_path, nl);
     for (int i = 0; i < n; i++)
         if (out->labels[i] >= 10)
-            return kd_fail(err, KD_ERR_INPUT, "%s: label %d of image %d is not a Fashion-MNIST class (0..9)",
-                           lab_path, out->labels[i], i);
+            return kd_fail(err, KD_ERR_INPUT, "%s: label %d of image %d is not a Fashion-MNIST class (0..9)", lab_path,
+                           out->labels[i], i);
     strcpy(out->name, "fashion-mnist");
     out->n = n;
     out->c = 1;

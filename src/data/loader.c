@@ -2,13 +2,17 @@
  *
  * Two slots, each a host staging area (pixels | labels int32 | aug int32)
  * and three device buffers. kd_loader_next hands out batch p from one slot
- * and gathers batch p+1 into the other, uploading it with non-blocking
- * writes that run while the caller's kernels on batch p are queued behind
- * them. A slot's staging memory is rewritten only after the writes that
- * read it have completed (their events), since a non-blocking write may
- * copy from host memory at any time until then. The queue is in order, so
- * new writes into a slot's device buffers wait for kernels that still read
- * the batch handed out from that slot before.
+ * and, before returning, gathers batch p+1 into the other slot and enqueues
+ * its upload with non-blocking writes. The host work therefore overlaps
+ * whatever the device still runs from earlier calls: a training loop that
+ * enqueues step p, calls kd_loader_next, and only then blocks on step p's
+ * loss, gathers batch p+2 while the device computes step p.
+ *
+ * A slot's staging memory is rewritten only after the writes that read it
+ * have completed (their events), since a non-blocking write may copy from
+ * host memory at any time until then. The queue is in order, so a new
+ * upload into a slot's device buffers runs after the kernels already
+ * queued on the batch that slot held before.
  *
  * The staging area comes from a CL_MEM_ALLOC_HOST_PTR buffer mapped for the
  * loader's lifetime: on discrete GPUs that is page-locked memory, which
@@ -27,12 +31,12 @@
 #include "src/data/data_private.h"
 
 typedef struct kd_slot {
-    cl_mem staging;     /* host-visible buffer behind `host`, or NULL if `host` is malloc'ed */
-    uint8_t *host;      /* pixels [batch][sample] | labels int32 [batch] | aug int32 [batch][3] */
+    cl_mem staging; /* host-visible buffer behind `host`, or NULL if `host` is malloc'ed */
+    uint8_t *host;  /* pixels [batch][sample] | labels int32 [batch] | aug int32 [batch][3] */
     cl_mem pixels, labels, aug;
-    cl_event ev[3];     /* the writes that read `host` */
+    cl_event ev[3]; /* the writes that read `host` */
     int nev;
-    int *idx;           /* data set indices of the samples held */
+    int *idx; /* data set indices of the samples held */
     uint8_t *hlabels;
     int epoch, batch_no; /* which batch the slot holds; batch_no -1: none */
     int n;
@@ -90,8 +94,8 @@ static kd_status slot_init(kd_loader *l, kd_slot *s) {
     cl_int e = CL_SUCCESS;
     s->staging = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, l->staging_bytes, NULL, &e);
     if (e == CL_SUCCESS) {
-        s->host = clEnqueueMapBuffer(ctx->queue, s->staging, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0,
-                                     l->staging_bytes, 0, NULL, NULL, &e);
+        s->host = clEnqueueMapBuffer(ctx->queue, s->staging, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, l->staging_bytes,
+                                     0, NULL, NULL, &e);
         if (e != CL_SUCCESS) s->host = NULL;
     }
     if (!s->host) {
@@ -148,8 +152,8 @@ static kd_status slot_fill(kd_loader *l, kd_slot *s, int b) {
     size_t offs[3] = {0, l->lab_off, l->aug_off};
     cl_mem dst[3] = {s->pixels, s->labels, s->aug};
     for (int i = 0; i < 3; i++) {
-        KD_CL(&ctx->err, clEnqueueWriteBuffer(ctx->queue, dst[i], CL_FALSE, 0, bytes[i], s->host + offs[i], 0,
-                                              NULL, &s->ev[i]));
+        KD_CL(&ctx->err,
+              clEnqueueWriteBuffer(ctx->queue, dst[i], CL_FALSE, 0, bytes[i], s->host + offs[i], 0, NULL, &s->ev[i]));
         s->nev = i + 1;
     }
     /* Start the copies now rather than at the caller's next blocking call. */
@@ -157,18 +161,21 @@ static kd_status slot_fill(kd_loader *l, kd_slot *s, int b) {
     return KD_OK;
 }
 
-kd_status kd_loader_create(kd_ctx *ctx, const kd_dataset *ds, const int *indices, int count, int batch,
-                           bool shuffle, const kd_aug_cfg *aug, uint64_t seed, kd_loader **out) {
+kd_status kd_loader_create(kd_ctx *ctx, const kd_dataset *ds, const int *indices, int count, int batch, bool shuffle,
+                           const kd_aug_cfg *aug, uint64_t seed, kd_loader **out) {
     *out = NULL;
     if (count < 1 || batch < 1)
-        return kd_fail(&ctx->err, KD_ERR_USAGE, "a data loader needs at least one image (got %d) and a batch size of "
-                       "at least 1 (got %d)", count, batch);
+        return kd_fail(&ctx->err, KD_ERR_USAGE,
+                       "a data loader needs at least one image (got %d) and a batch size of "
+                       "at least 1 (got %d)",
+                       count, batch);
     if (aug && aug->crop && (aug->crop_pad < 0 || aug->crop_pad > 1024))
         return kd_fail(&ctx->err, KD_ERR_USAGE, "crop padding %d is outside 0..1024", aug->crop_pad);
     for (int i = 0; i < count; i++)
         if (indices[i] < 0 || indices[i] >= ds->n)
-            return kd_fail(&ctx->err, KD_ERR_USAGE, "data loader: index %d (position %d) is outside the %d images of %s",
-                           indices[i], i, ds->n, ds->name);
+            return kd_fail(&ctx->err, KD_ERR_USAGE,
+                           "data loader: index %d (position %d) is outside the %d images of %s", indices[i], i, ds->n,
+                           ds->name);
     kd_loader *l = calloc(1, sizeof *l);
     if (!l) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of memory for a data loader");
     l->ctx = ctx;
@@ -213,8 +220,8 @@ void kd_loader_free(kd_loader *l) {
 
 kd_status kd_loader_start(kd_loader *l, int epoch, int start) {
     if (epoch < 0 || start < 0 || start > l->nbatches)
-        return kd_fail(&l->ctx->err, KD_ERR_USAGE, "cannot start epoch %d at batch %d: an epoch has %d batches",
-                       epoch, start, l->nbatches);
+        return kd_fail(&l->ctx->err, KD_ERR_USAGE, "cannot start epoch %d at batch %d: an epoch has %d batches", epoch,
+                       start, l->nbatches);
     l->epoch = epoch;
     l->pos = start;
     for (int i = 0; i < 2; i++) l->slot[i].batch_no = -1;

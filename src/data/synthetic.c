@@ -59,8 +59,7 @@ static void synth_image(uint8_t *img, int label, int c, int h, int w, uint64_t s
         }
 }
 
-kd_status kd_synthetic_load(const kd_data_spec *spec, kd_split split, uint64_t seed, kd_dataset *out,
-                            kd_err *err) {
+kd_status kd_synthetic_load(const kd_data_spec *spec, kd_split split, uint64_t seed, kd_dataset *out, kd_err *err) {
     int n = split == KD_SPLIT_TRAIN ? spec->synth_n : spec->synth_n / 5;
     if (n < 1) n = 1;
     int c = spec->synth_c, h = spec->synth_h, w = spec->synth_w;
@@ -78,7 +77,7 @@ kd_status kd_synthetic_load(const kd_data_spec *spec, kd_split split, uint64_t s
     out->c = c;
     out->h = h;
     out->w = w;
-    static const char *const names[10] = {"coarse-0deg",  "coarse-36deg", "coarse-72deg", "coarse-108deg",
+    static const char *const names[10] = {"coarse-0deg",   "coarse-36deg", "coarse-72deg", "coarse-108deg",
                                           "coarse-144deg", "fine-0deg",    "fine-36deg",   "fine-72deg",
                                           "fine-108deg",   "fine-144deg"};
     return kd_dataset_set_names(out, names, 10, err);
