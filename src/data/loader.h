@@ -54,7 +54,10 @@ typedef struct kd_prep_desc {
 /* out: float [b->n][out_c][out_h][out_w] from the batch's uint8 pixels of
  * size src_c x src_h x src_w: crop/flip from b->aug, channel expansion
  * (1 -> 3 replicates), bilinear resize as PyTorch interpolate(...,
- * mode='bilinear', align_corners=False, antialias=False), then (x/255 - mean)/std. */
+ * mode='bilinear', align_corners=False, antialias=False), then (x/255 - mean)/std.
+ * crop_pad is the padding the crop offsets were drawn for: the loader's
+ * aug.crop ? aug.crop_pad : 0 (a crop at dx = dy = crop_pad is the identity).
+ * b->aug may be NULL (no augmentation). src_c must be out_c or 1; out_c <= 3. */
 kd_status kd_prep_run(kd_ctx *ctx, const kd_prep_desc *p, int src_c, int src_h, int src_w, const kd_batch *b,
                       int crop_pad, cl_mem out);
 
