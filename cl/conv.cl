@@ -1,0 +1,108 @@
+/* Convolution and dense helpers: im2col / col2im, the layout changes
+ * between NCHW and the GEMM's channel-major [C][n*P] ("CM") layout, and the
+ * bias add / bias gradient shared with the dense layer.
+ *
+ * col is [K = cin*kh*kw][n*P] with P = oh*ow: row k = (ci*kh + ky)*kw + kx,
+ * column j = b*P + oy*ow + ox. Offsets into a workspace are in floats. */
+
+/* 2-D launch: dim 0 walks columns (contiguous writes, and contiguous reads
+ * along a row of the input for stride 1), dim 1 walks rows of col. */
+__kernel void conv_im2col(__global float *col, const int col_off, __global const float *in, const int n,
+                          const int cin, const int h, const int w, const int kh, const int kw,
+                          const int stride, const int pad, const int oh, const int ow) {
+    const int j = get_global_id(0), k = get_global_id(1);
+    const int P = oh * ow, NP = n * P;
+    if (j >= NP || k >= cin * kh * kw) return;
+    const int b = j / P, p = j - b * P;
+    const int oy = p / ow, ox = p - oy * ow;
+    const int ci = k / (kh * kw), r = k - ci * (kh * kw);
+    const int ky = r / kw, kx = r - ky * kw;
+    const int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+    float v = 0.0f;
+    if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = in[((b * cin + ci) * h + iy) * w + ix];
+    col[col_off + k * NP + j] = v;
+}
+
+/* dx[b][ci][y][x] = sum of the dcol entries that im2col copied from that
+ * pixel. A gather over the (ky, kx) taps that can reach the pixel, so every
+ * input is written once: deterministic, no atomics. Taps are visited in
+ * steps of `stride` starting at the first one whose output lands on the
+ * stride grid. */
+__kernel void conv_col2im(__global float *dx, __global const float *dcol, const int col_off, const int n,
+                          const int cin, const int h, const int w, const int kh, const int kw,
+                          const int stride, const int pad, const int oh, const int ow) {
+    const int i = get_global_id(0);
+    if (i >= n * cin * h * w) return;
+    const int x = i % w, t = i / w;
+    const int y = t % h, t2 = t / h;
+    const int ci = t2 % cin, b = t2 / cin;
+    const int P = oh * ow, NP = n * P;
+    __global const float *base = dcol + col_off + ci * kh * kw * NP + b * P;
+    float s = 0.0f;
+    for (int ky = (y + pad) % stride; ky < kh; ky += stride) {
+        const int ty = y + pad - ky;
+        if (ty < 0) break;
+        const int oy = ty / stride;
+        if (oy >= oh) continue;
+        for (int kx = (x + pad) % stride; kx < kw; kx += stride) {
+            const int tx = x + pad - kx;
+            if (tx < 0) break;
+            const int ox = tx / stride;
+            if (ox >= ow) continue;
+            s += base[(ky * kw + kx) * NP + oy * ow + ox];
+        }
+    }
+    dx[i] = s;
+}
+
+/* out[b][c][p] = cm[c][b*P + p] (+ bias[c]). One work-item per output. */
+__kernel void conv_cm_to_nchw(__global float *out, __global const float *cm, const int cm_off,
+                              __global const float *bias, const int has_bias, const int n, const int c,
+                              const int plane) {
+    const int i = get_global_id(0);
+    if (i >= n * c * plane) return;
+    const int p = i % plane, t = i / plane;
+    const int ch = t % c, b = t / c;
+    float v = cm[cm_off + ch * n * plane + b * plane + p];
+    if (has_bias) v += bias[ch];
+    out[i] = v;
+}
+
+/* cm[c][b*P + p] = x[b][c][p]. One work-item per element, read in order. */
+__kernel void conv_nchw_to_cm(__global float *cm, const int cm_off, __global const float *x, const int n,
+                              const int c, const int plane) {
+    const int i = get_global_id(0);
+    if (i >= n * c * plane) return;
+    const int p = i % plane, t = i / plane;
+    const int ch = t % c, b = t / c;
+    cm[cm_off + ch * n * plane + b * plane + p] = x[i];
+}
+
+/* x[b][c][p] += bias[c], in place. */
+__kernel void conv_bias_add(__global float *x, __global const float *bias, const int n, const int c,
+                            const int plane) {
+    const int i = get_global_id(0);
+    if (i >= n * c * plane) return;
+    x[i] += bias[(i / plane) % c];
+}
+
+/* db[c] += sum over b, p of x[b][c][p]. One work-group per channel, its
+ * size a power of two: each work-item sums a strided slice, then a tree in
+ * local memory. Fixed order, so the result is reproducible run to run. */
+__kernel void conv_bias_grad(__global float *db, __global const float *x, const int n, const int c,
+                             const int plane, __local float *part) {
+    const int ch = get_group_id(0), t = get_local_id(0), wg = get_local_size(0);
+    const int total = n * plane;
+    float s = 0.0f;
+    for (int i = t; i < total; i += wg) {
+        const int b = i / plane, p = i - b * plane;
+        s += x[(b * c + ch) * plane + p];
+    }
+    part[t] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int off = wg / 2; off > 0; off /= 2) {
+        if (t < off) part[t] += part[t + off];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (t == 0 && ch < c) db[ch] += part[0];
+}
