@@ -5,29 +5,38 @@
  * col is [K = cin*kh*kw][n*P] with P = oh*ow: row k = (ci*kh + ky)*kw + kx,
  * column j = b*P + oy*ow + ox. Offsets into a workspace are in floats. */
 
-/* 2-D launch: dim 0 walks columns (contiguous writes, and contiguous reads
- * along a row of the input for stride 1), dim 1 walks rows of col. */
+/* 2-D launch: dim 0 walks columns j (adjacent work-items write adjacent
+ * floats of a row, and for stride 1 read adjacent input pixels), dim 1 walks
+ * input channels. Each work-item fills the kh*kw rows of its channel, so
+ * the index divisions are paid once per kh*kw stores, and the tap loops
+ * have the same trip count in every work-item (CPU compilers vectorise
+ * across work-items). */
 __kernel void conv_im2col(__global float *col, const int col_off, __global const float *in, const int n,
                           const int cin, const int h, const int w, const int kh, const int kw,
                           const int stride, const int pad, const int oh, const int ow) {
-    const int j = get_global_id(0), k = get_global_id(1);
+    const int j = get_global_id(0), ci = get_global_id(1);
     const int P = oh * ow, NP = n * P;
-    if (j >= NP || k >= cin * kh * kw) return;
+    if (j >= NP || ci >= cin) return;
     const int b = j / P, p = j - b * P;
     const int oy = p / ow, ox = p - oy * ow;
-    const int ci = k / (kh * kw), r = k - ci * (kh * kw);
-    const int ky = r / kw, kx = r - ky * kw;
-    const int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-    float v = 0.0f;
-    if (iy >= 0 && iy < h && ix >= 0 && ix < w) v = in[((b * cin + ci) * h + iy) * w + ix];
-    col[col_off + k * NP + j] = v;
+    const int y0 = oy * stride - pad, x0 = ox * stride - pad;
+    __global const float *src = in + (b * cin + ci) * h * w;
+    __global float *dst = col + col_off + ci * kh * kw * NP + j;
+    for (int ky = 0; ky < kh; ky++) {
+        const int iy = y0 + ky;
+        const bool row_in = iy >= 0 && iy < h;
+        for (int kx = 0; kx < kw; kx++) {
+            const int ix = x0 + kx;
+            dst[(ky * kw + kx) * NP] = row_in && ix >= 0 && ix < w ? src[iy * w + ix] : 0.0f;
+        }
+    }
 }
 
 /* dx[b][ci][y][x] = sum of the dcol entries that im2col copied from that
- * pixel. A gather over the (ky, kx) taps that can reach the pixel, so every
- * input is written once: deterministic, no atomics. Taps are visited in
- * steps of `stride` starting at the first one whose output lands on the
- * stride grid. */
+ * pixel: a gather over the outputs (oy, ox) whose window covers it, so every
+ * input is written once by one work-item: deterministic, no atomics. The
+ * output range is computed up front (Caffe's col2im_gpu bounds), leaving no
+ * divisions inside the loops. */
 __kernel void conv_col2im(__global float *dx, __global const float *dcol, const int col_off, const int n,
                           const int cin, const int h, const int w, const int kh, const int kw,
                           const int stride, const int pad, const int oh, const int ow) {
@@ -37,18 +46,16 @@ __kernel void conv_col2im(__global float *dx, __global const float *dcol, const 
     const int y = t % h, t2 = t / h;
     const int ci = t2 % cin, b = t2 / cin;
     const int P = oh * ow, NP = n * P;
+    const int yp = y + pad, xp = x + pad;
+    /* oy covers the pixel when 0 <= yp - oy*stride < kh. */
+    const int oy0 = yp < kh ? 0 : (yp - kh) / stride + 1, oy1 = min(yp / stride + 1, oh);
+    const int ox0 = xp < kw ? 0 : (xp - kw) / stride + 1, ox1 = min(xp / stride + 1, ow);
     __global const float *base = dcol + col_off + ci * kh * kw * NP + b * P;
     float s = 0.0f;
-    for (int ky = (y + pad) % stride; ky < kh; ky += stride) {
-        const int ty = y + pad - ky;
-        if (ty < 0) break;
-        const int oy = ty / stride;
-        if (oy >= oh) continue;
-        for (int kx = (x + pad) % stride; kx < kw; kx += stride) {
-            const int tx = x + pad - kx;
-            if (tx < 0) break;
-            const int ox = tx / stride;
-            if (ox >= ow) continue;
+    for (int oy = oy0; oy < oy1; oy++) {
+        const int ky = yp - oy * stride;
+        for (int ox = ox0; ox < ox1; ox++) {
+            const int kx = xp - ox * stride;
             s += base[(ky * kw + kx) * NP + oy * ow + ox];
         }
     }
@@ -105,4 +112,14 @@ __kernel void conv_bias_grad(__global float *db, __global const float *x, const 
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (t == 0 && ch < c) db[ch] += part[0];
+}
+
+/* dst[i] += sum over b of part[b*len + i]: folds per-image partial weight
+ * gradients, in a fixed order. */
+__kernel void conv_sum_batches(__global float *dst, __global const float *part, const int nb, const int len) {
+    const int i = get_global_id(0);
+    if (i >= len) return;
+    float s = 0.0f;
+    for (int b = 0; b < nb; b++) s += part[b * len + i];
+    dst[i] += s;
 }

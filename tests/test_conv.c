@@ -54,6 +54,26 @@ static void refill_nan(kd_ctx *ctx, cl_mem m, size_t n) {
     if (n) MUST(ctx, kd_fill(ctx, m, 0, n * sizeof(float), NAN));
 }
 
+/* The workspace gets a tail of sentinels, to catch use beyond
+ * kd_conv_workspace_floats. */
+enum { WS_GUARD = 257 };
+static const float ws_sentinel = 12345.0f;
+
+static cl_mem ws_alloc(kd_ctx *ctx, size_t nws) {
+    cl_mem m = nan_buffer(ctx, nws + WS_GUARD);
+    MUST(ctx, kd_fill(ctx, m, nws * sizeof(float), WS_GUARD * sizeof(float), ws_sentinel));
+    return m;
+}
+
+static void ws_check(kd_ctx *ctx, cl_mem ws, size_t nws, const kd_conv_desc *d) {
+    float tail[WS_GUARD];
+    MUST(ctx, kd_read(ctx, ws, nws * sizeof(float), sizeof tail, tail));
+    int ok = 1;
+    for (int i = 0; i < WS_GUARD; i++) ok &= tail[i] == ws_sentinel;
+    CHECK(ok, "workspace of %zu floats overrun: n=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d", nws, d->n, d->cin,
+          d->h, d->w, d->cout, d->kh, d->kw, d->stride, d->pad);
+}
+
 static kd_conv_desc make_desc(int n, int cin, int h, int w, int cout, geom g, bool bias) {
     kd_conv_desc d = {.n = n, .cin = cin, .h = h, .w = w, .cout = cout, .kh = g.kh, .kw = g.kw,
                       .stride = g.stride, .pad = g.pad, .bias = bias};
@@ -75,8 +95,9 @@ static void test_forward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
 
     cl_mem dxm = th_upload(ctx, x, nx), dwm = th_upload(ctx, w, nw);
     cl_mem dbm = d.bias ? th_upload(ctx, b, (size_t)d.cout) : NULL;
-    cl_mem dy = nan_buffer(ctx, ny), ws = nan_buffer(ctx, nws);
+    cl_mem dy = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
     MUST(ctx, kd_conv_forward(ctx, &d, dy, dxm, dwm, dbm, ws));
+    ws_check(ctx, ws, nws, &d);
     th_download(ctx, dy, y, ny);
     double e = th_nmse(y, ref, ny), m = th_max_rel(y, ref, ny, 1e-5, 1e-4);
     CHECK(e < 1e-10 && m <= 1, "forward n=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d bias=%d: nmse %.2e max_rel %.2f",
@@ -142,7 +163,7 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
     if (d.bias) fd_grad(&d, xd, wd, bd, rd, bd, nb, fb, scratch);
 
     cl_mem mx = th_upload(ctx, x, nx), mw = th_upload(ctx, w, nw), mb = d.bias ? th_upload(ctx, b, nb) : NULL;
-    cl_mem mr = th_upload(ctx, rr, ny), my = nan_buffer(ctx, ny), ws = nan_buffer(ctx, nws);
+    cl_mem mr = th_upload(ctx, rr, ny), my = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
     cl_mem mdx = nan_buffer(ctx, nx), mdw = th_upload(ctx, g0w, nw), mdb = d.bias ? th_upload(ctx, g0b, nb) : NULL;
     float *gx = malloc(nx * sizeof *gx), *gw = malloc(nw * sizeof *gw), *gb = malloc(nb * sizeof *gb);
     double *ew = malloc(nw * sizeof *ew), *eb = malloc(nb * sizeof *eb);
@@ -176,6 +197,7 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
     th_download(ctx, mdw, gw, nw);
     for (size_t i = 0; i < nw; i++) ew[i] = g0w[i] + 3 * fw[i];
     check_grad("dW", &d, "dx only", gw, ew, nw);
+    ws_check(ctx, ws, nws, &d);
 
     kd_buffer_free(ctx, mx);
     kd_buffer_free(ctx, mw);
@@ -240,11 +262,14 @@ int main(void) {
     test_forward(ctx, &r, make_desc(4, 37, 15, 13, 70, geoms[0], true));
     test_forward(ctx, &r, make_desc(3, 5, 31, 29, 17, geoms[4], false));
     test_forward(ctx, &r, make_desc(2, 64, 9, 11, 24, geoms[1], true));
+    test_forward(ctx, &r, make_desc(1, 8, 40, 33, 12, geoms[0], false));
 
     for (int g = 0; g < ng; g++) test_backward(ctx, &r, make_desc(2, 2, 6, 5, 3, geoms[g], g % 3 != 2));
     test_backward(ctx, &r, make_desc(1, 3, 5, 7, 4, geoms[0], true)); /* 1x1, one image: no gather */
     test_backward(ctx, &r, make_desc(1, 2, 7, 6, 3, geoms[2], true));
     test_backward(ctx, &r, make_desc(3, 4, 9, 8, 6, geoms[3], true));
+    /* 1x1 with P >= 128: dW by per-image GEMMs and a batch reduction. */
+    test_backward(ctx, &r, make_desc(3, 2, 12, 11, 3, geoms[0], true));
 
     kd_ctx_free(ctx);
     return th_done("test_conv");
