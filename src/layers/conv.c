@@ -8,6 +8,7 @@
 /* Workspace layout (floats), the same for both directions:
  *   [0, K*NP)            col (im2col of the input), reused for dcol
  *   [K*NP, (K+cout)*NP)  the GEMM's [cout][n*P] result / dout in that layout
+ *                        (not needed for one image: that layout is NCHW)
  * with K = cin*kh*kw, NP = n*oh*ow. Kernels index it with int, so
  * kd_conv_desc_init refuses shapes whose workspace passes INT_MAX.
  * A 1x1 stride-1 conv needs no col; only its dW uses the workspace, see
@@ -64,7 +65,8 @@ kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
 
 size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
     size_t np = (size_t)d->n * (size_t)d->oh * (size_t)d->ow, need;
-    if (!is_pointwise(d)) need = ((size_t)d->cin * (size_t)d->kh * (size_t)d->kw + (size_t)d->cout) * np;
+    size_t k = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
+    if (!is_pointwise(d)) need = (k + (d->n > 1 ? (size_t)d->cout : 0)) * np; /* n = 1: no layout change */
     else if (d->n == 1) need = 0;
     else if (pointwise_dw_batched(d)) need = (size_t)d->n * (size_t)d->cout * (size_t)d->cin;
     else need = ((size_t)d->cin + (size_t)d->cout) * np;
@@ -137,6 +139,13 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
     kd_gemm_args g = {.m = (size_t)cout, .n = NP, .k = K, .alpha = 1, .beta = 0,
                       .a = weight, .lda = K, .b = ws, .b_off = (size_t)col_off, .ldb = NP,
                       .c = ws, .c_off = (size_t)tmp_off, .ldc = NP};
+    if (n == 1) { /* [cout][P] already is NCHW */
+        g.c = out;
+        g.c_off = 0;
+        KD_TRY(kd_sgemm(ctx, &g));
+        if (d->bias) KD_TRY(kd_conv_bias_add(ctx, out, bias, n, cout, plane));
+        return KD_OK;
+    }
     KD_TRY(kd_sgemm(ctx, &g));
     cl_mem b = d->bias ? bias : weight; /* any valid buffer when there is no bias */
     return kd_run1d(ctx, "conv", "conv_cm_to_nchw", NP * (size_t)cout,
@@ -185,12 +194,18 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
 
     if (!dweight && !dx) return KD_OK;
     int col_off = 0, dy_off = (int)(K * NP);
-    KD_TRY(nchw_to_cm(ctx, ws, dy_off, dout, n, cout, plane));
+    cl_mem dy = ws; /* dout as [cout][n*P] */
+    if (n == 1) {
+        dy = dout;
+        dy_off = 0;
+    } else {
+        KD_TRY(nchw_to_cm(ctx, ws, dy_off, dout, n, cout, plane));
+    }
     if (dweight) {
         /* The forward's col may have been overwritten by other layers. */
         KD_TRY(im2col(ctx, d, ws, col_off, in));
         kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = K, .k = NP, .alpha = 1, .beta = 1,
-                          .a = ws, .a_off = (size_t)dy_off, .lda = NP, .b = ws, .b_off = (size_t)col_off,
+                          .a = dy, .a_off = (size_t)dy_off, .lda = NP, .b = ws, .b_off = (size_t)col_off,
                           .ldb = NP, .c = dweight, .ldc = K};
         KD_TRY(kd_sgemm(ctx, &g));
     }
@@ -198,7 +213,7 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
         /* dcol overwrites col: the queue is in order, so the dW GEMM has
          * read col by the time this one writes it. */
         kd_gemm_args g = {.ta = true, .m = K, .n = NP, .k = (size_t)cout, .alpha = 1, .beta = 0,
-                          .a = weight, .lda = K, .b = ws, .b_off = (size_t)dy_off, .ldb = NP,
+                          .a = weight, .lda = K, .b = dy, .b_off = (size_t)dy_off, .ldb = NP,
                           .c = ws, .c_off = (size_t)col_off, .ldc = NP};
         KD_TRY(kd_sgemm(ctx, &g));
         KD_TRY(col2im(ctx, d, dx, ws, col_off));

@@ -1,5 +1,8 @@
 #include "src/layers/dense.h"
 
+#include <limits.h>
+#include <stdint.h>
+
 #include "runtime/blas.h"
 #include "src/layers/conv.h"
 
@@ -7,6 +10,10 @@ static kd_status check_desc(kd_ctx *ctx, const kd_dense_desc *d) {
     if (d->n < 1 || d->in < 1 || d->out < 1)
         return kd_fail(&ctx->err, KD_ERR_USAGE, "dense: sizes must be positive (n=%d in=%d out=%d)", d->n,
                        d->in, d->out);
+    /* The bias kernels index [n][out] with int. */
+    if ((int64_t)d->n * d->out > INT_MAX)
+        return kd_fail(&ctx->err, KD_ERR_USAGE, "dense: n=%d x out=%d outputs exceed %d; use a smaller batch",
+                       d->n, d->out, INT_MAX);
     return KD_OK;
 }
 
