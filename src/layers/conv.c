@@ -76,8 +76,8 @@ size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
 static kd_status im2col(kd_ctx *ctx, const kd_conv_desc *d, cl_mem ws, int col_off, cl_mem in) {
     int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
         oh = d->oh, ow = d->ow;
-    size_t np = (size_t)n * (size_t)oh * (size_t)ow, k = (size_t)cin * (size_t)kh * (size_t)kw;
-    return kd_run2d(ctx, "conv", "conv_im2col", np, k,
+    size_t np = (size_t)n * (size_t)oh * (size_t)ow;
+    return kd_run2d(ctx, "conv", "conv_im2col", np, (size_t)cin,
                     KD_ARGS(KD_ARG(ws), KD_ARG(col_off), KD_ARG(in), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
                             KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
                             KD_ARG(ow)));
