@@ -30,8 +30,15 @@ size_t kd_conv_workspace_floats(const kd_conv_desc *d);
 kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
                           cl_mem bias, cl_mem ws);
 /* dx (NULL: not needed, e.g. the first layer) is overwritten; dweight and
- * dbias are accumulated (+=), cleared once per step by the model's zero_grad. */
+ * dbias are accumulated (+=), cleared once per step by the model's zero_grad
+ * (either may be NULL to skip it, e.g. a frozen layer). */
 kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem dweight, cl_mem dbias,
                            cl_mem dout, cl_mem in, cl_mem weight, cl_mem ws);
+
+/* Bias helpers on NCHW data, shared with the dense layer ([n][out] is NCHW
+ * with plane 1): x[b][ch][p] += bias[ch], and dbias[ch] += sum over b, p of
+ * dout[b][ch][p] (a deterministic reduction, no atomics). */
+kd_status kd_conv_bias_add(kd_ctx *ctx, cl_mem x, cl_mem bias, int n, int c, int plane);
+kd_status kd_conv_bias_grad(kd_ctx *ctx, cl_mem dbias, cl_mem dout, int n, int c, int plane);
 
 #endif

@@ -9,9 +9,10 @@ typedef struct kd_dense_desc {
     int n, in, out;
 } kd_dense_desc;
 
+/* bias NULL: no bias. */
 kd_status kd_dense_forward(kd_ctx *ctx, const kd_dense_desc *d, cl_mem out, cl_mem in, cl_mem weight,
                            cl_mem bias);
-/* dx (NULL allowed) overwritten; dweight, dbias accumulated (+=). */
+/* dx (NULL allowed) overwritten; dweight, dbias accumulated (+=), each NULL to skip. */
 kd_status kd_dense_backward(kd_ctx *ctx, const kd_dense_desc *d, cl_mem dx, cl_mem dweight, cl_mem dbias,
                             cl_mem dout, cl_mem in, cl_mem weight);
 

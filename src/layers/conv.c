@@ -1,0 +1,222 @@
+#include "src/layers/conv.h"
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "runtime/blas.h"
+
+/* Workspace layout (floats), the same for both directions:
+ *   [0, K*NP)            col (im2col of the input), reused for dcol
+ *   [K*NP, (K+cout)*NP)  the GEMM's [cout][n*P] result / dout in that layout
+ *                        (not needed for one image: that layout is NCHW)
+ * with K = cin*kh*kw, NP = n*oh*ow. Kernels index it with int, so
+ * kd_conv_desc_init refuses shapes whose workspace passes INT_MAX.
+ * A 1x1 stride-1 conv needs no col; only its dW uses the workspace, see
+ * pointwise_dw_batched. */
+
+static bool is_pointwise(const kd_conv_desc *d) {
+    return d->kh == 1 && d->kw == 1 && d->stride == 1 && d->pad == 0;
+}
+
+/* dW of a 1x1 conv over a batch, two ways without a host loop:
+ *   batched:  per-image GEMMs (k = P) into partials [n][cout][cin] in ws,
+ *             then a reduction over the batch (ws n*cout*cin);
+ *   gathered: in and dout changed to [c][n*P] in ws, one GEMM with k = n*P
+ *             (ws (cin+cout)*n*P).
+ * Measured on POCL (2 cores, batch 32, tools/conv_timing.c): batched wins
+ * from P = 256 up (16x16: 24 vs 38 ms, 32x32: 108 vs 152 ms), gathered
+ * below (8x8: 24 vs 31 ms, 4x4: 28 vs 43 ms), where per-image GEMMs with a
+ * short inner dimension are inefficient and the partials grow large. */
+static bool pointwise_dw_batched(const kd_conv_desc *d) { return d->n > 1 && d->oh * d->ow >= 128; }
+
+kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
+    if (d->n < 1 || d->cin < 1 || d->h < 1 || d->w < 1 || d->cout < 1)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "conv: sizes must be positive (n=%d cin=%d h=%d w=%d cout=%d)", d->n, d->cin, d->h,
+                       d->w, d->cout);
+    if (d->kh < 1 || d->kw < 1 || d->stride < 1 || d->pad < 0)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "conv: kernel %dx%d, stride %d, padding %d: kernel and stride must be >= 1 and "
+                       "padding >= 0",
+                       d->kh, d->kw, d->stride, d->pad);
+    int ph = d->h + 2 * d->pad, pw = d->w + 2 * d->pad;
+    if (d->kh > ph || d->kw > pw)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "conv: kernel %dx%d does not fit the input %dx%d with padding %d (padded %dx%d); "
+                       "use a smaller kernel, more padding or a larger input",
+                       d->kh, d->kw, d->h, d->w, d->pad, ph, pw);
+    d->oh = (ph - d->kh) / d->stride + 1;
+    d->ow = (pw - d->kw) / d->stride + 1;
+    int64_t np = (int64_t)d->n * d->oh * d->ow;
+    int64_t k = (int64_t)d->cin * d->kh * d->kw;
+    int64_t biggest = (k + d->cout) * np;
+    int64_t in = (int64_t)d->n * d->cin * d->h * d->w;
+    if (in > biggest) biggest = in;
+    int64_t partials = (int64_t)d->n * d->cout * d->cin;
+    if (pointwise_dw_batched(d) && partials > biggest) biggest = partials;
+    if (biggest > INT_MAX)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "conv: n=%d cin=%d %dx%d -> cout=%d %dx%d (kernel %dx%d) needs %lld floats of "
+                       "activations or workspace, more than the %d that kernels index; use a smaller batch",
+                       d->n, d->cin, d->h, d->w, d->cout, d->oh, d->ow, d->kh, d->kw, (long long)biggest,
+                       INT_MAX);
+    return KD_OK;
+}
+
+size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
+    size_t np = (size_t)d->n * (size_t)d->oh * (size_t)d->ow, need;
+    size_t k = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
+    if (!is_pointwise(d)) need = (k + (d->n > 1 ? (size_t)d->cout : 0)) * np; /* n = 1: no layout change */
+    else if (d->n == 1) need = 0;
+    else if (pointwise_dw_batched(d)) need = (size_t)d->n * (size_t)d->cout * (size_t)d->cin;
+    else need = ((size_t)d->cin + (size_t)d->cout) * np;
+    return need ? need : 1; /* always a valid buffer size */
+}
+
+static kd_status im2col(kd_ctx *ctx, const kd_conv_desc *d, cl_mem ws, int col_off, cl_mem in) {
+    int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
+        oh = d->oh, ow = d->ow;
+    size_t np = (size_t)n * (size_t)oh * (size_t)ow;
+    return kd_run2d(ctx, "conv", "conv_im2col", np, (size_t)cin,
+                    KD_ARGS(KD_ARG(ws), KD_ARG(col_off), KD_ARG(in), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
+                            KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
+                            KD_ARG(ow)));
+}
+
+static kd_status col2im(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem ws, int col_off) {
+    int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
+        oh = d->oh, ow = d->ow;
+    size_t total = (size_t)n * (size_t)cin * (size_t)h * (size_t)w;
+    return kd_run1d(ctx, "conv", "conv_col2im", total,
+                    KD_ARGS(KD_ARG(dx), KD_ARG(ws), KD_ARG(col_off), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
+                            KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
+                            KD_ARG(ow)));
+}
+
+/* NCHW [n][c][plane] -> [c][n*plane] at ws + off. */
+static kd_status nchw_to_cm(kd_ctx *ctx, cl_mem ws, int off, cl_mem x, int n, int c, int plane) {
+    size_t total = (size_t)n * (size_t)c * (size_t)plane;
+    return kd_run1d(ctx, "conv", "conv_nchw_to_cm", total,
+                    KD_ARGS(KD_ARG(ws), KD_ARG(off), KD_ARG(x), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
+}
+
+kd_status kd_conv_bias_add(kd_ctx *ctx, cl_mem x, cl_mem bias, int n, int c, int plane) {
+    size_t total = (size_t)n * (size_t)c * (size_t)plane;
+    return kd_run1d(ctx, "conv", "conv_bias_add", total,
+                    KD_ARGS(KD_ARG(x), KD_ARG(bias), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
+}
+
+kd_status kd_conv_bias_grad(kd_ctx *ctx, cl_mem dbias, cl_mem dout, int n, int c, int plane) {
+    kd_kernel *k;
+    KD_TRY(kd_kernel_get(ctx, "conv", "conv_bias_grad", &k));
+    /* The tree reduction needs a power-of-two work-group; no wider than the
+     * data, so a dense layer's short columns do not idle 256 work-items. */
+    size_t limit = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
+    size_t total = (size_t)n * (size_t)plane, wg = 1;
+    while (wg * 2 <= limit && wg < total) wg *= 2;
+    size_t global[1] = {(size_t)c * wg}, local[1] = {wg};
+    return kd_launch(ctx, k, 1, global, local,
+                     KD_ARGS(KD_ARG(dbias), KD_ARG(dout), KD_ARG(n), KD_ARG(c), KD_ARG(plane),
+                             KD_LOCAL(wg * sizeof(float))));
+}
+
+kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
+                          cl_mem bias, cl_mem ws) {
+    KD_ASSERT(d->oh > 0 && d->ow > 0 && (!d->bias || bias));
+    int n = d->n, cout = d->cout, plane = d->oh * d->ow;
+    size_t P = (size_t)plane, NP = (size_t)n * P, K = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
+    if (is_pointwise(d)) {
+        /* The input already is [cin][P] per image: one GEMM per image, all
+         * in one strided-batched call, writing NCHW directly. */
+        kd_gemm_args g = {.m = (size_t)cout, .n = P, .k = K, .alpha = 1, .beta = 0,
+                          .a = weight, .lda = K, .b = in, .ldb = P, .c = out, .ldc = P};
+        KD_TRY(kd_sgemm_batched(ctx, &g, 0, K * P, (size_t)cout * P, (size_t)n));
+        if (d->bias) KD_TRY(kd_conv_bias_add(ctx, out, bias, n, cout, plane));
+        return KD_OK;
+    }
+    int col_off = 0, tmp_off = (int)(K * NP), has_bias = d->bias ? 1 : 0;
+    KD_TRY(im2col(ctx, d, ws, col_off, in));
+    kd_gemm_args g = {.m = (size_t)cout, .n = NP, .k = K, .alpha = 1, .beta = 0,
+                      .a = weight, .lda = K, .b = ws, .b_off = (size_t)col_off, .ldb = NP,
+                      .c = ws, .c_off = (size_t)tmp_off, .ldc = NP};
+    if (n == 1) { /* [cout][P] already is NCHW */
+        g.c = out;
+        g.c_off = 0;
+        KD_TRY(kd_sgemm(ctx, &g));
+        if (d->bias) KD_TRY(kd_conv_bias_add(ctx, out, bias, n, cout, plane));
+        return KD_OK;
+    }
+    KD_TRY(kd_sgemm(ctx, &g));
+    cl_mem b = d->bias ? bias : weight; /* any valid buffer when there is no bias */
+    return kd_run1d(ctx, "conv", "conv_cm_to_nchw", NP * (size_t)cout,
+                    KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(tmp_off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
+                            KD_ARG(cout), KD_ARG(plane)));
+}
+
+kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem dweight, cl_mem dbias,
+                           cl_mem dout, cl_mem in, cl_mem weight, cl_mem ws) {
+    KD_ASSERT(d->oh > 0 && d->ow > 0);
+    int n = d->n, cin = d->cin, cout = d->cout, plane = d->oh * d->ow;
+    size_t P = (size_t)plane, NP = (size_t)n * P, K = (size_t)cin * (size_t)d->kh * (size_t)d->kw;
+    if (d->bias && dbias) KD_TRY(kd_conv_bias_grad(ctx, dbias, dout, n, cout, plane));
+
+    if (is_pointwise(d)) {
+        if (dweight && pointwise_dw_batched(d)) {
+            kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = K, .k = P, .alpha = 1, .beta = 0,
+                              .a = dout, .lda = P, .b = in, .ldb = P, .c = ws, .ldc = K};
+            KD_TRY(kd_sgemm_batched(ctx, &g, (size_t)cout * P, K * P, (size_t)cout * K, (size_t)n));
+            int len = cout * cin;
+            KD_TRY(kd_run1d(ctx, "conv", "conv_sum_batches", (size_t)len,
+                            KD_ARGS(KD_ARG(dweight), KD_ARG(ws), KD_ARG(n), KD_ARG(len))));
+        } else if (dweight) {
+            /* dW += dout[cout][n*P] * in[cin][n*P]^T. With one image both
+             * already are in that layout; otherwise gather them in ws. */
+            kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = K, .k = NP, .alpha = 1, .beta = 1,
+                              .a = dout, .lda = NP, .b = in, .ldb = NP, .c = dweight, .ldc = K};
+            if (n > 1) {
+                int in_off = 0, dy_off = (int)(K * NP);
+                KD_TRY(nchw_to_cm(ctx, ws, in_off, in, n, cin, plane));
+                KD_TRY(nchw_to_cm(ctx, ws, dy_off, dout, n, cout, plane));
+                g.a = ws;
+                g.a_off = (size_t)dy_off;
+                g.b = ws;
+                g.b_off = (size_t)in_off;
+            }
+            KD_TRY(kd_sgemm(ctx, &g));
+        }
+        if (dx) {
+            kd_gemm_args g = {.ta = true, .m = K, .n = P, .k = (size_t)cout, .alpha = 1, .beta = 0,
+                              .a = weight, .lda = K, .b = dout, .ldb = P, .c = dx, .ldc = P};
+            KD_TRY(kd_sgemm_batched(ctx, &g, 0, (size_t)cout * P, K * P, (size_t)n));
+        }
+        return KD_OK;
+    }
+
+    if (!dweight && !dx) return KD_OK;
+    int col_off = 0, dy_off = (int)(K * NP);
+    cl_mem dy = ws; /* dout as [cout][n*P] */
+    if (n == 1) {
+        dy = dout;
+        dy_off = 0;
+    } else {
+        KD_TRY(nchw_to_cm(ctx, ws, dy_off, dout, n, cout, plane));
+    }
+    if (dweight) {
+        /* The forward's col may have been overwritten by other layers. */
+        KD_TRY(im2col(ctx, d, ws, col_off, in));
+        kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = K, .k = NP, .alpha = 1, .beta = 1,
+                          .a = dy, .a_off = (size_t)dy_off, .lda = NP, .b = ws, .b_off = (size_t)col_off,
+                          .ldb = NP, .c = dweight, .ldc = K};
+        KD_TRY(kd_sgemm(ctx, &g));
+    }
+    if (dx) {
+        /* dcol overwrites col: the queue is in order, so the dW GEMM has
+         * read col by the time this one writes it. */
+        kd_gemm_args g = {.ta = true, .m = K, .n = NP, .k = (size_t)cout, .alpha = 1, .beta = 0,
+                          .a = weight, .lda = K, .b = dy, .b_off = (size_t)dy_off, .ldb = NP,
+                          .c = ws, .c_off = (size_t)col_off, .ldc = NP};
+        KD_TRY(kd_sgemm(ctx, &g));
+        KD_TRY(col2im(ctx, d, dx, ws, col_off));
+    }
+    return KD_OK;
+}

@@ -1,0 +1,276 @@
+/* Conv2d forward against a float64 plain-C reference for every geometry the
+ * models use (and a few odd ones), batch 1 and > 1, with and without bias;
+ * backward (dx, dW, db) against central finite differences of the
+ * reference; += semantics of dW/db, overwrite of dx, NULL gradients, and a
+ * workspace that is garbage between calls. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/buffer.h"
+#include "src/layers/conv.h"
+#include "tests/harness.h"
+
+typedef struct geom {
+    int kh, kw, stride, pad;
+} geom;
+
+static void conv_ref(const kd_conv_desc *d, const double *x, const double *w, const double *b, double *out) {
+    for (int n = 0; n < d->n; n++)
+        for (int co = 0; co < d->cout; co++)
+            for (int oy = 0; oy < d->oh; oy++)
+                for (int ox = 0; ox < d->ow; ox++) {
+                    double s = d->bias ? b[co] : 0.0;
+                    for (int ci = 0; ci < d->cin; ci++)
+                        for (int ky = 0; ky < d->kh; ky++)
+                            for (int kx = 0; kx < d->kw; kx++) {
+                                int iy = oy * d->stride - d->pad + ky, ix = ox * d->stride - d->pad + kx;
+                                if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) continue;
+                                s += x[((n * d->cin + ci) * d->h + iy) * d->w + ix] *
+                                     w[((co * d->cin + ci) * d->kh + ky) * d->kw + kx];
+                            }
+                    out[((n * d->cout + co) * d->oh + oy) * d->ow + ox] = s;
+                }
+}
+
+static size_t in_numel(const kd_conv_desc *d) { return (size_t)d->n * d->cin * d->h * d->w; }
+static size_t out_numel(const kd_conv_desc *d) { return (size_t)d->n * d->cout * d->oh * d->ow; }
+static size_t w_numel(const kd_conv_desc *d) { return (size_t)d->cout * d->cin * d->kh * d->kw; }
+
+static double *to_double(const float *x, size_t n) {
+    double *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = x[i];
+    return y;
+}
+
+static cl_mem nan_buffer(kd_ctx *ctx, size_t n) {
+    cl_mem m;
+    MUST(ctx, kd_buffer_alloc(ctx, (n ? n : 1) * sizeof(float), "test buffer", &m));
+    MUST(ctx, kd_fill(ctx, m, 0, (n ? n : 1) * sizeof(float), NAN));
+    return m;
+}
+
+static void refill_nan(kd_ctx *ctx, cl_mem m, size_t n) {
+    if (n) MUST(ctx, kd_fill(ctx, m, 0, n * sizeof(float), NAN));
+}
+
+/* The workspace gets a tail of sentinels, to catch use beyond
+ * kd_conv_workspace_floats. */
+enum { WS_GUARD = 257 };
+static const float ws_sentinel = 12345.0f;
+
+static cl_mem ws_alloc(kd_ctx *ctx, size_t nws) {
+    cl_mem m = nan_buffer(ctx, nws + WS_GUARD);
+    MUST(ctx, kd_fill(ctx, m, nws * sizeof(float), WS_GUARD * sizeof(float), ws_sentinel));
+    return m;
+}
+
+static void ws_check(kd_ctx *ctx, cl_mem ws, size_t nws, const kd_conv_desc *d) {
+    float tail[WS_GUARD];
+    MUST(ctx, kd_read(ctx, ws, nws * sizeof(float), sizeof tail, tail));
+    int ok = 1;
+    for (int i = 0; i < WS_GUARD; i++) ok &= tail[i] == ws_sentinel;
+    CHECK(ok, "workspace of %zu floats overrun: n=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d", nws, d->n, d->cin,
+          d->h, d->w, d->cout, d->kh, d->kw, d->stride, d->pad);
+}
+
+static kd_conv_desc make_desc(int n, int cin, int h, int w, int cout, geom g, bool bias) {
+    kd_conv_desc d = {.n = n, .cin = cin, .h = h, .w = w, .cout = cout, .kh = g.kh, .kw = g.kw,
+                      .stride = g.stride, .pad = g.pad, .bias = bias};
+    kd_err err = {0};
+    MUST_E(&err, kd_conv_desc_init(&d, &err));
+    return d;
+}
+
+static void test_forward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
+    size_t nx = in_numel(&d), ny = out_numel(&d), nw = w_numel(&d), nws = kd_conv_workspace_floats(&d);
+    float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc((size_t)d.cout * sizeof *b);
+    float *y = malloc(ny * sizeof *y);
+    th_fill(r, x, nx, -1, 1);
+    th_fill(r, w, nw, -1, 1);
+    th_fill(r, b, (size_t)d.cout, -1, 1);
+    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, (size_t)d.cout);
+    double *ref = malloc(ny * sizeof *ref);
+    conv_ref(&d, xd, wd, bd, ref);
+
+    cl_mem dxm = th_upload(ctx, x, nx), dwm = th_upload(ctx, w, nw);
+    cl_mem dbm = d.bias ? th_upload(ctx, b, (size_t)d.cout) : NULL;
+    cl_mem dy = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
+    MUST(ctx, kd_conv_forward(ctx, &d, dy, dxm, dwm, dbm, ws));
+    ws_check(ctx, ws, nws, &d);
+    th_download(ctx, dy, y, ny);
+    double e = th_nmse(y, ref, ny), m = th_max_rel(y, ref, ny, 1e-5, 1e-4);
+    CHECK(e < 1e-10 && m <= 1, "forward n=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d bias=%d: nmse %.2e max_rel %.2f",
+          d.n, d.cin, d.h, d.w, d.cout, d.kh, d.kw, d.stride, d.pad, d.bias, e, m);
+
+    kd_buffer_free(ctx, dxm);
+    kd_buffer_free(ctx, dwm);
+    kd_buffer_free(ctx, dbm);
+    kd_buffer_free(ctx, dy);
+    kd_buffer_free(ctx, ws);
+    free(x), free(w), free(b), free(y), free(xd), free(wd), free(bd), free(ref);
+}
+
+/* L = sum(out * R) in double. */
+static double loss_ref(const kd_conv_desc *d, const double *x, const double *w, const double *b,
+                       const double *rr, double *scratch) {
+    conv_ref(d, x, w, b, scratch);
+    double s = 0;
+    for (size_t i = 0; i < out_numel(d); i++) s += scratch[i] * rr[i];
+    return s;
+}
+
+/* Central differences of L with respect to every element of v. L is
+ * bilinear in (x, w) and linear in b, so the difference quotient has no
+ * truncation error: what remains is float64 rounding, far below float32. */
+static void fd_grad(const kd_conv_desc *d, double *x, double *w, double *b, const double *rr, double *v,
+                    size_t nv, double *g, double *scratch) {
+    const double eps = 1e-3;
+    for (size_t i = 0; i < nv; i++) {
+        double keep = v[i];
+        v[i] = keep + eps;
+        double lp = loss_ref(d, x, w, b, rr, scratch);
+        v[i] = keep - eps;
+        double lm = loss_ref(d, x, w, b, rr, scratch);
+        v[i] = keep;
+        g[i] = (lp - lm) / (2 * eps);
+    }
+}
+
+static void check_grad(const char *what, const kd_conv_desc *d, const char *tag, const float *got,
+                       const double *ref, size_t n) {
+    double e = th_nmse(got, ref, n), m = th_max_rel(got, ref, n, 1e-4, 1e-4);
+    CHECK(e < 1e-10 && m <= 1, "%s %s n=%d cin=%d %dx%d cout=%d k=%dx%d s=%d p=%d bias=%d: nmse %.2e max_rel %.2f",
+          what, tag, d->n, d->cin, d->h, d->w, d->cout, d->kh, d->kw, d->stride, d->pad, d->bias, e, m);
+}
+
+static void test_backward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
+    size_t nx = in_numel(&d), ny = out_numel(&d), nw = w_numel(&d), nb = (size_t)d.cout;
+    size_t nws = kd_conv_workspace_floats(&d);
+    float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc(nb * sizeof *b);
+    float *rr = malloc(ny * sizeof *rr), *g0w = malloc(nw * sizeof *g0w), *g0b = malloc(nb * sizeof *g0b);
+    th_fill(r, x, nx, -1, 1);
+    th_fill(r, w, nw, -1, 1);
+    th_fill(r, b, nb, -1, 1);
+    th_fill(r, rr, ny, -1, 1);
+    th_fill(r, g0w, nw, -1, 1); /* gradients already accumulated by earlier micro-steps */
+    th_fill(r, g0b, nb, -1, 1);
+    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, nb), *rd = to_double(rr, ny);
+    double *scratch = malloc(ny * sizeof *scratch);
+    double *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw), *fb = malloc(nb * sizeof *fb);
+    fd_grad(&d, xd, wd, bd, rd, xd, nx, fx, scratch);
+    fd_grad(&d, xd, wd, bd, rd, wd, nw, fw, scratch);
+    if (d.bias) fd_grad(&d, xd, wd, bd, rd, bd, nb, fb, scratch);
+
+    cl_mem mx = th_upload(ctx, x, nx), mw = th_upload(ctx, w, nw), mb = d.bias ? th_upload(ctx, b, nb) : NULL;
+    cl_mem mr = th_upload(ctx, rr, ny), my = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
+    cl_mem mdx = nan_buffer(ctx, nx), mdw = th_upload(ctx, g0w, nw), mdb = d.bias ? th_upload(ctx, g0b, nb) : NULL;
+    float *gx = malloc(nx * sizeof *gx), *gw = malloc(nw * sizeof *gw), *gb = malloc(nb * sizeof *gb);
+    double *ew = malloc(nw * sizeof *ew), *eb = malloc(nb * sizeof *eb);
+
+    /* As in training: forward, then other layers scribble over the workspace. */
+    MUST(ctx, kd_conv_forward(ctx, &d, my, mx, mw, mb, ws));
+    for (int call = 1; call <= 3; call++) {
+        refill_nan(ctx, ws, nws);
+        /* The third call skips dx, as for a model's first layer. */
+        MUST(ctx, kd_conv_backward(ctx, &d, call < 3 ? mdx : NULL, mdw, mdb, mr, mx, mw, ws));
+        char tag[32];
+        snprintf(tag, sizeof tag, "call %d", call);
+        th_download(ctx, mdx, gx, nx);
+        check_grad("dx", &d, tag, gx, fx, nx); /* overwritten, not accumulated */
+        th_download(ctx, mdw, gw, nw);
+        for (size_t i = 0; i < nw; i++) ew[i] = g0w[i] + call * fw[i];
+        check_grad("dW", &d, tag, gw, ew, nw);
+        if (d.bias) {
+            th_download(ctx, mdb, gb, nb);
+            for (size_t i = 0; i < nb; i++) eb[i] = g0b[i] + call * fb[i];
+            check_grad("db", &d, tag, gb, eb, nb);
+        }
+        refill_nan(ctx, mdx, call == 1 ? nx : 0);
+    }
+    /* dx alone (frozen weights): dW/db untouched. */
+    refill_nan(ctx, mdx, nx);
+    refill_nan(ctx, ws, nws);
+    MUST(ctx, kd_conv_backward(ctx, &d, mdx, NULL, NULL, mr, mx, mw, ws));
+    th_download(ctx, mdx, gx, nx);
+    check_grad("dx", &d, "dx only", gx, fx, nx);
+    th_download(ctx, mdw, gw, nw);
+    for (size_t i = 0; i < nw; i++) ew[i] = g0w[i] + 3 * fw[i];
+    check_grad("dW", &d, "dx only", gw, ew, nw);
+    ws_check(ctx, ws, nws, &d);
+
+    kd_buffer_free(ctx, mx);
+    kd_buffer_free(ctx, mw);
+    kd_buffer_free(ctx, mb);
+    kd_buffer_free(ctx, mr);
+    kd_buffer_free(ctx, my);
+    kd_buffer_free(ctx, ws);
+    kd_buffer_free(ctx, mdx);
+    kd_buffer_free(ctx, mdw);
+    kd_buffer_free(ctx, mdb);
+    free(x), free(w), free(b), free(rr), free(g0w), free(g0b), free(xd), free(wd), free(bd), free(rd);
+    free(scratch), free(fx), free(fw), free(fb), free(gx), free(gw), free(gb), free(ew), free(eb);
+}
+
+static void test_desc(void) {
+    kd_err err = {0};
+    kd_conv_desc d = {.n = 2, .cin = 3, .h = 3, .w = 3, .cout = 4, .kh = 5, .kw = 5, .stride = 1, .pad = 0};
+    kd_status s = kd_conv_desc_init(&d, &err);
+    CHECK(s == KD_ERR_USAGE && strstr(err.msg, "5x5") && strstr(err.msg, "3x3"),
+          "5x5 kernel on 3x3 input: status %d, message '%s'", (int)s, err.msg);
+    d.pad = 1; /* padded 5x5 now fits exactly */
+    s = kd_conv_desc_init(&d, &err);
+    CHECK(s == KD_OK && d.oh == 1 && d.ow == 1, "5x5 on 3x3 pad 1: status %d, %dx%d", (int)s, d.oh, d.ow);
+    d = (kd_conv_desc){.n = 1, .cin = 3, .h = 8, .w = 20, .cout = 4, .kh = 9, .kw = 3, .stride = 1, .pad = 0};
+    s = kd_conv_desc_init(&d, &err);
+    CHECK(s == KD_ERR_USAGE && strstr(err.msg, "9x3"), "9x3 kernel on 8x20: status %d '%s'", (int)s, err.msg);
+    d = (kd_conv_desc){.n = 1, .cin = 3, .h = 8, .w = 8, .cout = 4, .kh = 3, .kw = 3, .stride = 0, .pad = 0};
+    CHECK(kd_conv_desc_init(&d, &err) == KD_ERR_USAGE, "stride 0 accepted");
+    d.stride = 1, d.cin = 0;
+    CHECK(kd_conv_desc_init(&d, &err) == KD_ERR_USAGE, "cin 0 accepted");
+
+    /* Output sizes as PyTorch computes them. */
+    const struct {
+        int h, k, s, p, o;
+    } cases[] = {{224, 7, 2, 3, 112}, {56, 3, 2, 1, 28}, {56, 1, 2, 0, 28}, {57, 1, 2, 0, 29},
+                 {32, 3, 1, 1, 32}, {9, 3, 1, 0, 7}, {28, 3, 1, 0, 26}, {7, 3, 2, 1, 4}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        d = (kd_conv_desc){.n = 1, .cin = 1, .h = cases[i].h, .w = cases[i].h, .cout = 1, .kh = cases[i].k,
+                           .kw = cases[i].k, .stride = cases[i].s, .pad = cases[i].p};
+        s = kd_conv_desc_init(&d, &err);
+        CHECK(s == KD_OK && d.oh == cases[i].o && d.ow == cases[i].o, "h=%d k=%d s=%d p=%d: got %dx%d want %d",
+              cases[i].h, cases[i].k, cases[i].s, cases[i].p, d.oh, d.ow, cases[i].o);
+    }
+}
+
+int main(void) {
+    kd_ctx *ctx = th_ctx();
+    th_rng r = {7};
+    test_desc();
+
+    const geom geoms[] = {
+        {1, 1, 1, 0}, {1, 1, 2, 0}, {3, 3, 1, 1}, {3, 3, 2, 1}, {7, 7, 2, 3}, {3, 3, 1, 0},
+        /* less common: non-square kernel, stride > kernel gaps, padded 1x1 */
+        {3, 1, 1, 1}, {5, 5, 3, 2}, {1, 1, 1, 1}, {2, 2, 2, 0}, {1, 3, 2, 0},
+    };
+    const int ng = (int)(sizeof geoms / sizeof geoms[0]);
+    for (int g = 0; g < ng; g++)
+        for (int n = 1; n <= 3; n += 2)
+            for (int bias = 0; bias <= 1; bias++) test_forward(ctx, &r, make_desc(n, 3, 7, 9, 5, geoms[g], bias));
+    /* Larger and odd: several work-groups per kernel, K and n*P not multiples of anything. */
+    test_forward(ctx, &r, make_desc(2, 19, 23, 17, 33, geoms[2], true));
+    test_forward(ctx, &r, make_desc(4, 37, 15, 13, 70, geoms[0], true));
+    test_forward(ctx, &r, make_desc(3, 5, 31, 29, 17, geoms[4], false));
+    test_forward(ctx, &r, make_desc(2, 64, 9, 11, 24, geoms[1], true));
+    test_forward(ctx, &r, make_desc(1, 8, 40, 33, 12, geoms[0], false));
+
+    for (int g = 0; g < ng; g++) test_backward(ctx, &r, make_desc(2, 2, 6, 5, 3, geoms[g], g % 3 != 2));
+    test_backward(ctx, &r, make_desc(1, 3, 5, 7, 4, geoms[0], true)); /* 1x1, one image: no gather */
+    test_backward(ctx, &r, make_desc(1, 2, 7, 6, 3, geoms[2], true));
+    test_backward(ctx, &r, make_desc(3, 4, 9, 8, 6, geoms[3], true));
+    /* 1x1 with P >= 128: dW by per-image GEMMs and a batch reduction. */
+    test_backward(ctx, &r, make_desc(3, 2, 12, 11, 3, geoms[0], true));
+
+    kd_ctx_free(ctx);
+    return th_done("test_conv");
+}
