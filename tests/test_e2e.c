@@ -104,8 +104,8 @@ int main(void) {
 
     /* 2. Distil a tiny student; the comparison table prints. */
     snprintf(args, sizeof args,
-             "distill --teacher T.safetensors --student conv8x3p1,relu,maxpool2,conv16x3p1,relu,gap %s --epochs 2 "
-             "--temperature 4 --alpha 0.1 --out S.safetensors --log s.jsonl",
+             "distill --teacher T.safetensors --student conv16x3p1,bn,relu,maxpool2,conv32x3p1,bn,relu,gap %s --epochs 2 "
+             "--lr 0.005 --temperature 4 --alpha 0.1 --out S.safetensors --log s.jsonl",
              data);
     rc = kdcl("distill.log", args);
     CHECK(rc == 0, "distill exit %d", rc);

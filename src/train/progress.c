@@ -50,8 +50,11 @@ void kd_progress_update(kd_progress *p, long step, long images, const char *stat
         fflush(p->out);
         return;
     }
+    /* Plain lines for logs: about every 10% (not more than one per 2 s) and at
+     * least every 30 s; short work prints nothing but its result. */
     long tenth = p->total / 10 > 0 ? p->total / 10 : 1;
-    if (step == p->total || step - p->last_line_step >= tenth || now - p->t_last_line >= 30.0) {
+    bool due = (step - p->last_line_step >= tenth && now - p->t_last_line >= 2.0) || now - p->t_last_line >= 30.0;
+    if (due || (step == p->total && el >= 2.0)) {
         fprintf(p->out, "%s step %ld/%ld %s %.0f img/s elapsed %s ETA %s\n", p->label, step, p->total, status, ips,
                 elb, etab);
         fflush(p->out);
