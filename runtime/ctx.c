@@ -46,8 +46,12 @@ fail:
 void kd_ctx_free(kd_ctx *ctx) {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
-    for (int i = 0; i < ctx->npending; i++) clReleaseEvent(ctx->pending[i]);
+    for (int i = 0; i < ctx->npending; i++) {
+        clReleaseEvent(ctx->pending[i]);
+        if (ctx->pending_from[i]) clReleaseEvent(ctx->pending_from[i]);
+    }
     free(ctx->pending);
+    free(ctx->pending_from);
     free(ctx->pending_id);
     for (int i = 0; i < ctx->nkernels; i++) clReleaseKernel(ctx->kernels[i].k);
     for (int i = 0; i < ctx->nprograms; i++) clReleaseProgram(ctx->programs[i].program);
@@ -59,8 +63,9 @@ void kd_ctx_free(kd_ctx *ctx) {
 static kd_status prof_flush(kd_ctx *ctx) {
     for (int i = 0; i < ctx->npending; i++) {
         cl_ulong t0 = 0, t1 = 0;
-        cl_event ev = ctx->pending[i];
-        if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+        cl_event ev = ctx->pending[i], from = ctx->pending_from[i];
+        cl_profiling_info start = from ? CL_PROFILING_COMMAND_END : CL_PROFILING_COMMAND_START;
+        if (clGetEventProfilingInfo(from ? from : ev, start, sizeof t0, &t0, NULL) == CL_SUCCESS &&
             clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS &&
             t1 >= t0) {
             kd_prof_stat *st = &ctx->prof[ctx->pending_id[i]];
@@ -68,6 +73,7 @@ static kd_status prof_flush(kd_ctx *ctx) {
             st->calls++;
         }
         clReleaseEvent(ev);
+        if (from) clReleaseEvent(from);
     }
     ctx->npending = 0;
     return KD_OK;
@@ -89,7 +95,15 @@ int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm) {
     return ctx->nprof++;
 }
 
-kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev) {
+kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev) { return kd_prof_track_span(ctx, id, NULL, ev); }
+
+cl_event kd_prof_marker(kd_ctx *ctx) {
+    cl_event ev = NULL;
+    if (ctx->profiling && clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &ev) != CL_SUCCESS) ev = NULL;
+    return ev;
+}
+
+kd_status kd_prof_track_span(kd_ctx *ctx, int id, cl_event from, cl_event ev) {
     if (ctx->npending == ctx->pending_cap) {
         /* Bound the number of live events: time what has finished so far. */
         if (ctx->pending_cap >= 8192) KD_TRY(kd_finish(ctx));
@@ -101,10 +115,14 @@ kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev) {
             int *ids = realloc(ctx->pending_id, (size_t)cap * sizeof *ids);
             if (!ids) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
             ctx->pending_id = ids;
+            cl_event *f = realloc(ctx->pending_from, (size_t)cap * sizeof *f);
+            if (!f) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
+            ctx->pending_from = f;
             ctx->pending_cap = cap;
         }
     }
     ctx->pending[ctx->npending] = ev;
+    ctx->pending_from[ctx->npending] = from;
     ctx->pending_id[ctx->npending++] = id;
     return KD_OK;
 }

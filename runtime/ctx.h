@@ -62,6 +62,7 @@ typedef struct kd_ctx {
     kd_prof_stat prof[KD_MAX_PROF];
     int nprof;
     cl_event *pending;
+    cl_event *pending_from; /* NULL entry: time the event itself; else from this event's end */
     int *pending_id;
     int npending, pending_cap;
 
@@ -102,6 +103,11 @@ kd_status kd_run3d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, s
 /* Profiling: an event for `id` (from kd_prof_id) to be timed at the next kd_finish. */
 int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm);
 kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev);
+/* Times from the end of `from` (a marker) to the end of `to`: for library
+ * calls such as CLBlast's that run several kernels but return one event. */
+kd_status kd_prof_track_span(kd_ctx *ctx, int id, cl_event from, cl_event to);
+/* A marker to pass as `from`, or NULL when not profiling. */
+cl_event kd_prof_marker(kd_ctx *ctx);
 void kd_prof_reset(kd_ctx *ctx);
 /* Table sorted by time: kernel, calls, total ms, share; GEMM and own kernels
  * subtotalled; wall_ms (if >0) gives the host time not covered by kernels. */
