@@ -35,6 +35,7 @@ kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_c
     /* CPUs (POCL) run a work-group as one loop: larger groups amortise the
      * per-group overhead. GPUs want 128-256 for occupancy. */
     ctx->wg_limit = 256;
+    ctx->serial_reductions = (dev->type & CL_DEVICE_TYPE_CPU) != 0;
     if (dev->max_work_group && dev->max_work_group < ctx->wg_limit) ctx->wg_limit = dev->max_work_group;
     *out = ctx;
     return KD_OK;

@@ -58,6 +58,8 @@ typedef struct kd_ctx {
     kd_kernel kernels[KD_MAX_KERNELS];
     int nkernels;
     size_t wg_limit; /* upper bound for automatically chosen work-group sizes */
+    bool serial_reductions; /* CPU devices: per-channel reductions as one work-item each, no barriers
+                               (set from the device type; tests flip it to cover both kernels) */
 
     kd_prof_stat prof[KD_MAX_PROF];
     int nprof;
