@@ -114,7 +114,8 @@ static void write_png(const char *name, const png_spec *s) {
     fclose(f);
 }
 
-static void write_jpeg(const char *name, int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *px, int quality) {
+static void write_jpeg(const char *name, int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *px, int quality,
+                       bool progressive) {
     char path[1024];
     path_of(path, sizeof path, name);
     FILE *f = fopen(path, "wb");
@@ -130,6 +131,7 @@ static void write_jpeg(const char *name, int w, int h, int comps, J_COLOR_SPACE 
     c.in_color_space = cs;
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, quality, TRUE);
+    if (progressive) jpeg_simple_progression(&c);
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
         JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * (size_t)w * (size_t)comps);
@@ -285,11 +287,20 @@ static void make_images(void) {
     }
     {
         uint8_t *p = make_pixels(&r, 32, 32, 3, 0.31, 0.9);
-        write_jpeg("photo", 32, 32, 3, JCS_RGB, p, 90); /* no extension */
+        write_jpeg("photo", 32, 32, 3, JCS_RGB, p, 90, false); /* no extension */
         free(p);
         int w, h, c;
         uint8_t *d = read_jpeg("photo", &w, &h, &c);
         planar(add_image("photo", 3, h, w), d, c);
+        free(d);
+    }
+    {
+        uint8_t *p = make_pixels(&r, 32, 32, 3, 1.88, 0.9);
+        write_jpeg("prog.jpg", 32, 32, 3, JCS_RGB, p, 80, true);
+        free(p);
+        int w, h, c;
+        uint8_t *d = read_jpeg("prog.jpg", &w, &h, &c);
+        planar(add_image("prog.jpg", 3, h, w), d, c);
         free(d);
     }
     /* Gray at several sizes. */
@@ -328,7 +339,7 @@ static void make_images(void) {
     }
     {
         uint8_t *p = make_pixels(&r, 17, 23, 1, 1.57, 0.9);
-        write_jpeg("gray.jpeg", 17, 23, 1, JCS_GRAYSCALE, p, 85);
+        write_jpeg("gray.jpeg", 17, 23, 1, JCS_GRAYSCALE, p, 85, false);
         free(p);
         int w, h, c;
         uint8_t *d = read_jpeg("gray.jpeg", &w, &h, &c);
@@ -344,7 +355,7 @@ static void make_images(void) {
     }
     {
         uint8_t *p = make_pixels(&r, 31, 17, 3, 1.26, 0.5);
-        write_jpeg("rgb31x17.jpg", 31, 17, 3, JCS_RGB, p, 75);
+        write_jpeg("rgb31x17.jpg", 31, 17, 3, JCS_RGB, p, 75, false);
         free(p);
         int w, h, c;
         uint8_t *d = read_jpeg("rgb31x17.jpg", &w, &h, &c);
@@ -415,8 +426,8 @@ static void test_decoder(void) {
 
     /* Every prefix and every single-byte corruption of a PNG and a JPEG:
      * a status, never a crash; prefixes that cut image data are errors. */
-    const char *files[2] = {"adam7.png", "photo"};
-    for (int f = 0; f < 2; f++) {
+    const char *files[3] = {"adam7.png", "photo", "prog.jpg"};
+    for (int f = 0; f < 3; f++) {
         char *data = slurp(files[f]);
         char path[1024];
         path_of(path, sizeof path, files[f]);
@@ -762,7 +773,7 @@ static void test_bad_inputs(void) {
     mkdir(path, 0755);
     uint8_t cmyk[16 * 16 * 4];
     for (int i = 0; i < 16 * 16 * 4; i++) cmyk[i] = (uint8_t)(i * 7);
-    write_jpeg("cmyk.jpg", 16, 16, 4, JCS_CMYK, cmyk, 90);
+    write_jpeg("cmyk.jpg", 16, 16, 4, JCS_CMYK, cmyk, 90, false);
     free(png);
     free(jpg);
     const char *bad[] = {"trunc.png", "text.png", "cmyk.jpg", "missing.png", "trunc.jpg",
@@ -910,7 +921,7 @@ int main(void) {
     make_images();
     test_decoder();
     const char *rgb_model[] = {"rgb.jpg",    "g20x24.png", "rgba.png", "pal.png",  "ga16.png",
-                               "rgb16.png",  "g2bit.png",  "photo",    "adam7.png", "gray.jpeg"};
+                               "rgb16.png",  "g2bit.png",  "photo",    "adam7.png", "gray.jpeg", "prog.jpg"};
     test_model("m3.safetensors", 3, rgb_model, (int)(sizeof rgb_model / sizeof rgb_model[0]));
     const char *gray_model[] = {"rgb16x16.png", "rgb31x17.jpg", "g20x24.png", "pal.png", "rgba31x17.png",
                                 "photo",        "gray.jpeg",    "rgb.jpg",    "ga16.png"};
