@@ -202,6 +202,9 @@ static int predict_files(const kd_global *g, const char *model_path, const char 
                 rc = kd_cli_report(&ctx->err);
                 goto done;
             }
+            /* Only the format and size are printed later: a batch of photos need not stay in memory. */
+            free(im->pixels);
+            im->pixels = NULL;
             used++;
         }
         size_t lbytes = (size_t)used * (size_t)k * sizeof(float);
@@ -225,7 +228,7 @@ static int predict_files(const kd_global *g, const char *model_path, const char 
                 print_result(&j, files[start + i], &images[i], z);
             } else {
                 char msg[1200];
-                snprintf(msg, sizeof msg, "%s: the model's logits are not finite (NaN or infinity): %s is damaged",
+                snprintf(msg, sizeof msg, "%s: the logits are not finite (NaN or infinity); are the weights in %s damaged?",
                          files[start + i], model_path);
                 fprintf(stderr, "kdcl: error: %s\n", msg);
                 print_failure(&j, files[start + i], msg);
