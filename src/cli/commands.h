@@ -8,5 +8,6 @@ int kd_cmd_summary(int argc, char **argv);
 int kd_cmd_train(int argc, char **argv);
 int kd_cmd_distill(int argc, char **argv);
 int kd_cmd_eval(int argc, char **argv);
+int kd_cmd_predict(int argc, char **argv);
 
 #endif
