@@ -62,6 +62,24 @@ static kd_status bad(const tok_ctx *t, kd_err *err, const char *why) {
                    t->index, t->tok, why);
 }
 
+/* Kernels index a tensor with int: every per-image activation and every
+ * parameter tensor must stay below 2^31 elements (a fuzzed spec such as
+ * conv1000000x1,flatten on a large input overflowed the flatten's size). */
+#define KD_LAYER_MAX_ELEMS 2147483647.0
+
+static bool too_many(double elems) { return elems > KD_LAYER_MAX_ELEMS; }
+
+/* Refuses flattening node x when C*H*W does not fit the limit. */
+static kd_status check_flat(const tok_ctx *t, kd_graph *g, int x, kd_err *err) {
+    int c, h, w;
+    kd_g_shape(g, x, &c, &h, &w);
+    if (!too_many((double)c * (double)h * (double)w)) return KD_OK;
+    char why[160];
+    snprintf(why, sizeof why, "flattening %dx%dx%d gives %.3g features per image, more than 2^31; shrink the input "
+             "or add pooling", c, h, w, (double)c * (double)h * (double)w);
+    return bad(t, err, why);
+}
+
 /* Parses window options [s<S>][p<P>] after the kernel size. */
 static bool read_window(const char **p, int *stride, int *pad) {
     while (**p) {
@@ -108,6 +126,10 @@ kd_status kd_layers_build(kd_graph *g, const char *spec, kd_err *err) {
             if (!read_int(&p, &c) || c < 1 || *p++ != 'x' || !read_int(&p, &k) || k < 1 || !read_window(&p, &s, &pad))
                 return bad(&t, err, "expected conv<C>x<K>[s<S>][p<P>], e.g. conv32x3 or conv64x3s2p1");
             if (s < 1) return bad(&t, err, "stride must be at least 1");
+            int cin, ih, iw;
+            kd_g_shape(g, x, &cin, &ih, &iw);
+            if (too_many((double)c * (double)cin * (double)k * (double)k))
+                return bad(&t, err, "the weight tensor would have more than 2^31 elements");
             bool next_bn = i + 1 < nt && (!strcmp(toks[i + 1], "bn") || !strcmp(toks[i + 1], "batchnorm"));
             x = kd_g_conv(g, x, name, c, k, s, pad, !next_bn);
         } else if (!strncmp(p, "maxpool", 7) || !strncmp(p, "avgpool", 7)) {
@@ -125,6 +147,7 @@ kd_status kd_layers_build(kd_graph *g, const char *spec, kd_err *err) {
             x = kd_g_relu(g, x, name);
         } else if (!strcmp(p, "flatten")) {
             g->head = true; /* from the flattening on, the layers are the classifier head */
+            KD_TRY(check_flat(&t, g, x, err));
             x = kd_g_flatten(g, x, name);
         } else if (!strcmp(p, "gap") || !strcmp(p, "global-avg-pool")) {
             g->head = true;
@@ -147,6 +170,8 @@ kd_status kd_layers_build(kd_graph *g, const char *spec, kd_err *err) {
             kd_g_shape(g, x, &c, &h, &w);
             if (h != 1 || w != 1)
                 return bad(&t, err, "dense needs a flat input: put flatten or gap before it");
+            if (too_many((double)units * (double)c))
+                return bad(&t, err, "the weight tensor would have more than 2^31 elements");
             g->head = true;
             x = kd_g_dense(g, x, name, units);
         } else {
@@ -168,8 +193,15 @@ kd_status kd_layers_build(kd_graph *g, const char *spec, kd_err *err) {
     int idx = nt;
     g->head = true;
     if (h != 1 || w != 1) {
+        tok_ctx t = {spec, "(the classifier's flatten)", nt + 1};
+        KD_TRY(check_flat(&t, g, x, err));
         snprintf(name, sizeof name, "%d", idx++);
         x = kd_g_flatten(g, x, name);
+        kd_g_shape(g, x, &c, &h, &w);
+    }
+    if (too_many((double)c * (double)m->classes)) {
+        tok_ctx t = {spec, "(the classifier)", nt + 1};
+        return bad(&t, err, "the classifier's weight tensor would have more than 2^31 elements");
     }
     snprintf(name, sizeof name, "%d", idx);
     kd_g_dense(g, x, name, m->classes);

@@ -26,6 +26,20 @@ static kd_status build_at(const char *spec, int c, int h, int w, int classes, kd
         kd_model_free(m);
         return s;
     }
+    /* Kernels index activations with int (a fuzzed 327936x131081 input
+     * overflowed a flatten's size while building). */
+    for (int i = 0; i < m->nnodes; i++) {
+        const kd_node *n = &m->nodes[i];
+        double numel = (double)n->c * (double)n->h * (double)n->w;
+        if (numel > 2147483647.0) {
+            s = kd_fail(err, KD_ERR_USAGE,
+                        "model '%s' at input %dx%dx%d: layer %s outputs %dx%dx%d = %.3g values per image, more than "
+                        "2^31; use a smaller input or model",
+                        spec, c, h, w, n->name, n->c, n->h, n->w, numel);
+            kd_model_free(m);
+            return s;
+        }
+    }
     *too_small = g.too_small;
     *out = m;
     return KD_OK;
@@ -34,9 +48,11 @@ static kd_status build_at(const char *spec, int c, int h, int w, int classes, kd
 kd_status kd_model_build(const char *spec, int in_c, int in_h, int in_w, int classes, kd_model **out,
                          kd_err *err) {
     *out = NULL;
-    if (in_c < 1 || in_h < 1 || in_w < 1 || classes < 2)
-        return kd_fail(err, KD_ERR_USAGE, "model '%s': input %dx%dx%d with %d classes is not a valid shape", spec,
-                       in_c, in_h, in_w, classes);
+    if (in_c < 1 || in_h < 1 || in_w < 1 || classes < 2 || in_c > 65536 || in_h > 65536 || in_w > 65536)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "model '%s': input %dx%dx%d with %d classes is not a valid shape (at least 1x1x1 and 2 "
+                       "classes, at most 65536 per dimension)",
+                       spec, in_c, in_h, in_w, classes);
     bool too_small = false;
     KD_TRY(build_at(spec, in_c, in_h, in_w, classes, out, &too_small, err));
     if (!too_small) return KD_OK;
