@@ -330,6 +330,8 @@ static kd_status check_fits(kd_model *m, int batch, bool grads) {
                    (double)ctx->dev.max_alloc / mib, hint);
 }
 
+static cl_mem in_buf(const kd_model *m, int id) { return id < 0 ? m->input : m->nodes[id].out; }
+
 kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
     kd_ctx *ctx = m->ctx;
     KD_ASSERT(ctx && batch > 0);
@@ -346,8 +348,9 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
         size_t count = (size_t)batch * node_numel(n);
         if (count > biggest) biggest = count;
         if (n->op == KD_OP_FLATTEN) {
-            /* Flattening NCHW is free: share the producer's memory. */
-            KD_ASSERT(n->in >= 0 && m->nodes[n->in].consumers == 1);
+            /* Flattening NCHW is free: share the producer's memory (the
+             * input batch when flatten is the first layer). */
+            KD_ASSERT(n->in < 0 || m->nodes[n->in].consumers == 1);
             continue;
         }
         snprintf(what, sizeof what, "activations of %s (batch %d)", n->name, batch);
@@ -371,8 +374,8 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
     for (int i = 0; i < m->nnodes; i++) {
         kd_node *n = &m->nodes[i];
         if (n->op == KD_OP_FLATTEN) {
-            n->out = m->nodes[n->in].out;
-            n->grad = m->nodes[n->in].grad;
+            n->out = in_buf(m, n->in);
+            n->grad = n->in >= 0 ? m->nodes[n->in].grad : NULL; /* no gradient for the input */
         }
     }
     KD_TRY(kd_buffer_alloc(ctx, ws * sizeof(float), "convolution workspace", &m->ws));
@@ -394,7 +397,6 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
     return KD_OK;
 }
 
-static cl_mem in_buf(const kd_model *m, int id) { return id < 0 ? m->input : m->nodes[id].out; }
 static cl_mem pmem(const kd_model *m, int idx) { return idx >= 0 ? m->params[idx].mem : NULL; }
 static cl_mem pgrad(const kd_model *m, int idx) { return idx >= 0 ? m->params[idx].grad : NULL; }
 
@@ -506,7 +508,7 @@ kd_status kd_model_backward(kd_model *m, int n) {
         cl_mem x = in_buf(m, nd->in);
         size_t count = (size_t)n * node_numel(nd);
         if (nd->op == KD_OP_FLATTEN) {
-            written[nd->in] = true; /* same memory as the producer's gradient */
+            if (nd->in >= 0) written[nd->in] = true; /* same memory as the producer's gradient */
             continue;
         }
         if (nd->op == KD_OP_ADD) {
