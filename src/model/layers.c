@@ -95,6 +95,12 @@ kd_status kd_layers_build(kd_graph *g, const char *spec, kd_err *err) {
     kd_model *m = g->m;
     const char *text = spec;
     if (!strcmp(spec, "seed-cnn")) text = SEED_CNN;
+    /* The spec is stored in weight files to rebuild the model: a longer
+     * one would be cut and rebuild into something else (found by
+     * fuzz_model_spec). */
+    if (strlen(spec) >= sizeof m->spec)
+        return kd_fail(err, KD_ERR_USAGE, "model spec is too long (%zu characters; at most %zu)", strlen(spec),
+                       sizeof m->spec - 1);
     snprintf(m->spec, sizeof m->spec, "%s", spec);
     snprintf(m->family, sizeof m->family, "layers");
     if (!*text) return kd_fail(err, KD_ERR_USAGE, "model spec is empty; see 'kdcl summary --help'");
