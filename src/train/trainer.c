@@ -216,14 +216,14 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         snprintf(label, sizeof label, "epoch %d/%d", e + 1, cfg->epochs);
         kd_progress pr;
         kd_progress_begin(&pr, stdout, cfg->quiet, label, r->nb);
-        KD_TRY(kd_loader_start(r->ld, e, r->st.batch));
+        KD_TRY(dev_err(r, kd_loader_start(r->ld, e, r->st.batch)));
         double t0 = kd_now() - r->st.epoch_seconds, t_shown = 0;
         long images = 0;
         float a[KD_ACC_COUNT] = {0}, lr = kd_sched_lr(&sched, r->st.step);
         for (;;) {
             kd_batch b;
             bool done = false;
-            KD_TRY(kd_loader_next(r->ld, &b, &done));
+            KD_TRY(dev_err(r, kd_loader_next(r->ld, &b, &done)));
             if (done) break;
             lr = kd_sched_lr(&sched, r->st.step);
             KD_TRY(dev_err(r, train_step(r, &b, lr)));
