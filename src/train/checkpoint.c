@@ -1,6 +1,7 @@
 #include "src/train/checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,19 +86,37 @@ kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_c
                     path);
         goto done;
     }
+    /* Whole numbers in range before any conversion: (int)1e300 or a
+     * negative epoch from a damaged file would be undefined or train
+     * "epoch -4". */
+    const struct {
+        const char *key;
+        double v, max;
+    } counts[] = {{"epoch", epoch, 1e6}, {"batch", batch, 1e9}, {"step", step, 1e15}, {"best_epoch", best_epoch, 1e6}};
+    for (int i = 0; i < 4; i++)
+        if (!(counts[i].v >= 0 && counts[i].v <= counts[i].max && counts[i].v == floor(counts[i].v))) {
+            s = kd_fail(err, KD_ERR_INPUT, "%s: kdcl.ckpt.%s is %g, not a count in [0, %g]: a damaged checkpoint",
+                        path, counts[i].key, counts[i].v, counts[i].max);
+            goto done;
+        }
+    if (!(best == -1 || (best >= 0 && best <= 1))) {
+        s = kd_fail(err, KD_ERR_INPUT, "%s: kdcl.ckpt.best_acc is %g, not an accuracy in [0, 1] (or -1): a damaged "
+                    "checkpoint", path, best);
+        goto done;
+    }
     st->epoch = (int)epoch;
     st->batch = (int)batch;
     st->step = (long)step;
     st->best_acc = best;
     st->best_epoch = (int)best_epoch;
     st->dropout_counter = strtoull(dc, NULL, 10);
-    if (get_num(&f, "kdcl.ckpt.epoch_seconds", &secs)) st->epoch_seconds = secs;
+    if (get_num(&f, "kdcl.ckpt.epoch_seconds", &secs) && secs >= 0 && secs < 1e12) st->epoch_seconds = secs;
     snprintf(st->config, sizeof st->config, "%s", cfg);
     const char *acc = kd_st_meta(&f, "kdcl.ckpt.acc");
     cJSON *a = acc ? cJSON_Parse(acc) : NULL;
     for (int i = 0; i < KD_ACC_COUNT; i++) {
         const cJSON *it = cJSON_GetArrayItem(a, i);
-        if (cJSON_IsNumber(it)) st->acc[i] = (float)it->valuedouble;
+        if (cJSON_IsNumber(it) && isfinite(it->valuedouble)) st->acc[i] = (float)it->valuedouble;
     }
     cJSON_Delete(a);
     kd_load_report rep;
