@@ -6,7 +6,8 @@
  *     checkpoint gives a clear error and leaves that checkpoint intact;
  *  3. a full disk (a small tmpfs when this process may mount one, and a
  *     file-size limit always) likewise;
- *  4. a batch that does not fit the device is refused up front with the
+ *  4. a checkpoint with damaged metadata is refused by name;
+ *  5. a batch that does not fit the device is refused up front with the
  *     memory needed and available and a batch size that fits (checked
  *     against kd_model_memory), and a single allocation beyond the device
  *     names its size, not a driver error code.
@@ -321,6 +322,52 @@ static void full_disk(void) {
     printf("file-size limit (ulimit -f 10240: 5 MiB): clear error, checkpoint intact, loads and resumes\n");
 }
 
+/* Copies checkpoint `src` to `dst` with metadata `key` set to `value`. */
+static void patch_meta(const char *src, const char *dst, const char *key, const char *value) {
+    char ps[1024], pd[1024];
+    snprintf(ps, sizeof ps, "%s/%s", dir, src);
+    snprintf(pd, sizeof pd, "%s/%s", dir, dst);
+    kd_st_file f;
+    kd_err err = {0};
+    MUST_E(&err, kd_st_read(ps, &f, &err));
+    kd_st_writer *w = kd_st_writer_new();
+    for (int i = 0; i < f.meta_count; i++)
+        MUST_E(&err, kd_st_writer_meta(w, f.meta_keys[i], strcmp(f.meta_keys[i], key) ? f.meta_values[i] : value, &err));
+    for (int i = 0; i < f.count; i++) {
+        const kd_st_tensor *t = &f.tensors[i];
+        MUST_E(&err, kd_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, f.data + t->offset, &err));
+    }
+    MUST_E(&err, kd_st_writer_write(w, pd, &err));
+    kd_st_writer_free(w);
+    kd_st_free(&f);
+}
+
+/* A damaged checkpoint's position and statistics are refused by name
+ * instead of being converted blindly ((int)1e300) or trained from ("epoch
+ * -4"); a batch past the epoch once ended in "kdcl: error: ok", exit 0. */
+static void damaged_checkpoint(void) {
+    int rc = kdcl("d0.log", "train --model conv2x3,gap --data synthetic:64:1x8x8 --epochs 2 --batch 16 --out D.safetensors "
+                            "--no-test --quiet --stop-after 2");
+    CHECK(rc == 130, "checkpoint for the damage cases (exit %d)", rc);
+    static const char *const cases[][3] = {
+        {"kdcl.ckpt.epoch", "-5", "kdcl.ckpt.epoch is -5"},     {"kdcl.ckpt.epoch", "1e300", "kdcl.ckpt.epoch is 1e+300"},
+        {"kdcl.ckpt.batch", "-3", "kdcl.ckpt.batch is -3"},     {"kdcl.ckpt.batch", "1000", "at batch 1000: an epoch has 4"},
+        {"kdcl.ckpt.step", "nan", "kdcl.ckpt.step is nan"},     {"kdcl.ckpt.step", "2.5", "kdcl.ckpt.step is 2.5"},
+        {"kdcl.ckpt.best_acc", "nan", "kdcl.ckpt.best_acc is nan"},
+        {"kdcl.ckpt.epoch", "one", "not a kdcl training checkpoint"},
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]);
+    for (int i = 0; i < n; i++) {
+        patch_meta("D.ckpt.safetensors", "bad.ckpt.safetensors", cases[i][0], cases[i][1]);
+        rc = kdcl("d.log", "train --model conv2x3,gap --data synthetic:64:1x8x8 --epochs 2 --batch 16 --out D2.safetensors "
+                           "--no-test --quiet --resume bad.ckpt.safetensors");
+        CHECK(rc == 2 && log_has("d.log", cases[i][2]) && !log_has("d.log", "error: ok"),
+              "--resume with %s = %s: exit %d, message naming it", cases[i][0], cases[i][1], rc);
+        if (rc != 2 || !log_has("d.log", cases[i][2])) show("d.log");
+    }
+    printf("damaged checkpoints: %d kinds of damage refused with exit 2\n", n);
+}
+
 /* "--batch N would fit" in a log; 0 if absent. */
 static int batch_hint(const char *log) {
     char *t = slurp(log);
@@ -389,6 +436,7 @@ int main(void) {
      * with this process and nobody else sees them. */
     namespace_ok = unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
     numeric_guard();
+    damaged_checkpoint();
     readonly_dir();
     full_disk();
     device_memory();
