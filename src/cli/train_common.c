@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "runtime/fsutil.h"
 
@@ -121,6 +122,24 @@ void kd_job_data_free(kd_job_data *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* An output whose directory is missing would otherwise fail at the first
+ * save, after a whole epoch of training. Permissions are left to the
+ * write itself (root ignores them; the error then names the file). */
+static kd_status check_out_path(const char *flag, const char *path, kd_err *err) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return kd_fail(err, KD_ERR_USAGE, "%s %s is a directory; give a file name inside it", flag, path);
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    char *slash = strrchr(d, '/');
+    if (!slash) return KD_OK; /* the current directory */
+    if (slash == d) slash[1] = '\0';
+    else *slash = '\0';
+    if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+        return kd_fail(err, KD_ERR_USAGE, "%s %s: the directory %s does not exist (create it first)", flag, path, d);
+    return KD_OK;
+}
+
 kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char *ckpt, size_t ckpt_cap,
                                  kd_err *err) {
     memset(cfg, 0, sizeof *cfg);
@@ -164,6 +183,8 @@ kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char
     cfg->quiet = o->quiet;
     if (o->resume && !kd_file_exists(o->resume))
         return kd_fail(err, KD_ERR_NOT_FOUND, "--resume %s: no such file", o->resume);
+    KD_TRY(check_out_path("--out", o->out, err));
+    if (o->log) KD_TRY(check_out_path("--log", o->log, err));
     return KD_OK;
 }
 
