@@ -151,6 +151,11 @@ int kd_cmd_distill(int argc, char **argv) {
         return kd_cli_report(&err);
     }
     cfg.cache_teacher = cache;
+    if (baseline && o.no_test) {
+        kd_fail(&err, KD_ERR_USAGE, "--baseline only feeds the final comparison on the test split, which --no-test "
+                                    "skips: drop one of them");
+        return kd_cli_report(&err);
+    }
 
     kd_job_data data;
     kd_ctx *ctx = NULL;
@@ -179,6 +184,23 @@ int kd_cmd_distill(int argc, char **argv) {
                 ds->name, ds->classes);
         rc = kd_cli_report(&err);
         goto done;
+    }
+    /* The baseline is opened now, not after the whole run, so a wrong path
+     * or file fails in seconds. */
+    if (baseline) {
+        row *b = &rows[nrows++];
+        b->role = "baseline";
+        b->path = baseline;
+        if (kd_model_open(baseline, ctx, &b->m, &b->meta, &err) != KD_OK) {
+            rc = kd_cli_report(&err);
+            goto done;
+        }
+        if (b->m->classes != ds->classes) {
+            kd_fail(&err, KD_ERR_INPUT, "--baseline %s predicts %d classes but %s has %d", baseline, b->m->classes,
+                    ds->name, ds->classes);
+            rc = kd_cli_report(&err);
+            goto done;
+        }
     }
     int c = o.channels ? o.channels : ds->c, sz = o.resize ? o.resize : ds->h;
     if (kd_model_build(student, c, sz, o.resize ? sz : ds->w, ds->classes, &s->m, &err) != KD_OK ||
@@ -225,15 +247,6 @@ int kd_cmd_distill(int argc, char **argv) {
     if (kd_model_open(o.out, ctx, &s->m, &s->meta, &err) != KD_OK) {
         rc = kd_cli_report(&err);
         goto done;
-    }
-    if (baseline) {
-        row *b = &rows[nrows++];
-        b->role = "baseline";
-        b->path = baseline;
-        if (kd_model_open(baseline, ctx, &b->m, &b->meta, &err) != KD_OK) {
-            rc = kd_cli_report(&err);
-            goto done;
-        }
     }
     if (kd_job_data_load_test(&o, &data, &err) != KD_OK) {
         rc = kd_cli_report(&err);
