@@ -222,6 +222,9 @@ bad "--adamw applies to --optimizer adam only" train "${tr[@]}" --optimizer sgd 
 bad "--nesterov applies to --optimizer sgd only" train "${tr[@]}" --nesterov
 bad "smallest input that fits" train --model seed-cnn --data synthetic:64:1x8x8 --out o.safetensors
 bad "--val-split 0.9 holds out all 1 training images" train "${tr[@]}" --limit 1 --val-split 0.9
+bad "--out /nonexistent/m.safetensors: the directory /nonexistent does not exist" train "${t0[@]}" --epochs 1 --out /nonexistent/m.safetensors
+bad "--out adir is a directory" train "${t0[@]}" --epochs 1 --out adir
+bad "--log nodir/l.jsonl: the directory nodir does not exist" train "${tr[@]}" --log nodir/l.jsonl
 bad "--device-type.*not one of" train "${tr[@]}" --device-type fpga
 bad "no OpenCL device matches" train "${tr[@]}" --platform 42
 
@@ -259,10 +262,10 @@ bad "--alpha: 1.5 is out of range" distill --teacher m.safetensors "${dt[@]}" --
 bad "--alpha: -0.1 is out of range" distill --teacher m.safetensors "${dt[@]}" --alpha -0.1
 bad "--cache-teacher needs --augment none" distill --teacher m.safetensors "${dt[@]}" --cache-teacher --augment flip
 bad "unknown layer" distill --teacher m.safetensors "${dt[@]:2}" --student foo
-# --baseline is only opened for the final comparison (after the whole run;
-# with --no-test never): see the report of the reliability branch.
 bad "cannot open missing.safetensors" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline missing.safetensors
 bad "foreign.safetensors has no kdcl metadata" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline foreign.safetensors
+bad "--baseline only feeds the final comparison.*--no-test" distill --teacher m.safetensors "${dt[@]}" --baseline m.safetensors
+bad "--out /nonexistent/s.safetensors: the directory" distill --teacher m.safetensors "${dt[@]:0:6}" --out /nonexistent/s.safetensors
 
 # ---- eval ----
 bad "--model M.safetensors and --data DATA are required" eval --data synthetic:64:1x8x8
