@@ -121,15 +121,16 @@ static bool contains_nocase(const char *hay, const char *needle) {
     return false;
 }
 
+/* Indices longer than 5 digits match nothing (and atoi of 20 digits would be undefined). */
 static bool match_platform(const kd_device_info *d, const char *spec) {
     if (!spec) return true;
-    if (is_index(spec)) return atoi(spec) == d->platform_index && strlen(spec) < 6;
+    if (is_index(spec)) return strlen(spec) < 6 && atoi(spec) == d->platform_index;
     return contains_nocase(d->platform_name, spec) || contains_nocase(d->platform_vendor, spec);
 }
 
 static bool match_device(const kd_device_info *d, const char *spec) {
     if (!spec) return true;
-    if (is_index(spec)) return atoi(spec) == d->device_index && strlen(spec) < 6;
+    if (is_index(spec)) return strlen(spec) < 6 && atoi(spec) == d->device_index;
     return contains_nocase(d->name, spec);
 }
 
