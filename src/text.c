@@ -31,3 +31,18 @@ const char *kd_closest(const char *word, const char *const *candidates, int n) {
     return best;
 }
 
+
+bool kd_parse_chw(const char *s, int *c, int *h, int *w) {
+    int *out[3] = {c, h, w};
+    for (int i = 0; i < 3; i++) {
+        int v = 0, digits = 0;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (++digits > 9) return false;
+            v = v * 10 + (*s - '0');
+        }
+        if (!digits || *s != (i < 2 ? 'x' : '\0')) return false;
+        if (i < 2) s++;
+        *out[i] = v;
+    }
+    return true;
+}

@@ -32,9 +32,7 @@ int kd_cmd_summary(int argc, char **argv) {
         return 0;
     }
     int c, h, w;
-    char tail;
-    if (sscanf(input, "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c < 1 || c > 4 || h < 1 || w < 1 || h > 8192 ||
-        w > 8192) {
+    if (!kd_parse_chw(input, &c, &h, &w) || c < 1 || c > 4 || h < 1 || w < 1 || h > 8192 || w > 8192) {
         kd_fail(&err, KD_ERR_USAGE, "--input '%s' is not CxHxW with 1-4 channels (e.g. 3x128x128)", input);
         return kd_cli_report(&err);
     }

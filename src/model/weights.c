@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/text.h"
+
 void kd_model_meta_free(kd_model_meta *meta) {
     for (int i = 0; i < KD_MAX_CLASSES; i++) {
         free(meta->class_names[i]);
@@ -101,7 +103,7 @@ kd_status kd_weights_meta(const kd_st_file *f, kd_model_meta *meta, kd_err *err)
                        f->path, f->path);
     if (strlen(spec) >= sizeof meta->spec) return kd_fail(err, KD_ERR_INPUT, "%s: kdcl.spec is too long", f->path);
     strcpy(meta->spec, spec);
-    if (sscanf(input, "%dx%dx%d", &meta->in_c, &meta->in_h, &meta->in_w) != 3 || meta->in_c < 1 || meta->in_c > 4 ||
+    if (!kd_parse_chw(input, &meta->in_c, &meta->in_h, &meta->in_w) || meta->in_c < 1 || meta->in_c > 4 ||
         meta->in_h < 1 || meta->in_w < 1 || meta->in_h > 8192 || meta->in_w > 8192)
         return kd_fail(err, KD_ERR_INPUT, "%s: kdcl.input '%s' is not CxHxW", f->path, input);
     if (!parse_int(classes, &meta->classes) || meta->classes < 2 || meta->classes > KD_MAX_CLASSES)
