@@ -153,6 +153,8 @@ bad "is not CxHxW" summary --input 3x-1x32
 bad "is not CxHxW" summary --input 3x99999x32
 bad "is not CxHxW" summary --input 3x32x32x
 bad "is not CxHxW" summary --input ''
+bad "is not CxHxW" summary --input 3x4294967328x32
+bad "is not CxHxW" summary --input +3x8x8
 bad "--classes" summary --classes 1
 bad "--classes: 'abc' is not an integer" summary --classes abc
 bad "--classes" summary --classes 99999999999
