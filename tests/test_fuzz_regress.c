@@ -20,6 +20,7 @@ static const char *current = "";
 #define KD_FUZZ_NO_MAIN
 
 #include "tests/fuzz/fuzz_cifar.c"
+#include "tests/fuzz/fuzz_cli_args.c"
 #include "tests/fuzz/fuzz_device_select.c"
 #include "tests/fuzz/fuzz_gzip.c"
 #include "tests/fuzz/fuzz_idx.c"
@@ -36,7 +37,7 @@ typedef struct target {
 static const target TARGETS[] = {
     {"safetensors", fuzz_safetensors}, {"idx", fuzz_idx},               {"cifar", fuzz_cifar},
     {"gzip", fuzz_gzip},               {"image", fuzz_image},           {"model_spec", fuzz_model_spec},
-    {"model_file", fuzz_model_file},   {"device_select", fuzz_device_select},
+    {"model_file", fuzz_model_file},   {"device_select", fuzz_device_select}, {"cli_args", fuzz_cli_args},
 };
 #define NTARGETS (int)(sizeof TARGETS / sizeof TARGETS[0])
 

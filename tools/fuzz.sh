@@ -6,7 +6,7 @@
 #   tools/fuzz.sh [-b build-fuzz] [-t SECONDS] [-p PARALLEL] [TARGET...]
 #
 # TARGET is a name without the fuzz_ prefix (safetensors idx cifar gzip image
-# model_spec model_file device_select; default: all of them). Each target
+# model_spec model_file device_select cli_args; default: all of them). Each target
 # starts from tests/fuzz/corpus/TARGET and tests/fuzz/regress/TARGET and
 # grows a working corpus in BUILD/fuzz-work/TARGET/corpus (kept between
 # runs); crashes, leaks and timeouts land in BUILD/fuzz-work/TARGET/
@@ -29,7 +29,7 @@ done
 shift $((OPTIND - 1))
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(safetensors idx cifar gzip image model_spec model_file device_select)
+  targets=(safetensors idx cifar gzip image model_spec model_file device_select cli_args)
 fi
 case $secs in ''|*[!0-9]*) echo "fuzz.sh: -t wants whole seconds, got '$secs'" >&2; exit 2 ;; esac
 case $par in ''|*[!0-9]*|0) echo "fuzz.sh: -p wants a positive count, got '$par'" >&2; exit 2 ;; esac
@@ -40,7 +40,7 @@ max_len() {
   case $1 in
     cifar) echo 12400 ;;
     idx) echo 4096 ;;
-    model_spec|device_select) echo 1200 ;;
+    model_spec|device_select|cli_args) echo 1200 ;;
     *) echo 8192 ;;
   esac
 }

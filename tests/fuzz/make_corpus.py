@@ -177,3 +177,22 @@ try:
     save("subsampled.jpg", Image.new("RGB", (17, 9), (200, 30, 90)), "JPEG", subsampling=2)
 except ImportError:
     print("no Pillow: image seeds not written", file=sys.stderr)
+
+# Command lines of kdcl train: NUL-separated words.
+def argv(*words):
+    return b"\0".join(w.encode() for w in words)
+
+put("cli_args", "typical", argv("--model", "seed-cnn", "--data", "fashion-mnist", "--resize", "36", "--out",
+                                "s.safetensors", "--epochs", "3", "--lr", "1e-3", "--augment", "crop,flip"))
+put("cli_args", "equals_forms", argv("--model=resnet14:width=0.25", "--data=synthetic:500:1x28x28",
+                                     "--out=t.safetensors", "--optimizer=sgd", "--nesterov", "--momentum=0.9",
+                                     "--schedule=cosine", "--warmup=0.5", "--platform", "0", "--device-type", "cpu"))
+put("cli_args", "everything", argv("--data", "cifar10:/data/cifar", "--out", "x/y.safetensors", "--batch", "128",
+                                   "--weight-decay", "5e-4", "--adamw", "--lr-step", "2", "--lr-gamma", "0.5",
+                                   "--seed", "7", "--channels", "3", "--normalize", "imagenet", "--val-split", "0.2",
+                                   "--limit", "1000", "--resume", "y.ckpt.safetensors", "--checkpoint-every", "50",
+                                   "--stop-after", "10", "--log", "m.jsonl", "--log-every", "5", "--no-test",
+                                   "--profile", "--quiet"))
+put("cli_args", "refuse_unknown", argv("--epoch", "3"))
+put("cli_args", "refuse_range", argv("--batch", "0"))
+put("cli_args", "refuse_twice", argv("--lr", "1", "--lr", "2"))
