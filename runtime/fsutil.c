@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -36,10 +37,39 @@ static void fsync_dir_of(const char *path) {
     }
 }
 
+/* Removes PATH.tmp.XXXXXX files that a process killed in the middle of
+ * writing PATH left behind: each is as large as a checkpoint, and a few
+ * crashes would otherwise fill the disk (test_crash_resume kills writers
+ * and counts them). A second process writing the same path at the same
+ * moment would lose its temporary file and fail cleanly at its rename. */
+static void remove_stale_temps(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dsl = strrchr(buf, '/');
+    const char *dir = ".";
+    if (dsl == buf) dir = "/";
+    else if (dsl) *dsl = '\0', dir = buf;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strlen(n) != blen + 11 || strncmp(n, base, blen) || strncmp(n + blen, ".tmp.", 5)) continue;
+        char victim[4400];
+        snprintf(victim, sizeof victim, "%s/%s", dir, n);
+        struct stat st;
+        if (lstat(victim, &st) == 0 && S_ISREG(st.st_mode)) unlink(victim);
+    }
+    closedir(d);
+}
+
 kd_status kd_write_atomic(const char *path, const kd_chunk *parts, int nparts, kd_err *err) {
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp)
         return kd_fail(err, KD_ERR_IO, "path too long: %s", path);
+    remove_stale_temps(path);
     int fd = mkstemp(tmp);
     if (fd < 0)
         return kd_fail(err, KD_ERR_IO, "cannot write %s: creating a temporary file beside it failed: %s",

@@ -13,7 +13,8 @@ kd_status kd_mkdirs(const char *path, kd_err *err);
 
 /* Writes `parts` (concatenated) to `path` atomically: a temp file in the same
  * directory, fsync, rename, fsync of the directory. A crash leaves either the
- * old file or the new one, never a torn file; on error the old file stays. */
+ * old file or the new one, never a torn file; on error the old file stays.
+ * Temporary files of earlier writers of `path` that were killed are removed. */
 typedef struct kd_chunk {
     const void *data;
     size_t size;
