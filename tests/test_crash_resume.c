@@ -2,8 +2,10 @@
  * SIGKILL at random moments always leaves a checkpoint that loads (kdcl
  * eval accepts it, --resume continues it to the end), loses no more than
  * the steps since that checkpoint, and ends with exactly the weights of a
- * run that was never killed. Then many short kills of a run that writes a
- * large checkpoint at every step: the checkpoint file is never torn. */
+ * run that was never killed. Ctrl-C (SIGINT) loses nothing: the checkpoint
+ * holds the last step run. Then many short kills of a run that writes a
+ * large checkpoint at every step: the checkpoint file is never torn, and
+ * the temporary file a killed writer leaves is removed by the next run. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <fcntl.h>
@@ -60,7 +62,8 @@ static pid_t start(const char *log, const char *args) {
 static int finish(pid_t pid) {
     int st = 0;
     waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+    /* Killed by a signal: 1000 + the signal, apart from any exit status. */
+    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : -1;
 }
 
 static int kdcl(const char *log, const char *args) { return finish(start(log, args)); }
@@ -73,8 +76,8 @@ static void sleep_s(double s) {
 /* Runs "kdcl ARGS" and kills it with SIGKILL once ready(arg) holds (polled
  * every millisecond) and `extra` more seconds have passed, or after
  * `deadline` seconds. *was_running: the kill found it alive. */
-static int kdcl_killed(const char *log, const char *args, bool (*ready)(const void *), const void *arg,
-                       double extra, double deadline, bool *was_running) {
+static int kdcl_signalled(int sig, const char *log, const char *args, bool (*ready)(const void *), const void *arg,
+                          double extra, double deadline, bool *was_running) {
     pid_t pid = start(log, args);
     double t0 = now();
     int st = 0;
@@ -89,10 +92,15 @@ static int kdcl_killed(const char *log, const char *args, bool (*ready)(const vo
     sleep_s(extra);
     *was_running = waitpid(pid, &st, WNOHANG) == 0;
     if (*was_running) {
-        kill(pid, SIGKILL);
+        kill(pid, sig);
         return finish(pid);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int kdcl_killed(const char *log, const char *args, bool (*ready)(const void *), const void *arg, double extra,
+                       double deadline, bool *was_running) {
+    return kdcl_signalled(SIGKILL, log, args, ready, arg, extra, deadline, was_running);
 }
 
 static char *slurp(const char *name) {
@@ -261,7 +269,7 @@ int main(void) {
             continue;
         }
         killed++;
-        CHECK(rc == 128 + SIGKILL, "cycle %d: killed (%d)", c, rc);
+        CHECK(rc == 1000 + SIGKILL, "cycle %d: killed (%d)", c, rc);
         long logged = last_logged_step("k.jsonl"), step = -1;
         int have = read_ckpt("K.ckpt.safetensors", &step);
         if (have < 0) torn++;
@@ -296,6 +304,35 @@ int main(void) {
         CHECK(d == 0, "cycle %d: best model equals the uninterrupted run's (%d tensors differ)", c, d);
         count_tmp();
     }
+    /* Ctrl-C mid-epoch: the step finishes, the checkpoint holds it (nothing
+     * lost), exit 130 with the resume command, and resuming ends where an
+     * uninterrupted run does. */
+    int interrupts = 0;
+    for (int c = 0; c < 2; c++) {
+        rm("K.ckpt.safetensors");
+        rm("k.jsonl");
+        snprintf(args, sizeof args, "%s --out K.safetensors --log k.jsonl", run);
+        step_target tgt = {"k.jsonl", 3 + (long)(th_next(&rng) % (uint64_t)(total_steps - 6))};
+        bool was_running = false;
+        rc = kdcl_signalled(SIGINT, "i1.log", args, step_reached, &tgt, th_uniform(&rng, 0.0f, 0.01f), 60.0,
+                            &was_running);
+        if (!was_running) continue;
+        interrupts++;
+        long logged = last_logged_step("k.jsonl"), step = -1;
+        int have = read_ckpt("K.ckpt.safetensors", &step);
+        char *out = slurp("i1.log");
+        CHECK(rc == 130 && strstr(out, "--resume K.ckpt.safetensors"), "Ctrl-C %d: exit 130 with the resume command (%d)",
+              c, rc);
+        free(out);
+        CHECK(have == 1 && step == logged, "Ctrl-C %d: the checkpoint holds the last step run (%ld of %ld logged)", c,
+              step, logged);
+        snprintf(args, sizeof args, "%s --out K.safetensors --log k.jsonl --resume K.ckpt.safetensors", run);
+        rc = kdcl("i2.log", args);
+        CHECK(rc == 0, "Ctrl-C %d: --resume finishes (%d)", c, rc);
+        int d = compare_files("R.ckpt.safetensors", "K.ckpt.safetensors");
+        CHECK(d == 0, "Ctrl-C %d: final state equals the uninterrupted run's (%d tensors differ)", c, d);
+    }
+    printf("Ctrl-C: %d interrupted runs saved their last step and resumed to the same result\n", interrupts);
     printf("kill/resume: %d cycles (reference run %.2f s), %d killed: %d resumed from a checkpoint, %d restarted "
            "(killed before the first), at most %d steps lost, %d torn\n",
            cycles, t_ref, killed, resumed, fresh, lost_max, torn);
