@@ -426,6 +426,7 @@ static void device_memory(void) {
           "the message names the buffer and the sizes: %s", ctx->err.msg);
     kd_err_clear(&ctx->err);
     printf("device memory: %.0f MiB free; suggested --batch %d (train), %d (eval)\n", free_mib, fit, fit_e);
+    kd_ctx_free(ctx);
 }
 
 int main(void) {
