@@ -6,13 +6,14 @@
  * column j = b*P + oy*ow + ox. Offsets into a workspace are in floats.
  *
  * Two kernel families (src/layers/conv.c picks one by ctx->serial_reductions):
- * the parallel one for GPUs, one work-item per element or per column with
- * the fastest-moving index in dimension 0 (coalesced); and the *_rows one
- * for CPUs, one work-item per image row that walks it serially. On POCL
- * the per-element kernels spent most of their time decoding a flat id by
- * division and could not be vectorised; a row loop is plain strided
- * copying that the compiler vectorises. Both use 3-D launches so that no
- * index is decoded by division. */
+ * - parallel (GPUs): one work-item per element or per column, the
+ *   fastest-moving index in dimension 0 (coalesced). The layout changes and
+ *   the bias add take 3-D launches, so no id is decoded by division; im2col
+ *   and col2im still divide a few times per work-item, not per element.
+ * - *_rows (CPUs): one work-item per image row, walking it serially. On
+ *   POCL the per-element kernels spent most of their time decoding a flat id
+ *   by division and could not be vectorised; a row loop is plain strided
+ *   copying that the compiler vectorises. */
 
 /* ---- parallel family ---- */
 

@@ -352,6 +352,9 @@ int main(int argc, char **argv) {
         {"res gap bwd", gap_bwd, NULL},
         {"res dense 512->256", dense_fwd, dense_new(ctx, n, 512, 256)},
         {"res dense 512->256 bwd", dense_bwd, NULL},
+        {"res adam 638074", adam_step, elt_new(ctx, 638074)},
+        {"res relu bwd 64x28x28", relu_bwd, elt_new(ctx, (size_t)n * 64 * 28 * 28)},
+        {"res dropout 64x28x28", dropout_fwd, NULL},
         /* others: augmented 3-channel prep, average pooling with overlap */
         {"cifar prep 3x32 crop,flip", prep_run, prep_new(ctx, n, 3, 32, 3, 32, true)},
         {"avgpool fwd 32x32x32 k3s2p1", avgpool_fwd, pool_new(ctx, n, 32, 32, 3, 2, 1)},
