@@ -14,23 +14,6 @@ static kd_status check_count(kd_ctx *ctx, double count, const char *what) {
     return KD_OK;
 }
 
-/* A 3-D launch over (x, y, image or plane) with the group fitted to the
- * row width instead of rounded up to a power of two; y and z stay within 64
- * work-items, which every device allows (NVIDIA: 64 in z), even for a 1x1
- * output. */
-static kd_status image_run3d(kd_ctx *ctx, const char *name, size_t n0, size_t n1, size_t n2, int nargs,
-                             const kd_arg *args) {
-    kd_kernel *k;
-    KD_TRY(kd_kernel_get(ctx, "image", name, &k));
-    size_t cap = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
-    size_t g[3] = {n0, n1, n2}, l[3];
-    l[0] = g[0] < cap ? g[0] : cap;
-    l[1] = g[1] < cap / l[0] ? g[1] : cap / l[0];
-    l[2] = g[2] < cap / (l[0] * l[1]) ? g[2] : cap / (l[0] * l[1]);
-    for (int i = 1; i < 3; i++)
-        if (l[i] > 64) l[i] = 64;
-    return kd_launch(ctx, k, 3, g, l, nargs, args);
-}
 
 kd_status kd_prep_run(kd_ctx *ctx, const kd_prep_desc *p, int src_c, int src_h, int src_w, const kd_batch *b,
                       int crop_pad, cl_mem out) {
@@ -60,7 +43,7 @@ kd_status kd_prep_run(kd_ctx *ctx, const kd_prep_desc *p, int src_c, int src_h, 
         m[c] = p->mean[c];
         s[c] = p->std[c];
     }
-    return image_run3d(ctx, "image_prep_u8", (size_t)ow, (size_t)oh, (size_t)n,
+    return kd_run3d(ctx, "image", "image_prep_u8", (size_t)ow, (size_t)oh, (size_t)n,
                     KD_ARGS(KD_ARG(out), KD_ARG(b->pixels), KD_ARG(aug), KD_ARG(has_aug), KD_ARG(n), KD_ARG(src_c),
                             KD_ARG(src_h), KD_ARG(src_w), KD_ARG(oc), KD_ARG(oh), KD_ARG(ow), KD_ARG(pad), KD_ARG(m[0]),
                             KD_ARG(m[1]), KD_ARG(m[2]), KD_ARG(s[0]), KD_ARG(s[1]), KD_ARG(s[2])));
@@ -73,6 +56,6 @@ kd_status kd_resize_bilinear(kd_ctx *ctx, int n, int c, int h, int w, int oh, in
     KD_TRY(check_count(ctx, (double)n * c * oh * ow, "bilinear resize"));
     KD_TRY(check_count(ctx, (double)n * c * h * w, "bilinear resize"));
     int nc = n * c;
-    return image_run3d(ctx, "image_resize_bilinear_f32", (size_t)ow, (size_t)oh, (size_t)nc,
+    return kd_run3d(ctx, "image", "image_resize_bilinear_f32", (size_t)ow, (size_t)oh, (size_t)nc,
                     KD_ARGS(KD_ARG(out), KD_ARG(in), KD_ARG(nc), KD_ARG(h), KD_ARG(w), KD_ARG(oh), KD_ARG(ow)));
 }

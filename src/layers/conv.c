@@ -81,33 +81,15 @@ size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
  *   resnet 3x3 16->16 at 28x28: im2col 8.4-9.5 -> 1.0-1.1 ms,
  *     col2im 10.7-11.6 -> 0.85-1.4; 1x1 stride 2 64->128 at 28x28:
  *     col2im 15-30 -> 0.4-0.5.
- * The parallel kernels (GPUs) run the 3-D launches of conv_run3d. */
+ * The parallel kernels (GPUs) run 3-D launches (kd_run3d fits the groups). */
 static bool use_rows(const kd_ctx *ctx) { return ctx->serial_reductions; }
 
-/* A 3-D launch with the group fitted to the extents in x and y rather than
- * rounded up to powers of two, so that no work-items idle past the end of
- * each row (a 7-wide row in an 8-wide group idles 1 in 8), z taking what is
- * left; y and z stay within 64 work-items, which every device allows
- * (NVIDIA: 64 in z). */
-static kd_status conv_run3d(kd_ctx *ctx, const char *name, size_t n0, size_t n1, size_t n2, int nargs,
-                            const kd_arg *args) {
-    kd_kernel *k;
-    KD_TRY(kd_kernel_get(ctx, "conv", name, &k));
-    size_t cap = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
-    size_t g[3] = {n0, n1, n2}, l[3];
-    l[0] = g[0] < cap ? g[0] : cap;
-    l[1] = g[1] < cap / l[0] ? g[1] : cap / l[0];
-    l[2] = g[2] < cap / (l[0] * l[1]) ? g[2] : cap / (l[0] * l[1]);
-    for (int i = 1; i < 3; i++)
-        if (l[i] > 64) l[i] = 64;
-    return kd_launch(ctx, k, 3, g, l, nargs, args);
-}
 
 static kd_status im2col(kd_ctx *ctx, const kd_conv_desc *d, cl_mem ws, int col_off, cl_mem in) {
     int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
         oh = d->oh, ow = d->ow;
     if (use_rows(ctx))
-        return conv_run3d(ctx, "conv_im2col_rows", (size_t)oh, (size_t)cin, (size_t)n,
+        return kd_run3d(ctx, "conv", "conv_im2col_rows", (size_t)oh, (size_t)cin, (size_t)n,
                         KD_ARGS(KD_ARG(ws), KD_ARG(col_off), KD_ARG(in), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
                                 KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
                                 KD_ARG(ow)));
@@ -122,11 +104,11 @@ static kd_status col2im(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem ws
     int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
         oh = d->oh, ow = d->ow;
     if (use_rows(ctx))
-        return conv_run3d(ctx, "conv_col2im_rows", (size_t)h, (size_t)cin, (size_t)n,
+        return kd_run3d(ctx, "conv", "conv_col2im_rows", (size_t)h, (size_t)cin, (size_t)n,
                         KD_ARGS(KD_ARG(dx), KD_ARG(ws), KD_ARG(col_off), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
                                 KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
                                 KD_ARG(ow)));
-    return conv_run3d(ctx, "conv_col2im", (size_t)w, (size_t)h, (size_t)n * (size_t)cin,
+    return kd_run3d(ctx, "conv", "conv_col2im", (size_t)w, (size_t)h, (size_t)n * (size_t)cin,
                     KD_ARGS(KD_ARG(dx), KD_ARG(ws), KD_ARG(col_off), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
                             KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
                             KD_ARG(ow)));
@@ -137,7 +119,7 @@ static kd_status nchw_to_cm(kd_ctx *ctx, cl_mem ws, int off, cl_mem x, int n, in
     if (use_rows(ctx))
         return kd_run2d(ctx, "conv", "conv_nchw_to_cm_rows", (size_t)c, (size_t)n,
                         KD_ARGS(KD_ARG(ws), KD_ARG(off), KD_ARG(x), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
-    return conv_run3d(ctx, "conv_nchw_to_cm", (size_t)plane, (size_t)c, (size_t)n,
+    return kd_run3d(ctx, "conv", "conv_nchw_to_cm", (size_t)plane, (size_t)c, (size_t)n,
                     KD_ARGS(KD_ARG(ws), KD_ARG(off), KD_ARG(x), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
 }
 
@@ -149,7 +131,7 @@ static kd_status cm_to_nchw(kd_ctx *ctx, cl_mem out, cl_mem ws, int off, cl_mem 
         return kd_run2d(ctx, "conv", "conv_cm_to_nchw_rows", (size_t)c, (size_t)n,
                         KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
                                 KD_ARG(c), KD_ARG(plane)));
-    return conv_run3d(ctx, "conv_cm_to_nchw", (size_t)plane, (size_t)c, (size_t)n,
+    return kd_run3d(ctx, "conv", "conv_cm_to_nchw", (size_t)plane, (size_t)c, (size_t)n,
                     KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
                             KD_ARG(c), KD_ARG(plane)));
 }
@@ -158,7 +140,7 @@ kd_status kd_conv_bias_add(kd_ctx *ctx, cl_mem x, cl_mem bias, int n, int c, int
     if (use_rows(ctx))
         return kd_run2d(ctx, "conv", "conv_bias_add_rows", (size_t)c, (size_t)n,
                         KD_ARGS(KD_ARG(x), KD_ARG(bias), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
-    return conv_run3d(ctx, "conv_bias_add", (size_t)plane, (size_t)c, (size_t)n,
+    return kd_run3d(ctx, "conv", "conv_bias_add", (size_t)plane, (size_t)c, (size_t)n,
                     KD_ARGS(KD_ARG(x), KD_ARG(bias), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
 }
 

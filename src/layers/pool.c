@@ -51,10 +51,7 @@ kd_status kd_pool_desc_init(kd_pool_desc *d, kd_err *err) {
  * 18.7 -> 0.15 ms; the 3-D gather below takes 7 and 12.5 ms there.
  *
  * GPUs: the 3-D kernels over (x, y, plane) of the output (forward) or the
- * input (backward), the group fitted to the plane's width rather than
- * rounded up to a power of two, so that a 34-wide plane does not idle half
- * of a 64-wide group. y and z stay within 64 work-items, which every
- * device allows. */
+ * input (backward); kd_launch fits the group to the plane's width. */
 static kd_status pool_launch(kd_ctx *ctx, const char *name, int planes, int w, int h, int nargs,
                              const kd_arg *args) {
     if (ctx->serial_reductions) {
@@ -62,16 +59,7 @@ static kd_status pool_launch(kd_ctx *ctx, const char *name, int planes, int w, i
         snprintf(serial, sizeof serial, "%s_serial", name);
         return kd_run1d(ctx, "pool", serial, (size_t)planes, nargs, args);
     }
-    kd_kernel *k;
-    KD_TRY(kd_kernel_get(ctx, "pool", name, &k));
-    size_t cap = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
-    size_t g[3] = {(size_t)w, (size_t)h, (size_t)planes}, l[3];
-    l[0] = g[0] < cap ? g[0] : cap;
-    l[1] = g[1] < cap / l[0] ? g[1] : cap / l[0];
-    l[2] = g[2] < cap / (l[0] * l[1]) ? g[2] : cap / (l[0] * l[1]);
-    for (int i = 1; i < 3; i++)
-        if (l[i] > 64) l[i] = 64; /* NVIDIA allows 64 in z; keep y as modest */
-    return kd_launch(ctx, k, 3, g, l, nargs, args);
+    return kd_run3d(ctx, "pool", name, (size_t)w, (size_t)h, (size_t)planes, nargs, args);
 }
 
 kd_status kd_maxpool_forward(kd_ctx *ctx, const kd_pool_desc *d, cl_mem out, cl_mem argmax, cl_mem in) {
