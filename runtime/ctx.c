@@ -200,12 +200,6 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
     return KD_OK;
 }
 
-static size_t pow2_at_least(size_t n) {
-    size_t p = 1;
-    while (p < n) p <<= 1;
-    return p;
-}
-
 kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
                     int nargs, const kd_arg *args) {
     for (int i = 0; i < nargs; i++) {
@@ -221,11 +215,15 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
     if (local) {
         for (int d = 0; d < dims; d++) loc[d] = local[d];
     } else {
+        /* Fitted, not rounded to powers of two: x takes as much of the row
+         * as the budget allows (a 34-wide row does not idle half of a 64-wide
+         * group), then y, then z, each within the device's per-dimension
+         * limit (NVIDIA allows only 64 in z). */
         size_t budget = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
         for (int d = 0; d < dims; d++) {
-            size_t want = pow2_at_least(glob[d]);
-            loc[d] = want < budget ? want : budget;
-            if (loc[d] < 1) loc[d] = 1;
+            size_t l = glob[d] < budget ? glob[d] : budget;
+            if (ctx->dev.max_item[d] && l > ctx->dev.max_item[d]) l = ctx->dev.max_item[d];
+            loc[d] = l > 0 ? l : 1;
             budget /= loc[d];
             if (budget < 1) budget = 1;
         }

@@ -92,7 +92,8 @@ typedef struct kd_arg {
 
 /* Sets the arguments and enqueues. global is the logical size: it is rounded
  * up to a multiple of the work-group size, so kernels bound-check their ids.
- * local NULL: chosen from the kernel's preferred multiple and ctx->wg_limit. */
+ * local NULL: fitted to the global size within the kernel's limit,
+ * ctx->wg_limit and the device's per-dimension limits. */
 kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
                     int nargs, const kd_arg *args);
 kd_status kd_run1d(kd_ctx *ctx, const char *prog, const char *name, size_t n, int nargs,

@@ -299,43 +299,26 @@ static kd_status write_logits(const char *path, const kd_eval_result *r, const k
 static int predict_data(const kd_global *g, const char *model_path, kd_train_opts *o, const char *split,
                         const char *out) {
     kd_err err = {0};
-    kd_job_data data;
-    memset(&data, 0, sizeof data);
-    kd_ctx *ctx = NULL;
-    kd_model *m = NULL;
-    kd_model_meta meta;
-    memset(&meta, 0, sizeof meta);
+    kd_eval_job j;
     kd_eval_result r;
     memset(&r, 0, sizeof r);
-    const kd_dataset *ds = NULL;
-    const int *idx = NULL;
-    int count = 0, rc = 0;
-    if (kd_split_select(split, o, &data, &ds, &idx, &count, &err) != KD_OK ||
-        kd_session_open(g, NULL, &ctx, &err) != KD_OK || kd_model_open(model_path, ctx, &m, &meta, &err) != KD_OK ||
-        kd_check_data_fits(&meta, ds, model_path, &err) != KD_OK) {
+    int rc = 0;
+    if (kd_eval_job_open(g, model_path, o, split, &j, &err) != KD_OK) {
         rc = kd_cli_report(&err);
         goto done;
     }
-    int batch = o->batch < count ? o->batch : count;
-    if (kd_model_plan(m, batch, false) != KD_OK) {
-        rc = kd_cli_report(&ctx->err);
-        goto done;
-    }
-    kd_prep_desc p = kd_prep_from_meta(&meta);
-    kd_eval_cfg ec = {.batch = batch, .keep_logits = true, .quiet = o->quiet, .label = "predict"};
-    if (kd_evaluate(m, &p, ds, idx, count, &ec, &r, &err) != KD_OK ||
-        write_logits(out, &r, &meta, model_path, o->data, split, &err) != KD_OK) {
+    kd_prep_desc p = kd_prep_from_meta(&j.meta);
+    kd_eval_cfg ec = {.batch = j.batch, .keep_logits = true, .quiet = o->quiet, .label = "predict"};
+    if (kd_evaluate(j.m, &p, j.ds, j.idx, j.count, &ec, &r, &err) != KD_OK ||
+        write_logits(out, &r, &j.meta, model_path, o->data, split, &err) != KD_OK) {
         rc = kd_cli_report(&err);
         goto done;
     }
-    printf("%ld images of %s (%s split), accuracy %.2f%%: logits [%ld, %d] and labels written to %s\n", r.n, ds->name,
-           split, 100.0 * r.acc, r.n, r.classes, out);
+    printf("%ld images of %s (%s split), accuracy %.2f%%: logits [%ld, %d] and labels written to %s\n", r.n,
+           j.ds->name, split, 100.0 * r.acc, r.n, r.classes, out);
 done:
     kd_eval_result_free(&r);
-    kd_model_free(m);
-    kd_model_meta_free(&meta);
-    kd_job_data_free(&data);
-    kd_ctx_free(ctx);
+    kd_eval_job_close(&j);
     return rc;
 }
 
