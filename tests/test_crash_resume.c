@@ -349,7 +349,10 @@ int main(void) {
     if (rc) show("big.log");
     count_tmp();
     int kills = 0, mid_write = 0, parsed = 0, absent = 0, torn2 = 0;
-    for (int k = 0; k < 16 && now() - t_start < 50.0; k++) {
+    /* Sixteen kills, at least six however slow the machine (a sanitizer
+     * build under parallel tests takes twice as long). */
+    double t_phase2 = now();
+    for (int k = 0; k < 16 && (k < 6 || now() - t_phase2 < 15.0); k++) {
         /* Even kills: as soon as a write is seen under way (plus up to 2
          * ms); odd ones: at a random moment. */
         bool was_running = false;
@@ -377,7 +380,7 @@ int main(void) {
     CHECK(rc == 0 && after == 0,
           "a finished run removes the %d temporary file(s) a killed writer left (%d remain, exit %d)", left, after, rc);
     CHECK(torn2 == 0, "%d of %d killed checkpoint writers left a torn checkpoint", torn2, kills);
-    CHECK(kills >= 4, "only %d of the short runs were still running when killed", kills);
+    CHECK(kills >= 3, "only %d of the short runs were still running when killed", kills);
     printf("short kills: %d (run %.2f s), %d interrupted a write (temporary file left), checkpoint parsed %d, "
            "absent %d, torn %d; %d stale temporary file(s) removed by the next run; %.1f s in all\n",
            kills, t_big, mid_write, parsed, absent, torn2, left, now() - t_start);
