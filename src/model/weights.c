@@ -1,6 +1,7 @@
 #include "src/model/weights.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +136,25 @@ kd_status kd_weights_meta(const kd_st_file *f, kd_model_meta *meta, kd_err *err)
         const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "source_channels");
         if (cJSON_IsNumber(sc) && (sc->valueint == 1 || sc->valueint == 3)) meta->src_c = sc->valueint;
         const cJSON *mean = cJSON_GetObjectItemCaseSensitive(o, "mean"), *std = cJSON_GetObjectItemCaseSensitive(o, "std");
+        /* A negative or huge std would feed the model inverted or
+         * non-finite pixels without a word: refused (0 means none). */
+        bool sane = true;
         for (int i = 0; i < 3; i++) {
             const cJSON *a = cJSON_GetArrayItem(mean, i), *b = cJSON_GetArrayItem(std, i);
-            if (cJSON_IsNumber(a)) meta->mean[i] = (float)a->valuedouble;
-            if (cJSON_IsNumber(b)) meta->std[i] = (float)b->valuedouble;
+            if (cJSON_IsNumber(a)) {
+                sane = sane && fabs(a->valuedouble) <= 1e6;
+                if (sane) meta->mean[i] = (float)a->valuedouble;
+            }
+            if (cJSON_IsNumber(b)) {
+                sane = sane && b->valuedouble >= 0 && b->valuedouble <= 1e6;
+                if (sane) meta->std[i] = (float)b->valuedouble;
+            }
         }
         cJSON_Delete(o);
+        if (!sane)
+            return kd_fail(err, KD_ERR_INPUT,
+                           "%s: kdcl.preprocess '%.200s' holds a mean outside [-1e6, 1e6] or a std outside [0, 1e6]",
+                           f->path, pre);
     }
     return KD_OK;
 }
