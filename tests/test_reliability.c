@@ -366,7 +366,19 @@ static void damaged_checkpoint(void) {
               "--resume with %s = %s: exit %d, message naming it", cases[i][0], cases[i][1], rc);
         if (rc != 2 || !log_has("d.log", cases[i][2])) show("d.log");
     }
-    printf("damaged checkpoints: %d kinds of damage refused with exit 2\n", n);
+    /* A model file's preprocessing: a negative std or a huge mean would
+     * feed the model inverted or infinite pixels without a word. */
+    static const char *const pre[] = {
+        "{\"dataset\":\"synthetic\",\"source_channels\":1,\"mean\":[0,0,0],\"std\":[-1,-1,-1]}",
+        "{\"dataset\":\"synthetic\",\"source_channels\":1,\"mean\":[1e300,0,0],\"std\":[0,0,0]}",
+    };
+    for (int i = 0; i < 2; i++) {
+        patch_meta("D.ckpt.safetensors", "bad.safetensors", "kdcl.preprocess", pre[i]);
+        rc = kdcl("d.log", "eval --model bad.safetensors --data synthetic:64:1x8x8 --quiet");
+        CHECK(rc == 2 && log_has("d.log", "kdcl.preprocess"), "eval of a model with preprocessing %s: exit %d", pre[i],
+              rc);
+    }
+    printf("damaged checkpoints: %d kinds of damage refused with exit 2; 2 kinds of damaged preprocessing\n", n);
 }
 
 /* "--batch N would fit" in a log; 0 if absent. */
