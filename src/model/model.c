@@ -538,8 +538,8 @@ kd_status kd_model_backward(kd_model *m, int n) {
              * still learn, so dx goes to scratch (free: d.mem is NULL only
              * for the model input, which never accumulates there). */
             kd_bn_desc bd = bn_desc(nd, n);
-            s = kd_bn_backward(ctx, &bd, d.mem ? d.mem : m->scratch, pgrad(m, nd->param[0]), pgrad(m, nd->param[1]), nd->grad, x, nd->aux,
-                               nd->aux2, pmem(m, nd->param[0]));
+            s = kd_bn_backward(ctx, &bd, d.mem ? d.mem : m->scratch, pgrad(m, nd->param[0]), pgrad(m, nd->param[1]),
+                               nd->grad, x, nd->aux, nd->aux2, pmem(m, nd->param[0]));
             break;
         }
         case KD_OP_RELU:
