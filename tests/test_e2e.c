@@ -133,7 +133,7 @@ int main(void) {
              data);
     rc = kdcl("a.log", args);
     CHECK(rc == 0, "uninterrupted run exit %d", rc);
-    snprintf(args, sizeof args, "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --stop-after 11",
+    snprintf(args, sizeof args, "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --stop-after 11 --log b.jsonl --log-every 4",
              student, data);
     rc = kdcl("b1.log", args);
     char *b1 = slurp("b1.log");
@@ -142,16 +142,34 @@ int main(void) {
     free(b1);
     snprintf(args, sizeof args,
              "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --stop-after 17 --resume "
-             "B.ckpt.safetensors",
+             "B.ckpt.safetensors --log b.jsonl --log-every 4",
              student, data);
     rc = kdcl("b2.log", args);
     CHECK(rc == 130, "second session stops again (%d)", rc);
     snprintf(args, sizeof args,
-             "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --resume B.ckpt.safetensors",
+             "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --resume B.ckpt.safetensors "
+             "--log b.jsonl --log-every 4",
              student, data);
     rc = kdcl("b3.log", args);
     CHECK(rc == 0, "resumed run finishes (%d)", rc);
     if (rc) show("b3.log");
+    /* The log of the interrupted run holds each step once, in order. */
+    char *bl = slurp("b.jsonl");
+    int epochs = 0, steps = 0, last = 0, ordered = 1;
+    for (char *line = strtok(bl, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *st = cJSON_GetObjectItem(o, "step"), *ev = cJSON_GetObjectItem(o, "event");
+        if (cJSON_IsNumber(st) && cJSON_IsString(ev)) {
+            if (!strcmp(ev->valuestring, "epoch")) epochs++;
+            else if (st->valueint <= last) ordered = 0;
+            else steps++;
+            if (!strcmp(ev->valuestring, "step")) last = st->valueint;
+        }
+        cJSON_Delete(o);
+    }
+    free(bl);
+    CHECK(epochs == 3 && ordered && steps == 87 / 4, "resumed log: %d epoch lines, %d step lines, %s", epochs, steps,
+          ordered ? "in order" : "steps repeated");
     int n = 0, diff = compare_files("A.ckpt.safetensors", "B.ckpt.safetensors", &n);
     CHECK(diff == 0 && n > 0, "resumed weights and optimizer state equal the uninterrupted run: %d of %d differ", diff, n);
     diff = compare_files("A.safetensors", "B.safetensors", &n);

@@ -277,6 +277,8 @@ int main(void) {
     grad_check(ctx, "resnet14:width=0.0625", 2, 12);
     grad_check(ctx, "resnet14:width=0.0625,stem=imagenet", 3, 17);
     grad_check(ctx, "conv4x3p1,bn,relu,maxpool2,conv6x3s2p1,relu,avgpool2,flatten,dense7,relu,dropout0.25", 2, 9);
+    grad_check(ctx, "bn,conv4x3p1,relu,gap", 2, 7);        /* batch norm as the first layer */
+    grad_check(ctx, "flatten,dense5,relu", 2, 5);          /* flatten of the input itself */
     save_load(ctx, dir);
     torchvision_names(ctx, dir);
     resnet50_step(ctx);

@@ -1,5 +1,6 @@
 #include "src/model/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,14 +307,18 @@ static kd_status check_fits(kd_model *m, int batch, bool grads) {
     uint64_t need, largest;
     kd_model_memory(m, batch, grads, &need, &largest);
     uint64_t have = ctx->dev.global_mem > ctx->mem_in_use ? ctx->dev.global_mem - ctx->mem_in_use : 0;
-    bool too_big = largest > ctx->dev.max_alloc && ctx->dev.max_alloc;
+    /* Kernels index with int: no buffer may hold 2^31 elements, whatever the
+     * device would allocate. */
+    uint64_t limit = (uint64_t)INT_MAX * sizeof(float);
+    if (ctx->dev.max_alloc && ctx->dev.max_alloc < limit) limit = ctx->dev.max_alloc;
+    bool too_big = largest > limit;
     if (need <= have && !too_big) return KD_OK;
     /* Memory grows linearly with the batch: find the largest that fits. */
     int fit = 0;
     for (int b = batch - 1; b >= 1; b = b > 64 ? b * 3 / 4 : b - 1) {
         uint64_t n2, l2;
         kd_model_memory(m, b, grads, &n2, &l2);
-        if (n2 <= have && (!ctx->dev.max_alloc || l2 <= ctx->dev.max_alloc)) {
+        if (n2 <= have && l2 <= limit) {
             fit = b;
             break;
         }
@@ -324,10 +329,10 @@ static kd_status check_fits(kd_model *m, int batch, bool grads) {
     else snprintf(hint, sizeof hint, "not even a batch of 1 fits: choose a smaller model or input size");
     return kd_fail(&ctx->err, KD_ERR_NOMEM,
                    "%s at batch %d needs about %.0f MiB of device memory for %s (largest single buffer %.0f MiB), "
-                   "but %s has %.0f MiB free of %.0f MiB (max single allocation %.0f MiB): %s",
+                   "but %s has %.0f MiB free of %.0f MiB (single buffers up to %.0f MiB): %s",
                    m->spec, batch, (double)need / mib, grads ? "training" : "inference", (double)largest / mib,
                    ctx->dev.name, (double)have / mib, (double)ctx->dev.global_mem / mib,
-                   (double)ctx->dev.max_alloc / mib, hint);
+                   (double)limit / mib, hint);
 }
 
 static cl_mem in_buf(const kd_model *m, int id) { return id < 0 ? m->input : m->nodes[id].out; }

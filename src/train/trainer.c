@@ -1,5 +1,6 @@
 #include "src/train/trainer.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "runtime/buffer.h"
 #include "runtime/clcheck.h"
+#include "runtime/fsutil.h"
 #include "src/train/checkpoint.h"
 #include "src/train/evaluate.h"
 #include "src/train/progress.h"
@@ -55,10 +57,11 @@ static kd_status read_stats(run *r, float *a, int epoch, float lr) {
     if (bad || !isfinite(a[KD_ACC_LOSS]))
         return kd_fail(r->err, KD_ERR_NUMERIC,
                        "training diverged in epoch %d, step %ld: %s is not finite. The learning rate (%g) is "
-                       "probably too high for this model and batch: try a smaller --lr (e.g. %g) or --warmup 1. "
-                       "The last good checkpoint, %s, was not overwritten",
+                       "probably too high for this model and batch: start again with a smaller --lr (e.g. %g) or "
+                       "--warmup 1; '--init %s' starts from the last good weights, which that checkpoint holds "
+                       "(it was not overwritten)",
                        epoch + 1, r->st.step, bad ? "a gradient" : "the loss", (double)lr, (double)lr / 10.0,
-                       r->cfg->ckpt ? r->cfg->ckpt : "(none)");
+                       r->cfg->ckpt ? r->cfg->ckpt : "CKPT");
     return KD_OK;
 }
 
@@ -74,6 +77,30 @@ static void log_json(run *r, const char *event, int epoch, float lr, const float
     if (val && val->n > 0) fprintf(r->log, ",\"val_loss\":%.6g,\"val_acc\":%.6g", val->loss, val->acc);
     fprintf(r->log, ",\"seconds\":%.3f,\"images_per_s\":%.1f}\n", seconds, seconds > 0 ? (double)images / seconds : 0.0);
     fflush(r->log);
+}
+
+/* The metrics log. On --resume, lines past the checkpoint's step were
+ * written by the interrupted run and will be written again: drop them. */
+static kd_status open_log(run *r) {
+    const char *path = r->cfg->log_path;
+    char *old = NULL;
+    size_t n = 0;
+    kd_err ignored;
+    if (r->cfg->resume && kd_read_file(path, (void **)&old, &n, &ignored) != KD_OK) old = NULL;
+    r->log = fopen(path, "w");
+    if (!r->log) {
+        free(old);
+        return kd_fail(r->err, KD_ERR_IO, "cannot open --log %s for writing: %s", path, strerror(errno));
+    }
+    for (char *line = old, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        const char *st = strstr(line, "\"step\":");
+        if (st && strtol(st + 7, NULL, 10) <= r->st.step) fprintf(r->log, "%s\n", line);
+    }
+    free(old);
+    fflush(r->log);
+    return KD_OK;
 }
 
 static kd_status save_ckpt(run *r) {
@@ -290,6 +317,10 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             kd_st_writer_free(w);
             if (s != KD_OK) {
                 kd_eval_result_free(&val);
+                if (cfg->resume_hint)
+                    kd_err_prefix(r->err, "saving the best model of epoch %d: the checkpoint %s of the previous "
+                                  "epoch is intact; after fixing this, resume with '%s --resume %s'. ",
+                                  e + 1, cfg->ckpt, cfg->resume_hint, cfg->ckpt);
                 return s;
             }
         }
@@ -328,10 +359,7 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
     if (s != KD_OK) s = dev_err(&r, s);
     if (s == KD_OK && (s = setup(&r)) != KD_OK) s = dev_err(&r, s);
     if (s == KD_OK && cfg->resume) s = resume(&r);
-    if (s == KD_OK && cfg->log_path) {
-        r.log = fopen(cfg->log_path, cfg->resume ? "a" : "w");
-        if (!r.log) s = kd_fail(err, KD_ERR_IO, "cannot open --log %s for writing", cfg->log_path);
-    }
+    if (s == KD_OK && cfg->log_path) s = open_log(&r);
     if (s == KD_OK && r.st.epoch >= cfg->epochs && !cfg->quiet)
         printf("the checkpoint has already finished all %d epochs\n", cfg->epochs);
     if (s == KD_OK) s = run_epochs(&r, res);
