@@ -78,3 +78,10 @@ kd_status kd_blas_override(kd_ctx *ctx, const char *kernel_name, size_t n, const
                        kd_clblast_status_str(s), (int)s);
     return KD_OK;
 }
+
+/* Kept apart from the GEMM wrappers: used by runtime/tune.c for its cache key. */
+#define KD_STR2(x) #x
+#define KD_STR(x) KD_STR2(x)
+const char *kd_blas_version(void) {
+    return KD_STR(CLBLAST_VERSION_MAJOR) "." KD_STR(CLBLAST_VERSION_MINOR) "." KD_STR(CLBLAST_VERSION_PATCH);
+}
