@@ -410,17 +410,20 @@ typedef struct cand {
 typedef struct check_shape {
     bool ta, tb;
     int m, n, k, batch;
+    bool shared_a; /* batched with A stride 0, as 1x1 convolutions run it */
 } check_shape;
 
 /* Odd sizes in the three transpositions kdcl's layers use (NN forward, NT
  * weight gradient, TN input gradient; TT is never called). */
 static const check_shape CHECKS[] = {
-    {false, false, 37, 29, 53, 1}, {false, true, 33, 67, 19, 1}, {true, false, 70, 31, 45, 1},
-    {false, false, 1, 7, 1, 1},
+    {false, false, 37, 29, 53, 1, false}, {false, true, 33, 67, 19, 1, false}, {true, false, 70, 31, 45, 1, false},
+    {false, false, 1, 7, 1, 1, false},
 };
 #define NCHECKS (int)(sizeof CHECKS / sizeof CHECKS[0])
-/* A strided-batched one for the final set (1x1 convolutions use that routine). */
-static const check_shape BATCH_CHECK = {false, true, 29, 23, 31, 3};
+/* Batched ones for the final set (1x1 convolutions use that routine; the
+ * second is the case runtime/blas.c works around). */
+static const check_shape BATCH_CHECKS[] = {{false, true, 29, 23, 31, 3, false}, {true, false, 128, 16, 512, 3, true}};
+#define NBATCH_CHECKS (int)(sizeof BATCH_CHECKS / sizeof BATCH_CHECKS[0])
 
 enum { RUN_OK, RUN_FAILED, RUN_WRONG, RUN_LATE };
 
@@ -581,18 +584,18 @@ static int run_shape(tuner *t, int i, double limit_ms, double *ms) {
 static int run_check(tuner *t, const check_shape *s) {
     kd_ctx *ctx = t->ctx;
     size_t sa = (size_t)s->m * (size_t)s->k, sb = (size_t)s->k * (size_t)s->n, sc = (size_t)s->m * (size_t)s->n;
-    size_t nc = sc * (size_t)s->batch;
+    size_t nc = sc * (size_t)s->batch, a_stride = s->shared_a ? 0 : sa;
     float beta = 0.5f;
     kd_gemm_args g = shape_args(t, s->ta, s->tb, s->m, s->n, s->k, beta);
     if (kd_write(ctx, t->c, 0, nc * sizeof(float), t->hc, true) != KD_OK) return RUN_FAILED;
-    kd_status st = s->batch > 1 ? kd_sgemm_batched(ctx, &g, sa, sb, sc, (size_t)s->batch) : kd_sgemm(ctx, &g);
+    kd_status st = s->batch > 1 ? kd_sgemm_batched(ctx, &g, a_stride, sb, sc, (size_t)s->batch) : kd_sgemm(ctx, &g);
     if (st != KD_OK || kd_finish(ctx) != KD_OK) return RUN_FAILED;
     if (kd_read(ctx, t->c, 0, nc * sizeof(float), t->out) != KD_OK) return RUN_FAILED;
     for (int bi = 0; bi < s->batch; bi++)
         for (int i = 0; i < s->m; i++)
             for (int j = 0; j < s->n; j++) {
                 double abs_sum;
-                double want = ref_at(s->ta, s->tb, s->m, s->n, s->k, beta, t->ha + (size_t)bi * sa,
+                double want = ref_at(s->ta, s->tb, s->m, s->n, s->k, beta, t->ha + (size_t)bi * a_stride,
                                      t->hb + (size_t)bi * sb, t->hc + (size_t)bi * sc, i, j, &abs_sum);
                 if (!ref_close(t->out[(size_t)bi * sc + (size_t)i * (size_t)s->n + (size_t)j], want, abs_sum))
                     return RUN_WRONG;
@@ -1005,8 +1008,8 @@ static kd_status setup(tuner *t) {
         size_t m = (size_t)t->sh[i].m, n = (size_t)t->sh[i].n, k = (size_t)t->sh[i].k;
         grow(&na, m * k), grow(&nb, k * n), grow(&nc, m * n);
     }
-    for (int q = 0; q <= NCHECKS; q++) {
-        const check_shape *c = q < NCHECKS ? &CHECKS[q] : &BATCH_CHECK;
+    for (int q = 0; q < NCHECKS + NBATCH_CHECKS; q++) {
+        const check_shape *c = q < NCHECKS ? &CHECKS[q] : &BATCH_CHECKS[q - NCHECKS];
         size_t m = (size_t)c->m, n = (size_t)c->n, k = (size_t)c->k, b = (size_t)c->batch;
         grow(&na, m * k * b), grow(&nb, k * n * b), grow(&nc, m * n * b);
     }
@@ -1100,7 +1103,7 @@ static kd_status search(tuner *t) {
     KD_TRY(kd_tune_apply(ctx, best));
     t->search_end = INFINITY;
     int r = run_checks(t, 0);
-    if (!r) r = run_check(t, &BATCH_CHECK);
+    for (int q = 0; !r && q < NBATCH_CHECKS; q++) r = run_check(t, &BATCH_CHECKS[q]);
     for (int i = 0; !r && i < t->ns; i++) r = run_shape(t, i, INFINITY, &res->best_ms[i]);
     if (r) {
         say(t, "the final set %s; keeping CLBlast's defaults%s%s", r == RUN_FAILED ? "failed" : "gave WRONG results",

@@ -286,13 +286,14 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
     kd_status st = kd_model_build(mc->spec, mc->c, mc->h, mc->w, mc->classes, &m, &ctx->err);
     if (st != KD_OK) return st;
     kd_optim_cfg oc = kd_optim_default(KD_OPTIM_ADAM);
-    size_t nstate = (size_t)kd_optim_state_per_param(&oc) * m->train_floats;
+    size_t nstate = 0;
     long step = 0;
     double train_ms[256], infer_ms[256];
 #define B(x) \
     if (st == KD_OK) st = x
     B(kd_model_attach(m, ctx, 1));
     B(kd_model_plan(m, mc->batch, true));
+    nstate = (size_t)kd_optim_state_per_param(&oc) * m->train_floats; /* known once attached */
     B(upload_random(ctx, m->input, (size_t)mc->batch * (size_t)(mc->c * mc->h * mc->w), 4, 0, 1));
     B(kd_buffer_alloc(ctx, (size_t)mc->batch * sizeof(int), "bench labels", &labels));
     B(kd_buffer_alloc(ctx, (nstate ? nstate : 1) * sizeof(float), "bench optimizer state", &state));
