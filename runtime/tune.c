@@ -855,6 +855,38 @@ static kd_status try_cand(tuner *t, int phase, const cand *c, double bound, doub
     return KD_OK;
 }
 
+/* The smallest XGEMM_MIN_INDIRECT_SIZE that sends every m*n*k <= v to the
+ * direct kernel (CLBlast: direct iff m*n*k < size^3). */
+static size_t threshold_above(double v) {
+    size_t x = (size_t)cbrt(v);
+    while (x > 1 && (double)(x - 1) * (double)(x - 1) * (double)(x - 1) > v) x--;
+    while ((double)x * (double)x * (double)x <= v) x++;
+    return x;
+}
+
+/* Phase B's shapes: up to the largest one where the best indirect kernel so
+ * far runs at under half its 1024^3 rate (padding to its tiles, copies, too
+ * little work), and every smaller one, since the threshold is a size.
+ * Returns that largest m*n*k, or -1 when there is none. */
+static double small_limit(const tuner *t) {
+    if (!isfinite(t->ind[0])) return 0; /* no indirect result yet: assume there will be */
+    double rate0 = mnk(&t->sh[0]) / t->ind[0], lim = -1;
+    for (int i = 1; i < t->ns; i++)
+        if (mnk(&t->sh[i]) / t->ind[i] < 0.5 * rate0 && mnk(&t->sh[i]) > lim) lim = mnk(&t->sh[i]);
+    return lim;
+}
+
+static bool pick_small(tuner *t) {
+    double lim = small_limit(t);
+    bool any = false;
+    for (int i = 0; i < t->ns; i++) {
+        t->small[i] = i > 0 && mnk(&t->sh[i]) <= lim;
+        any |= t->small[i];
+    }
+    t->threshold_b = any ? threshold_above(lim) : 0;
+    return any;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -879,6 +911,7 @@ static double median_a(const tuner *t) {
 static double phase_a_end(const tuner *t) {
     double b = B_SHARE * (t->search_end - t->t0);
     if (t->na_secs && b < B_COST * median_a(t)) b = 0;
+    if (small_limit(t) < 0) b = 0; /* phase B would have no shape */
     return t->search_end - b;
 }
 
@@ -939,31 +972,6 @@ static kd_status run_phase(tuner *t, int phase) {
         t->best_b = best;
     }
     return KD_OK;
-}
-
-/* The smallest XGEMM_MIN_INDIRECT_SIZE that sends every m*n*k <= v to the
- * direct kernel (CLBlast: direct iff m*n*k < size^3). */
-static size_t threshold_above(double v) {
-    size_t x = (size_t)cbrt(v);
-    while (x > 1 && (double)(x - 1) * (double)(x - 1) * (double)(x - 1) > v) x--;
-    while ((double)x * (double)x * (double)x <= v) x++;
-    return x;
-}
-
-/* Phase B's shapes: up to the largest one where the tuned indirect kernel
- * runs at under half its 1024^3 rate (padding to its tiles, copies, too
- * little work), and every smaller one, since the threshold is a size. */
-static bool pick_small(tuner *t) {
-    double rate0 = mnk(&t->sh[0]) / t->ind[0], lim = -1;
-    for (int i = 1; i < t->ns; i++)
-        if (mnk(&t->sh[i]) / t->ind[i] < 0.5 * rate0 && mnk(&t->sh[i]) > lim) lim = mnk(&t->sh[i]);
-    bool any = false;
-    for (int i = 0; i < t->ns; i++) {
-        t->small[i] = i > 0 && mnk(&t->sh[i]) <= lim;
-        any |= t->small[i];
-    }
-    t->threshold_b = any ? threshold_above(lim) : 0;
-    return any;
 }
 
 static void tuner_free(tuner *t) {
@@ -1050,7 +1058,7 @@ static kd_status search(tuner *t) {
             return ctx->err.code ? ctx->err.code : KD_ERR_BLAS;
         }
         res->base_ms[i] = t->base[i];
-        t->dir[i] = INFINITY;
+        t->ind[i] = t->dir[i] = INFINITY;
         say(t, "defaults  %-44s %8.2f ms %6.1f GFLOP/s", t->sh[i].label, t->base[i], gflops(&t->sh[i], t->base[i]));
     }
     double wsum = 0;
