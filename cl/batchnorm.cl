@@ -22,11 +22,24 @@ inline float bn_reduce(__local float *scratch, float v) {
     return total;
 }
 
-/* Offset of the j-th value (j < n*hw) of channel ch. */
-inline size_t bn_at(int j, int ch, int c, int hw) {
-    int b = j / hw;
-    return ((size_t)b * c + ch) * hw + (j - b * hw);
-}
+/* Walks the channel's n*hw values from j = lid in steps of L without a
+ * division per element (a division in the loop defeats POCL's
+ * vectorisation across work-items): (b, p) is the image and the position
+ * in its plane, advanced by (L / hw, L % hw) with one carry. */
+#define BN_FOR_EACH(o, body)                                                        \
+    {                                                                                \
+        int b_ = lid / hw, p_ = lid - b_ * hw, db_ = L / hw, dp_ = L - db_ * hw;     \
+        while (b_ < n) {                                                             \
+            size_t o = ((size_t)b_ * c + ch) * hw + p_;                              \
+            body;                                                                    \
+            b_ += db_;                                                               \
+            p_ += dp_;                                                               \
+            if (p_ >= hw) {                                                          \
+                p_ -= hw;                                                            \
+                b_++;                                                                \
+            }                                                                        \
+        }                                                                            \
+    }
 
 __kernel void bn_fwd_train(__global float *out, __global float *mean, __global float *invstd,
                            __global float *running_mean, __global float *running_var,
@@ -37,23 +50,25 @@ __kernel void bn_fwd_train(__global float *out, __global float *mean, __global f
     if (ch >= c) return; /* whole group leaves together: no barrier is skipped by half a group */
     int cnt = n * hw;
 
-    float s = 0.0f;
-    for (int j = lid; j < cnt; j += L) s += in[bn_at(j, ch, c, hw)];
-    float mu = bn_reduce(scratch, s) / (float)cnt;
-
-    float q = 0.0f;
-    for (int j = lid; j < cnt; j += L) {
-        float dlt = in[bn_at(j, ch, c, hw)] - mu;
-        q += dlt * dlt;
-    }
-    float var = bn_reduce(scratch, q) / (float)cnt;
+    /* One pass over shifted data: with K a value of the channel, sum(x-K)
+     * and sum((x-K)^2) give the variance without the cancellation of
+     * E[x^2]-E[x]^2 (K sits within a few deviations of the mean). */
+    float K = in[(size_t)ch * hw];
+    float s = 0.0f, q = 0.0f;
+    BN_FOR_EACH(o, {
+        float v = in[o] - K;
+        s += v;
+        q += v * v;
+    })
+    s = bn_reduce(scratch, s);
+    q = bn_reduce(scratch, q);
+    float ms = s / (float)cnt;
+    float mu = K + ms;
+    float var = fmax(q / (float)cnt - ms * ms, 0.0f);
     float is = 1.0f / sqrt(var + eps);
 
-    float g = gamma[ch] * is, b = beta[ch];
-    for (int j = lid; j < cnt; j += L) {
-        size_t o = bn_at(j, ch, c, hw);
-        out[o] = (in[o] - mu) * g + b;
-    }
+    float g = gamma[ch] * is, bb = beta[ch] - mu * g;
+    BN_FOR_EACH(o, out[o] = in[o] * g + bb;)
     if (lid == 0) {
         mean[ch] = mu;
         invstd[ch] = is;
@@ -89,23 +104,81 @@ __kernel void bn_bwd(__global float *dx, __global float *dgamma, __global float 
     float mu = mean[ch], is = invstd[ch];
 
     float sd = 0.0f, sdx = 0.0f;
-    for (int j = lid; j < cnt; j += L) {
-        size_t o = bn_at(j, ch, c, hw);
+    BN_FOR_EACH(o, {
         float dy = dout[o];
         sd += dy;
-        sdx += dy * ((in[o] - mu) * is);
-    }
+        sdx += dy * (in[o] - mu);
+    })
     sd = bn_reduce(scratch, sd);
-    sdx = bn_reduce(scratch, sdx);
+    sdx = bn_reduce(scratch, sdx) * is;
 
+    /* dx = k*(N*dy - sd - xhat*sdx) with xhat = (x-mu)*is, folded into a*dy + b*x + c0. */
     float k = gamma[ch] * is / (float)cnt, fn = (float)cnt;
-    for (int j = lid; j < cnt; j += L) {
-        size_t o = bn_at(j, ch, c, hw);
-        float xh = (in[o] - mu) * is;
-        dx[o] = k * (fn * dout[o] - sd - xh * sdx);
-    }
+    float a = k * fn, bx = -k * sdx * is, c0 = -k * sd + k * sdx * is * mu;
+    BN_FOR_EACH(o, dx[o] = a * dout[o] + bx * in[o] + c0;)
     if (lid == 0) {
         dgamma[ch] += sdx;
         dbeta[ch] += sd;
     }
+}
+
+/* CPU devices: one work-item per channel walking it serially, no barriers
+ * (see src/layers/batchnorm.c for the measurements). Same arithmetic as the
+ * work-group kernels above. */
+__kernel void bn_fwd_train_small(__global float *out, __global float *mean, __global float *invstd,
+                                 __global float *running_mean, __global float *running_var,
+                                 __global const float *in, __global const float *gamma, __global const float *beta,
+                                 const int n, const int c, const int hw, const float eps, const float momentum) {
+    int ch = get_global_id(0);
+    if (ch >= c) return;
+    int cnt = n * hw;
+    float K = in[(size_t)ch * hw], s = 0.0f, q = 0.0f;
+    for (int b = 0; b < n; b++) {
+        __global const float *x = in + ((size_t)b * c + ch) * hw;
+        for (int p = 0; p < hw; p++) {
+            float v = x[p] - K;
+            s += v;
+            q += v * v;
+        }
+    }
+    float ms = s / (float)cnt, mu = K + ms;
+    float var = fmax(q / (float)cnt - ms * ms, 0.0f);
+    float is = 1.0f / sqrt(var + eps);
+    float g = gamma[ch] * is, bb = beta[ch] - mu * g;
+    for (int b = 0; b < n; b++) {
+        size_t o = ((size_t)b * c + ch) * hw;
+        for (int p = 0; p < hw; p++) out[o + p] = in[o + p] * g + bb;
+    }
+    mean[ch] = mu;
+    invstd[ch] = is;
+    float unbiased = cnt > 1 ? var * ((float)cnt / (float)(cnt - 1)) : var;
+    running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mu;
+    running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
+}
+
+__kernel void bn_bwd_small(__global float *dx, __global float *dgamma, __global float *dbeta,
+                           __global const float *dout, __global const float *in, __global const float *mean,
+                           __global const float *invstd, __global const float *gamma, const int n, const int c,
+                           const int hw) {
+    int ch = get_global_id(0);
+    if (ch >= c) return;
+    int cnt = n * hw;
+    float mu = mean[ch], is = invstd[ch], sd = 0.0f, sdx = 0.0f;
+    for (int b = 0; b < n; b++) {
+        size_t o = ((size_t)b * c + ch) * hw;
+        for (int p = 0; p < hw; p++) {
+            float dy = dout[o + p];
+            sd += dy;
+            sdx += dy * (in[o + p] - mu);
+        }
+    }
+    sdx *= is;
+    float k = gamma[ch] * is / (float)cnt, fn = (float)cnt;
+    float a = k * fn, bx = -k * sdx * is, c0 = -k * sd + k * sdx * is * mu;
+    for (int b = 0; b < n; b++) {
+        size_t o = ((size_t)b * c + ch) * hw;
+        for (int p = 0; p < hw; p++) dx[o + p] = a * dout[o + p] + bx * in[o + p] + c0;
+    }
+    dgamma[ch] += sdx;
+    dbeta[ch] += sd;
 }

@@ -3,14 +3,24 @@
  * bias add / bias gradient shared with the dense layer.
  *
  * col is [K = cin*kh*kw][n*P] with P = oh*ow: row k = (ci*kh + ky)*kw + kx,
- * column j = b*P + oy*ow + ox. Offsets into a workspace are in floats. */
+ * column j = b*P + oy*ow + ox. Offsets into a workspace are in floats.
+ *
+ * Two kernel families (src/layers/conv.c picks one by ctx->serial_reductions):
+ * - parallel (GPUs): one work-item per element or per column, the
+ *   fastest-moving index in dimension 0 (coalesced). The layout changes and
+ *   the bias add take 3-D launches, so no id is decoded by division; im2col
+ *   and col2im still divide a few times per work-item, not per element.
+ * - *_rows (CPUs): one work-item per image row, walking it serially. On
+ *   POCL the per-element kernels spent most of their time decoding a flat id
+ *   by division and could not be vectorised; a row loop is plain strided
+ *   copying that the compiler vectorises. */
+
+/* ---- parallel family ---- */
 
 /* 2-D launch: dim 0 walks columns j (adjacent work-items write adjacent
  * floats of a row, and for stride 1 read adjacent input pixels), dim 1 walks
  * input channels. Each work-item fills the kh*kw rows of its channel, so
- * the index divisions are paid once per kh*kw stores, and the tap loops
- * have the same trip count in every work-item (CPU compilers vectorise
- * across work-items). */
+ * the index divisions are paid once per kh*kw stores. */
 __kernel void conv_im2col(__global float *col, const int col_off, __global const float *in, const int n,
                           const int cin, const int h, const int w, const int kh, const int kw,
                           const int stride, const int pad, const int oh, const int ow) {
@@ -34,17 +44,15 @@ __kernel void conv_im2col(__global float *col, const int col_off, __global const
 
 /* dx[b][ci][y][x] = sum of the dcol entries that im2col copied from that
  * pixel: a gather over the outputs (oy, ox) whose window covers it, so every
- * input is written once by one work-item: deterministic, no atomics. The
- * output range is computed up front (Caffe's col2im_gpu bounds), leaving no
- * divisions inside the loops. */
+ * input is written once by one work-item: deterministic, no atomics. 3-D
+ * launch (x, y, b*cin + ci); the output range is computed up front (Caffe's
+ * col2im_gpu bounds), leaving no divisions inside the loops. */
 __kernel void conv_col2im(__global float *dx, __global const float *dcol, const int col_off, const int n,
                           const int cin, const int h, const int w, const int kh, const int kw,
                           const int stride, const int pad, const int oh, const int ow) {
-    const int i = get_global_id(0);
-    if (i >= n * cin * h * w) return;
-    const int x = i % w, t = i / w;
-    const int y = t % h, t2 = t / h;
-    const int ci = t2 % cin, b = t2 / cin;
+    const int x = get_global_id(0), y = get_global_id(1), plane = get_global_id(2);
+    if (x >= w || y >= h || plane >= n * cin) return;
+    const int b = plane / cin, ci = plane - b * cin;
     const int P = oh * ow, NP = n * P;
     const int yp = y + pad, xp = x + pad;
     /* oy covers the pixel when 0 <= yp - oy*stride < kh. */
@@ -59,38 +67,34 @@ __kernel void conv_col2im(__global float *dx, __global const float *dcol, const 
             s += base[(ky * kw + kx) * NP + oy * ow + ox];
         }
     }
-    dx[i] = s;
+    dx[((size_t)plane * h + y) * w + x] = s;
 }
 
-/* out[b][c][p] = cm[c][b*P + p] (+ bias[c]). One work-item per output. */
+/* out[b][c][p] = cm[c][b*P + p] (+ bias[c]). 3-D launch (p, c, b). */
 __kernel void conv_cm_to_nchw(__global float *out, __global const float *cm, const int cm_off,
                               __global const float *bias, const int has_bias, const int n, const int c,
                               const int plane) {
-    const int i = get_global_id(0);
-    if (i >= n * c * plane) return;
-    const int p = i % plane, t = i / plane;
-    const int ch = t % c, b = t / c;
-    float v = cm[cm_off + ch * n * plane + b * plane + p];
+    const int p = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
+    if (p >= plane || ch >= c || b >= n) return;
+    float v = cm[cm_off + (ch * n + b) * plane + p];
     if (has_bias) v += bias[ch];
-    out[i] = v;
+    out[(b * c + ch) * plane + p] = v;
 }
 
-/* cm[c][b*P + p] = x[b][c][p]. One work-item per element, read in order. */
+/* cm[c][b*P + p] = x[b][c][p]. 3-D launch (p, c, b). */
 __kernel void conv_nchw_to_cm(__global float *cm, const int cm_off, __global const float *x, const int n,
                               const int c, const int plane) {
-    const int i = get_global_id(0);
-    if (i >= n * c * plane) return;
-    const int p = i % plane, t = i / plane;
-    const int ch = t % c, b = t / c;
-    cm[cm_off + ch * n * plane + b * plane + p] = x[i];
+    const int p = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
+    if (p >= plane || ch >= c || b >= n) return;
+    cm[cm_off + (ch * n + b) * plane + p] = x[(b * c + ch) * plane + p];
 }
 
-/* x[b][c][p] += bias[c], in place. */
+/* x[b][c][p] += bias[c], in place. 3-D launch (p, c, b). */
 __kernel void conv_bias_add(__global float *x, __global const float *bias, const int n, const int c,
                             const int plane) {
-    const int i = get_global_id(0);
-    if (i >= n * c * plane) return;
-    x[i] += bias[(i / plane) % c];
+    const int p = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
+    if (p >= plane || ch >= c || b >= n) return;
+    x[(b * c + ch) * plane + p] += bias[ch];
 }
 
 /* db[c] += sum over b, p of x[b][c][p]. One work-group per channel, its
@@ -101,9 +105,17 @@ __kernel void conv_bias_grad(__global float *db, __global const float *x, const 
     const int ch = get_group_id(0), t = get_local_id(0), wg = get_local_size(0);
     const int total = n * plane;
     float s = 0.0f;
+    /* (b, p) of element i = t + k*wg advanced without a division per step. */
+    int b = t / plane, p = t - b * plane;
+    const int db_ = wg / plane, dp_ = wg - db_ * plane;
     for (int i = t; i < total; i += wg) {
-        const int b = i / plane, p = i - b * plane;
         s += x[(b * c + ch) * plane + p];
+        b += db_;
+        p += dp_;
+        if (p >= plane) {
+            p -= plane;
+            b++;
+        }
     }
     part[t] = s;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -123,3 +135,128 @@ __kernel void conv_sum_batches(__global float *dst, __global const float *part, 
     for (int b = 0; b < nb; b++) s += part[b * len + i];
     dst[i] += s;
 }
+
+/* ---- serial (CPU) family: one work-item per row ---- */
+
+/* Output columns ox in [*lo, *hi) whose tap kx lands inside the input row,
+ * i.e. 0 <= ox*stride - pad + kx < w. Stride 1 needs no division. */
+inline void conv_tap_range(int kx, int w, int stride, int pad, int ow, int *lo, int *hi) {
+    int first = pad - kx;        /* ox*stride >= first */
+    int last = w - 1 + pad - kx; /* ox*stride <= last */
+    int l, e;
+    if (stride == 1) {
+        l = max(first, 0);
+        e = last < 0 ? 0 : min(last + 1, ow);
+    } else {
+        l = first <= 0 ? 0 : (first + stride - 1) / stride;
+        e = last < 0 ? 0 : min(last / stride + 1, ow);
+    }
+    *lo = min(l, e);
+    *hi = e;
+}
+
+/* 3-D launch (oy, ci, b): the kh*kw col rows of output row oy of one image
+ * and channel, each a strided copy with zeros where the tap is padding. */
+__kernel void conv_im2col_rows(__global float *restrict col, const int col_off, __global const float *restrict in,
+                               const int n, const int cin, const int h, const int w, const int kh, const int kw,
+                               const int stride, const int pad, const int oh, const int ow) {
+    const int oy = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
+    if (oy >= oh || ci >= cin || b >= n) return;
+    const int NP = n * oh * ow;
+    __global const float *src = in + (b * cin + ci) * h * w;
+    __global float *dst = col + col_off + ci * kh * kw * NP + (b * oh + oy) * ow;
+    for (int ky = 0; ky < kh; ky++) {
+        const int iy = oy * stride - pad + ky;
+        for (int kx = 0; kx < kw; kx++, dst += NP) {
+            if (iy < 0 || iy >= h) {
+                for (int ox = 0; ox < ow; ox++) dst[ox] = 0.0f;
+                continue;
+            }
+            int lo, hi;
+            conv_tap_range(kx, w, stride, pad, ow, &lo, &hi);
+            __global const float *s = src + iy * w - pad + kx;
+            for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+            for (int ox = lo; ox < hi; ox++) dst[ox] = s[ox * stride];
+            for (int ox = hi; ox < ow; ox++) dst[ox] = 0.0f;
+        }
+    }
+}
+
+/* 3-D launch (y, ci, b): input row y of one image and channel, zeroed, then
+ * the dcol row segment of every tap whose window covers it added in. Each
+ * pixel gets its sum in (ky, kx) order, deterministic and without atomics. */
+__kernel void conv_col2im_rows(__global float *restrict dx, __global const float *restrict dcol, const int col_off,
+                               const int n, const int cin, const int h, const int w, const int kh, const int kw,
+                               const int stride, const int pad, const int oh, const int ow) {
+    const int y = get_global_id(0), ci = get_global_id(1), b = get_global_id(2);
+    if (y >= h || ci >= cin || b >= n) return;
+    const int NP = n * oh * ow;
+    __global float *d = dx + ((b * cin + ci) * h + y) * w;
+    for (int x = 0; x < w; x++) d[x] = 0.0f;
+    for (int ky = 0; ky < kh; ky++) {
+        const int t = y + pad - ky; /* = oy * stride */
+        if (t < 0) break;
+        const int oy = stride == 1 ? t : t / stride;
+        if (oy * stride != t || oy >= oh) continue;
+        __global const float *src = dcol + col_off + (ci * kh + ky) * kw * NP + (b * oh + oy) * ow;
+        for (int kx = 0; kx < kw; kx++, src += NP) {
+            int lo, hi;
+            conv_tap_range(kx, w, stride, pad, ow, &lo, &hi);
+            __global float *dd = d - pad + kx;
+            for (int ox = lo; ox < hi; ox++) dd[ox * stride] += src[ox];
+        }
+    }
+}
+
+/* 2-D launch (c, b): one row of P floats, copied with the bias added. */
+__kernel void conv_cm_to_nchw_rows(__global float *restrict out, __global const float *restrict cm, const int cm_off,
+                                   __global const float *bias, const int has_bias, const int n, const int c,
+                                   const int plane) {
+    const int ch = get_global_id(0), b = get_global_id(1);
+    if (ch >= c || b >= n) return;
+    __global const float *s = cm + cm_off + (ch * n + b) * plane;
+    __global float *d = out + (b * c + ch) * plane;
+    const float bb = has_bias ? bias[ch] : 0.0f;
+    for (int p = 0; p < plane; p++) d[p] = s[p] + bb;
+}
+
+__kernel void conv_nchw_to_cm_rows(__global float *restrict cm, const int cm_off, __global const float *restrict x,
+                                   const int n, const int c, const int plane) {
+    const int ch = get_global_id(0), b = get_global_id(1);
+    if (ch >= c || b >= n) return;
+    __global const float *s = x + (b * c + ch) * plane;
+    __global float *d = cm + cm_off + (ch * n + b) * plane;
+    for (int p = 0; p < plane; p++) d[p] = s[p];
+}
+
+__kernel void conv_bias_add_rows(__global float *x, __global const float *bias, const int n, const int c,
+                                 const int plane) {
+    const int ch = get_global_id(0), b = get_global_id(1);
+    if (ch >= c || b >= n) return;
+    __global float *d = x + (b * c + ch) * plane;
+    const float bb = bias[ch];
+    for (int p = 0; p < plane; p++) d[p] += bb;
+}
+
+/* One work-item per channel. Four interleaved partial sums break the
+ * dependency chain of one running sum (float adds are not reassociated
+ * by the compiler); the order is still fixed. */
+__kernel void conv_bias_grad_rows(__global float *db, __global const float *x, const int n, const int c,
+                                  const int plane) {
+    const int ch = get_global_id(0);
+    if (ch >= c) return;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    for (int b = 0; b < n; b++) {
+        __global const float *r = x + (b * c + ch) * plane;
+        int p = 0;
+        for (; p + 4 <= plane; p += 4) {
+            s0 += r[p];
+            s1 += r[p + 1];
+            s2 += r[p + 2];
+            s3 += r[p + 3];
+        }
+        for (; p < plane; p++) s0 += r[p];
+    }
+    db[ch] += (s0 + s1) + (s2 + s3);
+}
+

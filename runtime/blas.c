@@ -35,21 +35,30 @@ static kd_status check(kd_ctx *ctx, CLBlastStatusCode s, const char *call, const
                    kd_clblast_status_str(s), (int)s);
 }
 
+static kd_status track(kd_ctx *ctx, CLBlastStatusCode s, const char *call, const char *label, const kd_gemm_args *g,
+                       cl_event from, cl_event ev) {
+    kd_status st = check(ctx, s, call, g);
+    if (st != KD_OK || !ev) {
+        if (from) clReleaseEvent(from);
+        if (ev) clReleaseEvent(ev);
+        return st;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "%s %s%s", label, g->ta ? "T" : "N", g->tb ? "T" : "N");
+    return kd_prof_track_span(ctx, kd_prof_id(ctx, name, true), from, ev);
+}
+
 static CLBlastTranspose tr(bool t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
 
 kd_status kd_sgemm(kd_ctx *ctx, const kd_gemm_args *g) {
     if (!g->m || !g->n) return KD_OK;
-    cl_event ev = NULL;
+    /* CLBlast may run pad/transpose kernels before the GEMM but returns the
+     * last kernel's event only: time the call from a marker queued before it. */
+    cl_event from = kd_prof_marker(ctx), ev = NULL;
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, tr(g->ta), tr(g->tb), g->m, g->n, g->k,
                                        g->alpha, g->a, g->a_off, g->lda, g->b, g->b_off, g->ldb, g->beta,
                                        g->c, g->c_off, g->ldc, &ctx->queue, ctx->profiling ? &ev : NULL);
-    KD_TRY(check(ctx, s, "CLBlastSgemm", g));
-    if (ev) {
-        char name[64];
-        snprintf(name, sizeof name, "sgemm %s%s", g->ta ? "T" : "N", g->tb ? "T" : "N");
-        return kd_prof_track(ctx, kd_prof_id(ctx, name, true), ev);
-    }
-    return KD_OK;
+    return track(ctx, s, "CLBlastSgemm", "sgemm", g, from, ev);
 }
 
 /* CLBlast 1.5.3's strided-batched indirect path computes wrong results, or
@@ -76,20 +85,14 @@ static kd_status sgemm_batched_offsets(kd_ctx *ctx, const kd_gemm_args *g, size_
         ab[i] = g->alpha;
         ab[batch + i] = g->beta;
     }
-    cl_event ev = NULL;
+    cl_event from = kd_prof_marker(ctx), ev = NULL;
     CLBlastStatusCode s = CLBlastSgemmBatched(CLBlastLayoutRowMajor, tr(g->ta), tr(g->tb), g->m, g->n, g->k, ab,
                                               g->a, off, g->lda, g->b, off + batch, g->ldb, ab + batch, g->c,
                                               off + 2 * batch, g->ldc, batch, &ctx->queue,
                                               ctx->profiling ? &ev : NULL);
     free(off);
     free(ab);
-    KD_TRY(check(ctx, s, "CLBlastSgemmBatched", g));
-    if (ev) {
-        char name[64];
-        snprintf(name, sizeof name, "sgemm batched %s%s", g->ta ? "T" : "N", g->tb ? "T" : "N");
-        return kd_prof_track(ctx, kd_prof_id(ctx, name, true), ev);
-    }
-    return KD_OK;
+    return track(ctx, s, "CLBlastSgemmBatched", "sgemm batched", g, from, ev);
 }
 
 kd_status kd_sgemm_batched(kd_ctx *ctx, const kd_gemm_args *g, size_t a_stride, size_t b_stride,
@@ -98,18 +101,12 @@ kd_status kd_sgemm_batched(kd_ctx *ctx, const kd_gemm_args *g, size_t a_stride, 
     if (batch == 1) return kd_sgemm(ctx, g);
     if (a_stride < g->m * g->k || b_stride < g->k * g->n || c_stride < g->m * g->n)
         return sgemm_batched_offsets(ctx, g, a_stride, b_stride, c_stride, batch);
-    cl_event ev = NULL;
+    cl_event from = kd_prof_marker(ctx), ev = NULL;
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, tr(g->ta), tr(g->tb), g->m, g->n, g->k, g->alpha, g->a, g->a_off, g->lda,
         a_stride, g->b, g->b_off, g->ldb, b_stride, g->beta, g->c, g->c_off, g->ldc, c_stride, batch,
         &ctx->queue, ctx->profiling ? &ev : NULL);
-    KD_TRY(check(ctx, s, "CLBlastSgemmStridedBatched", g));
-    if (ev) {
-        char name[64];
-        snprintf(name, sizeof name, "sgemm batched %s%s", g->ta ? "T" : "N", g->tb ? "T" : "N");
-        return kd_prof_track(ctx, kd_prof_id(ctx, name, true), ev);
-    }
-    return KD_OK;
+    return track(ctx, s, "CLBlastSgemmStridedBatched", "sgemm batched", g, from, ev);
 }
 
 kd_status kd_blas_override(kd_ctx *ctx, const char *kernel_name, size_t n, const char **names,

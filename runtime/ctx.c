@@ -36,6 +36,7 @@ kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_c
     /* CPUs (POCL) run a work-group as one loop: larger groups amortise the
      * per-group overhead. GPUs want 128-256 for occupancy. */
     ctx->wg_limit = 256;
+    ctx->serial_reductions = (dev->type & CL_DEVICE_TYPE_CPU) != 0;
     if (dev->max_work_group && dev->max_work_group < ctx->wg_limit) ctx->wg_limit = dev->max_work_group;
 
     /* Stored CLBlast tuning (kdcl tune) for this device. A damaged or
@@ -54,8 +55,12 @@ fail:
 void kd_ctx_free(kd_ctx *ctx) {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
-    for (int i = 0; i < ctx->npending; i++) clReleaseEvent(ctx->pending[i]);
+    for (int i = 0; i < ctx->npending; i++) {
+        clReleaseEvent(ctx->pending[i]);
+        if (ctx->pending_from[i]) clReleaseEvent(ctx->pending_from[i]);
+    }
     free(ctx->pending);
+    free(ctx->pending_from);
     free(ctx->pending_id);
     for (int i = 0; i < ctx->nkernels; i++) clReleaseKernel(ctx->kernels[i].k);
     for (int i = 0; i < ctx->nprograms; i++) clReleaseProgram(ctx->programs[i].program);
@@ -67,8 +72,9 @@ void kd_ctx_free(kd_ctx *ctx) {
 static kd_status prof_flush(kd_ctx *ctx) {
     for (int i = 0; i < ctx->npending; i++) {
         cl_ulong t0 = 0, t1 = 0;
-        cl_event ev = ctx->pending[i];
-        if (clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) == CL_SUCCESS &&
+        cl_event ev = ctx->pending[i], from = ctx->pending_from[i];
+        cl_profiling_info start = from ? CL_PROFILING_COMMAND_END : CL_PROFILING_COMMAND_START;
+        if (clGetEventProfilingInfo(from ? from : ev, start, sizeof t0, &t0, NULL) == CL_SUCCESS &&
             clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) == CL_SUCCESS &&
             t1 >= t0) {
             kd_prof_stat *st = &ctx->prof[ctx->pending_id[i]];
@@ -76,6 +82,7 @@ static kd_status prof_flush(kd_ctx *ctx) {
             st->calls++;
         }
         clReleaseEvent(ev);
+        if (from) clReleaseEvent(from);
     }
     ctx->npending = 0;
     return KD_OK;
@@ -97,7 +104,15 @@ int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm) {
     return ctx->nprof++;
 }
 
-kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev) {
+kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev) { return kd_prof_track_span(ctx, id, NULL, ev); }
+
+cl_event kd_prof_marker(kd_ctx *ctx) {
+    cl_event ev = NULL;
+    if (ctx->profiling && clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &ev) != CL_SUCCESS) ev = NULL;
+    return ev;
+}
+
+kd_status kd_prof_track_span(kd_ctx *ctx, int id, cl_event from, cl_event ev) {
     if (ctx->npending == ctx->pending_cap) {
         /* Bound the number of live events: time what has finished so far. */
         if (ctx->pending_cap >= 8192) KD_TRY(kd_finish(ctx));
@@ -109,10 +124,14 @@ kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev) {
             int *ids = realloc(ctx->pending_id, (size_t)cap * sizeof *ids);
             if (!ids) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
             ctx->pending_id = ids;
+            cl_event *f = realloc(ctx->pending_from, (size_t)cap * sizeof *f);
+            if (!f) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
+            ctx->pending_from = f;
             ctx->pending_cap = cap;
         }
     }
     ctx->pending[ctx->npending] = ev;
+    ctx->pending_from[ctx->npending] = from;
     ctx->pending_id[ctx->npending++] = id;
     return KD_OK;
 }
@@ -189,12 +208,6 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
     return KD_OK;
 }
 
-static size_t pow2_at_least(size_t n) {
-    size_t p = 1;
-    while (p < n) p <<= 1;
-    return p;
-}
-
 kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
                     int nargs, const kd_arg *args) {
     for (int i = 0; i < nargs; i++) {
@@ -210,11 +223,15 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
     if (local) {
         for (int d = 0; d < dims; d++) loc[d] = local[d];
     } else {
+        /* Fitted, not rounded to powers of two: x takes as much of the row
+         * as the budget allows (a 34-wide row does not idle half of a 64-wide
+         * group), then y, then z, each within the device's per-dimension
+         * limit (NVIDIA allows only 64 in z). */
         size_t budget = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
         for (int d = 0; d < dims; d++) {
-            size_t want = pow2_at_least(glob[d]);
-            loc[d] = want < budget ? want : budget;
-            if (loc[d] < 1) loc[d] = 1;
+            size_t l = glob[d] < budget ? glob[d] : budget;
+            if (ctx->dev.max_item[d] && l > ctx->dev.max_item[d]) l = ctx->dev.max_item[d];
+            loc[d] = l > 0 ? l : 1;
             budget /= loc[d];
             if (budget < 1) budget = 1;
         }

@@ -60,10 +60,13 @@ typedef struct kd_ctx {
     kd_kernel kernels[KD_MAX_KERNELS];
     int nkernels;
     size_t wg_limit; /* upper bound for automatically chosen work-group sizes */
+    bool serial_reductions; /* CPU devices: per-channel reductions as one work-item each, no barriers
+                               (set from the device type; tests flip it to cover both kernels) */
 
     kd_prof_stat prof[KD_MAX_PROF];
     int nprof;
     cl_event *pending;
+    cl_event *pending_from; /* NULL entry: time the event itself; else from this event's end */
     int *pending_id;
     int npending, pending_cap;
 
@@ -91,7 +94,8 @@ typedef struct kd_arg {
 
 /* Sets the arguments and enqueues. global is the logical size: it is rounded
  * up to a multiple of the work-group size, so kernels bound-check their ids.
- * local NULL: chosen from the kernel's preferred multiple and ctx->wg_limit. */
+ * local NULL: fitted to the global size within the kernel's limit,
+ * ctx->wg_limit and the device's per-dimension limits. */
 kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
                     int nargs, const kd_arg *args);
 kd_status kd_run1d(kd_ctx *ctx, const char *prog, const char *name, size_t n, int nargs,
@@ -104,6 +108,11 @@ kd_status kd_run3d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, s
 /* Profiling: an event for `id` (from kd_prof_id) to be timed at the next kd_finish. */
 int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm);
 kd_status kd_prof_track(kd_ctx *ctx, int id, cl_event ev);
+/* Times from the end of `from` (a marker) to the end of `to`: for library
+ * calls such as CLBlast's that run several kernels but return one event. */
+kd_status kd_prof_track_span(kd_ctx *ctx, int id, cl_event from, cl_event to);
+/* A marker to pass as `from`, or NULL when not profiling. */
+cl_event kd_prof_marker(kd_ctx *ctx);
 void kd_prof_reset(kd_ctx *ctx);
 /* Table sorted by time: kernel, calls, total ms, share; GEMM and own kernels
  * subtotalled; wall_ms (if >0) gives the host time not covered by kernels. */

@@ -40,6 +40,11 @@ static void describe(kd_device_info *info) {
     size_t wg = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) == CL_SUCCESS)
         info->max_work_group = wg;
+    size_t items[3] = {0, 0, 0};
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL) == CL_SUCCESS)
+        for (int i = 0; i < 3; i++) info->max_item[i] = items[i];
+    for (int i = 0; i < 3; i++)
+        if (!info->max_item[i]) info->max_item[i] = i < 2 ? info->max_work_group : 64;
     char ext[8192];
     get_device_str(d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
     info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;

@@ -20,6 +20,7 @@ typedef struct kd_device_info {
     unsigned compute_units, clock_mhz;
     uint64_t global_mem, max_alloc, local_mem;
     size_t max_work_group;
+    size_t max_item[3];        /* CL_DEVICE_MAX_WORK_ITEM_SIZES (NVIDIA: 1024, 1024, 64) */
     unsigned mem_base_align_bytes;
     bool fp16, fp64;
 } kd_device_info;

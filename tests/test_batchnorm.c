@@ -231,14 +231,20 @@ static void bad_args(kd_ctx *ctx) {
 
 int main(void) {
     kd_ctx *ctx = th_ctx();
-    th_rng rng = {11};
-    bn_case(ctx, &rng, 1, 5, 9 * 11, 0.2f, 1.0f, 1e-4);
-    bn_case(ctx, &rng, 3, 5, 7 * 7, -0.3f, 2.0f, 1e-4);
-    bn_case(ctx, &rng, 3, 4, 1, 0.0f, 1.0f, 1e-4);   /* after GAP: one value per sample */
-    bn_case(ctx, &rng, 1, 3, 1, 0.0f, 1.0f, 1e-4);   /* a single value per channel: output is beta */
-    bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4); /* many values per work-item */
-    /* |mean| / std = 1e4: two-pass statistics keep invstd to ~1e-3, the one-pass formula would not. */
-    bn_case(ctx, &rng, 2, 2, 15 * 17, 100.0f, 0.01f, 2e-3);
+    /* Both kernel families: work-group reductions (GPUs) and one work-item
+     * per channel (CPUs), whatever this device would pick. */
+    for (int serial = 0; serial <= 1; serial++) {
+        ctx->serial_reductions = serial;
+        th_rng rng = {11};
+        bn_case(ctx, &rng, 1, 5, 9 * 11, 0.2f, 1.0f, 1e-4);
+        bn_case(ctx, &rng, 3, 5, 7 * 7, -0.3f, 2.0f, 1e-4);
+        bn_case(ctx, &rng, 3, 4, 1, 0.0f, 1.0f, 1e-4);   /* after GAP: one value per sample */
+        bn_case(ctx, &rng, 1, 3, 1, 0.0f, 1.0f, 1e-4);   /* a single value per channel: output is beta */
+        bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4); /* many values per work-item */
+        /* |mean| / std = 1e4: shifted statistics keep invstd to ~1e-3, E[x^2]-E[x]^2 would not. */
+        bn_case(ctx, &rng, 2, 2, 15 * 17, 100.0f, 0.01f, 2e-3);
+        bn_case(ctx, &rng, 2, 37, 5 * 3, 0.1f, 1.0f, 1e-4); /* more channels than a work-group */
+    }
     bad_args(ctx);
     printf("worst error / tolerance: forward %.3g, backward %.3g\n", worst_fwd, worst_bwd);
     kd_ctx_free(ctx);

@@ -254,23 +254,33 @@ int main(void) {
         {3, 1, 1, 1}, {5, 5, 3, 2}, {1, 1, 1, 1}, {2, 2, 2, 0}, {1, 3, 2, 0},
     };
     const int ng = (int)(sizeof geoms / sizeof geoms[0]);
-    for (int g = 0; g < ng; g++)
-        for (int n = 1; n <= 3; n += 2)
-            for (int bias = 0; bias <= 1; bias++) test_forward(ctx, &r, make_desc(n, 3, 7, 9, 5, geoms[g], bias));
-    /* Larger and odd: several work-groups per kernel, K and n*P not multiples of anything. */
-    test_forward(ctx, &r, make_desc(2, 19, 23, 17, 33, geoms[2], true));
-    test_forward(ctx, &r, make_desc(4, 37, 15, 13, 70, geoms[0], true));
-    test_forward(ctx, &r, make_desc(3, 5, 31, 29, 17, geoms[4], false));
-    test_forward(ctx, &r, make_desc(2, 64, 9, 11, 24, geoms[1], true));
-    test_forward(ctx, &r, make_desc(1, 8, 40, 33, 12, geoms[0], false));
+    /* Both kernel families: per-element kernels (GPUs) and one work-item
+     * per image row (CPUs), whatever this device would pick. */
+    for (int serial = 0; serial <= 1; serial++) {
+        ctx->serial_reductions = serial;
+        for (int g = 0; g < ng; g++)
+            for (int n = 1; n <= 3; n += 2)
+                for (int bias = 0; bias <= 1; bias++)
+                    test_forward(ctx, &r, make_desc(n, 3, 7, 9, 5, geoms[g], bias));
+        /* Larger and odd: several work-groups per kernel, K and n*P not multiples of anything. */
+        test_forward(ctx, &r, make_desc(2, 19, 23, 17, 33, geoms[2], true));
+        test_forward(ctx, &r, make_desc(4, 37, 15, 13, 70, geoms[0], true));
+        test_forward(ctx, &r, make_desc(3, 5, 31, 29, 17, geoms[4], false));
+        test_forward(ctx, &r, make_desc(2, 64, 9, 11, 24, geoms[1], true));
+        test_forward(ctx, &r, make_desc(1, 8, 40, 33, 12, geoms[0], false));
 
-    for (int g = 0; g < ng; g++) test_backward(ctx, &r, make_desc(2, 2, 6, 5, 3, geoms[g], g % 3 != 2));
-    test_backward(ctx, &r, make_desc(1, 3, 5, 7, 4, geoms[0], true)); /* 1x1, one image: no gather */
-    test_backward(ctx, &r, make_desc(1, 2, 7, 6, 3, geoms[2], true));
-    test_backward(ctx, &r, make_desc(3, 4, 9, 8, 6, geoms[3], true));
-    /* 1x1 with P >= 128: dW by per-image GEMMs and a batch reduction. */
-    test_backward(ctx, &r, make_desc(3, 2, 12, 11, 3, geoms[0], true));
+        for (int g = 0; g < ng; g++) test_backward(ctx, &r, make_desc(2, 2, 6, 5, 3, geoms[g], g % 3 != 2));
+        test_backward(ctx, &r, make_desc(1, 3, 5, 7, 4, geoms[0], true)); /* 1x1, one image: no gather */
+        test_backward(ctx, &r, make_desc(1, 2, 7, 6, 3, geoms[2], true));
+        test_backward(ctx, &r, make_desc(3, 4, 9, 8, 6, geoms[3], true));
+        /* 1x1 with P >= 128: dW by per-image GEMMs and a batch reduction. */
+        test_backward(ctx, &r, make_desc(3, 2, 12, 11, 3, geoms[0], true));
 
+        /* Rows wider than a work-group; more channels than one (bias gradient). */
+        test_forward(ctx, &r, make_desc(2, 3, 5, 300, 4, geoms[2], true));
+        test_backward(ctx, &r, make_desc(1, 2, 3, 261, 2, geoms[3], true));
+        test_backward(ctx, &r, make_desc(2, 1, 2, 2, 300, geoms[2], true));
+    }
     kd_ctx_free(ctx);
     return th_done("test_conv");
 }

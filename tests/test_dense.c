@@ -150,12 +150,18 @@ int main(void) {
     kd_status s = kd_dense_forward(ctx, &bad, NULL, NULL, NULL, NULL);
     CHECK(s == KD_ERR_USAGE && strstr(ctx->err.msg, "in=0"), "in=0: status %d '%s'", (int)s, ctx->err.msg);
 
-    const kd_dense_desc fwd[] = {{1, 7, 5}, {3, 37, 19}, {1, 1, 1}, {5, 1, 9}, {33, 513, 257}, {2, 1000, 10}};
-    for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
-        for (int bias = 0; bias <= 1; bias++) test_forward(ctx, &r, fwd[i], bias);
+    /* Both families of the bias kernels (cl/conv.cl): per element (GPUs)
+     * and per row / per channel (CPUs), whatever this device would pick. */
+    for (int serial = 0; serial <= 1; serial++) {
+        ctx->serial_reductions = serial;
+        const kd_dense_desc fwd[] = {{1, 7, 5},      {3, 37, 19},  {1, 1, 1}, {5, 1, 9},
+                                     {33, 513, 257}, {2, 1000, 10}, {200, 3, 2}};
+        for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++)
+            for (int bias = 0; bias <= 1; bias++) test_forward(ctx, &r, fwd[i], bias);
 
-    const kd_dense_desc bwd[] = {{3, 7, 5}, {1, 4, 3}, {6, 1, 2}, {37, 11, 13}, {300, 5, 3}};
-    for (size_t i = 0; i < sizeof bwd / sizeof bwd[0]; i++) test_backward(ctx, &r, bwd[i]);
+        const kd_dense_desc bwd[] = {{3, 7, 5}, {1, 4, 3}, {6, 1, 2}, {37, 11, 13}, {300, 5, 3}};
+        for (size_t i = 0; i < sizeof bwd / sizeof bwd[0]; i++) test_backward(ctx, &r, bwd[i]);
+    }
 
     kd_ctx_free(ctx);
     return th_done("test_dense");

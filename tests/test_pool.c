@@ -199,6 +199,42 @@ static void gap_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw) {
     free(xd);
 }
 
+/* A NaN wins its window (PyTorch propagates it) and later values do not
+ * displace it, whatever comes before or after in the window. */
+static void nan_case(kd_ctx *ctx) {
+    kd_pool_desc d = {.n = 1, .c = 1, .h = 4, .w = 4, .k = 2, .stride = 2, .pad = 0};
+    kd_err err = {0};
+    MUST_E(&err, kd_pool_desc_init(&d, &err));
+    float x[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i;
+    x[1] = NAN;  /* window 0: NaN first, larger values after */
+    x[2] = NAN;  /* window 1: two NaNs, the later one wins (PyTorch) */
+    x[6] = NAN;
+    x[15] = NAN; /* window 3: NaN last, after the window's maximum so far */
+    float out[4], g[4] = {1, 2, 3, 4}, dx[16];
+    int am[4];
+    cl_mem din = th_upload(ctx, x, 16), dout = th_zeros(ctx, 4), dg = th_upload(ctx, g, 4), ddx = th_zeros(ctx, 16);
+    cl_mem dam;
+    MUST(ctx, kd_buffer_alloc(ctx, 4 * sizeof(int), "argmax", &dam));
+    MUST(ctx, kd_maxpool_forward(ctx, &d, dout, dam, din));
+    MUST(ctx, kd_maxpool_backward(ctx, &d, ddx, dg, dam));
+    th_download(ctx, dout, out, 4);
+    MUST(ctx, kd_read(ctx, dam, 0, sizeof am, am));
+    th_download(ctx, ddx, dx, 16);
+    CHECK(isnan(out[0]) && am[0] == 1 && isnan(out[1]) && am[1] == 6 && out[2] == 13.0f && am[2] == 13 &&
+              isnan(out[3]) && am[3] == 15,
+          "NaN propagation (serial %d): out %g %g %g %g argmax %d %d %d %d", ctx->serial_reductions, (double)out[0],
+          (double)out[1], (double)out[2], (double)out[3], am[0], am[1], am[2], am[3]);
+    CHECK(dx[1] == 1.0f && dx[6] == 2.0f && dx[13] == 3.0f && dx[15] == 4.0f && dx[0] == 0.0f && dx[2] == 0.0f &&
+              dx[7] == 0.0f,
+          "NaN windows route their gradient to the NaN (serial %d)", ctx->serial_reductions);
+    kd_buffer_free(ctx, din);
+    kd_buffer_free(ctx, dout);
+    kd_buffer_free(ctx, dg);
+    kd_buffer_free(ctx, ddx);
+    kd_buffer_free(ctx, dam);
+}
+
 static void desc_checks(void) {
     kd_err err = {0};
     /* The tutorial's MaxPool(3) on 26x26 and ResNet's 3x3/2 pad 1 on 112x112. */
@@ -224,19 +260,27 @@ int main(void) {
     kd_ctx *ctx = th_ctx();
     th_rng rng = {7};
     desc_checks();
-    for (int is_max = 1; is_max >= 0; is_max--) {
-        pool_case(ctx, &rng, is_max, 1, 5, 9, 11, 3, 3, 0, -1, 1); /* tutorial: disjoint windows, floor drops a row */
-        pool_case(ctx, &rng, is_max, 3, 5, 9, 11, 3, 2, 1, -1, 1); /* ResNet stem: overlapping, padded */
-        pool_case(ctx, &rng, is_max, 3, 2, 7, 7, 2, 2, 0, -1, 1);
-        pool_case(ctx, &rng, is_max, 2, 3, 7, 7, 3, 1, 1, -1, 1);  /* every input in up to 9 windows */
-        pool_case(ctx, &rng, is_max, 1, 3, 13, 6, 5, 2, 2, -1, 1);
-        pool_case(ctx, &rng, is_max, 3, 5, 7, 7, 3, 2, 1, -3, -1); /* all negative: padding must not win */
-        pool_case(ctx, &rng, is_max, 1, 1, 1, 1, 1, 1, 0, -1, 1);
+    /* Both kernel families: 3-D per-element kernels (GPUs) and one
+     * work-item per plane (CPUs), whatever this device would pick. */
+    for (int serial = 0; serial <= 1; serial++) {
+        ctx->serial_reductions = serial;
+        for (int is_max = 1; is_max >= 0; is_max--) {
+            pool_case(ctx, &rng, is_max, 1, 5, 9, 11, 3, 3, 0, -1, 1); /* tutorial: disjoint, floor drops a row */
+            pool_case(ctx, &rng, is_max, 3, 5, 9, 11, 3, 2, 1, -1, 1); /* ResNet stem: overlapping, padded */
+            pool_case(ctx, &rng, is_max, 3, 2, 7, 7, 2, 2, 0, -1, 1);
+            pool_case(ctx, &rng, is_max, 2, 3, 7, 7, 3, 1, 1, -1, 1); /* every input in up to 9 windows */
+            pool_case(ctx, &rng, is_max, 1, 3, 13, 6, 5, 2, 2, -1, 1);
+            pool_case(ctx, &rng, is_max, 3, 5, 7, 7, 3, 2, 1, -3, -1); /* all negative: padding must not win */
+            pool_case(ctx, &rng, is_max, 1, 1, 1, 1, 1, 1, 0, -1, 1);
+            pool_case(ctx, &rng, is_max, 1, 259, 4, 5, 2, 2, 0, -1, 1); /* more planes than a work-group */
+            pool_case(ctx, &rng, is_max, 1, 1, 3, 300, 3, 1, 1, -1, 1); /* a row wider than a work-group */
+        }
+        gap_case(ctx, &rng, 1, 5, 63);
+        gap_case(ctx, &rng, 3, 5, 49);
+        gap_case(ctx, &rng, 3, 7, 1);
+        gap_case(ctx, &rng, 1, 2, 1031);
+        nan_case(ctx);
     }
-    gap_case(ctx, &rng, 1, 5, 63);
-    gap_case(ctx, &rng, 3, 5, 49);
-    gap_case(ctx, &rng, 3, 7, 1);
-    gap_case(ctx, &rng, 1, 2, 1031);
     printf("worst error / tolerance: forward %.3g, backward %.3g\n", worst_fwd, worst_bwd);
     kd_ctx_free(ctx);
     return th_done("test_pool");

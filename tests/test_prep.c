@@ -110,7 +110,9 @@ static float *run_case(kd_ctx *ctx, th_rng *r, int n, int sc, int sh, int sw, co
 
 static void test_resize_float(kd_ctx *ctx, th_rng *r) {
     const int cases[][6] = {{1, 1, 28, 28, 128, 128}, {3, 2, 37, 37, 16, 16}, {1, 3, 23, 31, 17, 45},
-                            {2, 3, 5, 7, 5, 7},       {4, 1, 9, 4, 30, 3},    {1, 1, 1, 1, 3, 2}};
+                            {2, 3, 5, 7, 5, 7},       {4, 1, 9, 4, 30, 3},    {1, 1, 1, 1, 3, 2},
+                            /* rows wider than a work-group; many 1x1 planes */
+                            {1, 1, 3, 5, 2, 300},     {3, 100, 4, 4, 1, 1}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         int n = cases[k][0], c = cases[k][1], h = cases[k][2], w = cases[k][3], oh = cases[k][4], ow = cases[k][5];
         size_t ni = (size_t)n * c * h * w, no = (size_t)n * c * oh * ow;

@@ -1,4 +1,3 @@
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,32 +17,6 @@ typedef struct row {
     bool owned;
 } row;
 
-static char *config_json(const char *spec, const kd_train_opts *o, const char *teacher, double t, double alpha,
-                         bool cache) {
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "command", "distill");
-    cJSON_AddStringToObject(c, "model", spec);
-    cJSON_AddStringToObject(c, "teacher", teacher);
-    cJSON_AddNumberToObject(c, "temperature", t);
-    cJSON_AddNumberToObject(c, "alpha", alpha);
-    cJSON_AddBoolToObject(c, "cache_teacher", cache);
-    cJSON_AddStringToObject(c, "data", o->data);
-    cJSON_AddNumberToObject(c, "epochs", o->epochs);
-    cJSON_AddNumberToObject(c, "batch", o->batch);
-    cJSON_AddStringToObject(c, "optimizer", o->optimizer);
-    cJSON_AddNumberToObject(c, "lr", o->lr);
-    cJSON_AddNumberToObject(c, "weight_decay", o->weight_decay);
-    cJSON_AddStringToObject(c, "schedule", o->schedule);
-    cJSON_AddNumberToObject(c, "warmup", o->warmup);
-    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
-    cJSON_AddStringToObject(c, "augment", o->augment);
-    cJSON_AddNumberToObject(c, "resize", o->resize);
-    cJSON_AddNumberToObject(c, "val_split", o->val_split);
-    cJSON_AddNumberToObject(c, "limit", (double)o->limit);
-    char *text = cJSON_PrintUnformatted(c);
-    cJSON_Delete(c);
-    return text;
-}
 
 static int argmax(const float *x, int n) {
     int b = 0;
@@ -191,7 +164,7 @@ int kd_cmd_distill(int argc, char **argv) {
         goto done;
     }
     kd_prep_desc sprep = kd_prep_from_meta(&s->meta), tprep = kd_prep_from_meta(&t->meta);
-    cfg_text = config_json(s->m->spec, &o, teacher_path, temperature, alpha, cache);
+    cfg_text = kd_resume_config("distill", s->m->spec, &o, teacher_path, temperature, alpha, cache);
     char hint[2048];
     kd_command_line("distill", argc, argv, hint, sizeof hint);
     cfg.config_json = cfg_text;

@@ -1,4 +1,3 @@
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,34 +9,6 @@
 
 #define MAX_OPTS 64
 
-/* The settings a --resume must share with the run that wrote the checkpoint. */
-static char *config_json(const char *cmd, const char *spec, const kd_train_opts *o, const char *teacher, double t,
-                         double alpha) {
-    cJSON *c = cJSON_CreateObject();
-    cJSON_AddStringToObject(c, "command", cmd);
-    cJSON_AddStringToObject(c, "model", spec);
-    cJSON_AddStringToObject(c, "data", o->data);
-    cJSON_AddNumberToObject(c, "epochs", o->epochs);
-    cJSON_AddNumberToObject(c, "batch", o->batch);
-    cJSON_AddStringToObject(c, "optimizer", o->optimizer);
-    cJSON_AddNumberToObject(c, "lr", o->lr);
-    cJSON_AddNumberToObject(c, "weight_decay", o->weight_decay);
-    cJSON_AddStringToObject(c, "schedule", o->schedule);
-    cJSON_AddNumberToObject(c, "warmup", o->warmup);
-    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
-    cJSON_AddStringToObject(c, "augment", o->augment);
-    cJSON_AddNumberToObject(c, "resize", o->resize);
-    cJSON_AddNumberToObject(c, "val_split", o->val_split);
-    cJSON_AddNumberToObject(c, "limit", (double)o->limit);
-    if (teacher) {
-        cJSON_AddStringToObject(c, "teacher", teacher);
-        cJSON_AddNumberToObject(c, "temperature", t);
-        cJSON_AddNumberToObject(c, "alpha", alpha);
-    }
-    char *text = cJSON_PrintUnformatted(c);
-    cJSON_Delete(c);
-    return text;
-}
 
 /* Everything after the model is built: attach, optional --init, train, test. */
 typedef struct job {
@@ -127,7 +98,7 @@ int kd_cmd_train(int argc, char **argv) {
     }
     if (kd_meta_for(ds, j.m, j.o.normalize, &j.meta, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
     kd_prep_desc prep = kd_prep_from_meta(&j.meta);
-    char *cfg_text = config_json("train", j.m->spec, &j.o, NULL, 0, 0);
+    char *cfg_text = kd_resume_config("train", j.m->spec, &j.o, NULL, 0, 0, false);
     char hint[2048];
     kd_command_line("train", argc, argv, hint, sizeof hint);
     volatile sig_atomic_t *stop = kd_sigint_flag();

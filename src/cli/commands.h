@@ -8,6 +8,7 @@ int kd_cmd_summary(int argc, char **argv);
 int kd_cmd_train(int argc, char **argv);
 int kd_cmd_distill(int argc, char **argv);
 int kd_cmd_eval(int argc, char **argv);
+int kd_cmd_predict(int argc, char **argv);
 int kd_cmd_tune(int argc, char **argv);
 int kd_cmd_bench(int argc, char **argv);
 

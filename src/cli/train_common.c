@@ -1,5 +1,7 @@
 #include "src/cli/train_common.h"
 
+#include <cjson/cJSON.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,4 +259,93 @@ void kd_install_sigint(volatile sig_atomic_t *flag) {
 double kd_file_mib(const char *path) {
     long long n = kd_file_size(path);
     return n < 0 ? -1.0 : (double)n / (1024.0 * 1024.0);
+}
+
+/* Indices of `split` (train | val | test) with the same hold-out rule as training. */
+kd_status kd_split_select(const char *split, const kd_train_opts *o, kd_job_data *d, const kd_dataset **ds,
+                          const int **idx, int *count, kd_err *err) {
+    if (!strcmp(split, "test")) {
+        KD_TRY(kd_data_spec_parse(o->data, &d->spec, err));
+        KD_TRY(kd_job_data_load_test(o, d, err));
+        *ds = &d->test;
+        *idx = d->test_idx;
+        *count = d->ntest;
+        return KD_OK;
+    }
+    KD_TRY(kd_job_data_load(o, d, err));
+    *ds = &d->train;
+    *idx = !strcmp(split, "val") ? d->val_idx : d->train_idx;
+    *count = !strcmp(split, "val") ? d->nval : d->ntrain;
+    if (*count == 0)
+        return kd_fail(err, KD_ERR_USAGE, "the %s split is empty (--val-split %g)", split, o->val_split);
+    return KD_OK;
+}
+
+kd_status kd_check_data_fits(const kd_model_meta *meta, const kd_dataset *ds, const char *path, kd_err *err) {
+    if (meta->classes != ds->classes)
+        return kd_fail(err, KD_ERR_INPUT, "%s predicts %d classes but %s has %d", path, meta->classes, ds->name,
+                       ds->classes);
+    if (meta->in_c < ds->c)
+        return kd_fail(err, KD_ERR_INPUT, "%s takes %d-channel images but %s has %d channels", path, meta->in_c,
+                       ds->name, ds->c);
+    return KD_OK;
+}
+
+kd_status kd_eval_job_open(const kd_global *g, const char *model_path, const kd_train_opts *o, const char *split,
+                           kd_eval_job *j, kd_err *err) {
+    memset(j, 0, sizeof *j);
+    KD_TRY(kd_split_select(split, o, &j->data, &j->ds, &j->idx, &j->count, err));
+    KD_TRY(kd_session_open(g, NULL, &j->ctx, err));
+    KD_TRY(kd_model_open(model_path, j->ctx, &j->m, &j->meta, err));
+    KD_TRY(kd_check_data_fits(&j->meta, j->ds, model_path, err));
+    j->batch = o->batch < j->count ? o->batch : j->count;
+    if (kd_model_plan(j->m, j->batch, false) != KD_OK) {
+        *err = j->ctx->err;
+        return err->code;
+    }
+    return KD_OK;
+}
+
+void kd_eval_job_close(kd_eval_job *j) {
+    kd_model_free(j->m);
+    kd_model_meta_free(&j->meta);
+    kd_job_data_free(&j->data);
+    kd_ctx_free(j->ctx);
+    memset(j, 0, sizeof *j);
+}
+
+char *kd_resume_config(const char *cmd, const char *spec, const kd_train_opts *o, const char *teacher, double t,
+                       double alpha, bool cache_teacher) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "command", cmd);
+    cJSON_AddStringToObject(c, "model", spec);
+    if (teacher) {
+        cJSON_AddStringToObject(c, "teacher", teacher);
+        cJSON_AddNumberToObject(c, "temperature", t);
+        cJSON_AddNumberToObject(c, "alpha", alpha);
+        cJSON_AddBoolToObject(c, "cache_teacher", cache_teacher);
+    }
+    cJSON_AddStringToObject(c, "data", o->data);
+    cJSON_AddNumberToObject(c, "epochs", o->epochs);
+    cJSON_AddNumberToObject(c, "batch", o->batch);
+    cJSON_AddStringToObject(c, "optimizer", o->optimizer);
+    cJSON_AddNumberToObject(c, "lr", o->lr);
+    cJSON_AddNumberToObject(c, "momentum", o->momentum);
+    cJSON_AddBoolToObject(c, "nesterov", o->nesterov);
+    cJSON_AddNumberToObject(c, "weight_decay", o->weight_decay);
+    cJSON_AddBoolToObject(c, "adamw", o->adamw);
+    cJSON_AddStringToObject(c, "schedule", o->schedule);
+    cJSON_AddNumberToObject(c, "warmup", o->warmup);
+    cJSON_AddNumberToObject(c, "lr_step", o->lr_step);
+    cJSON_AddNumberToObject(c, "lr_gamma", o->lr_gamma);
+    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    cJSON_AddStringToObject(c, "augment", o->augment);
+    cJSON_AddNumberToObject(c, "resize", o->resize);
+    cJSON_AddNumberToObject(c, "channels", o->channels);
+    cJSON_AddStringToObject(c, "normalize", o->normalize);
+    cJSON_AddNumberToObject(c, "val_split", o->val_split);
+    cJSON_AddNumberToObject(c, "limit", (double)o->limit);
+    char *text = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    return text;
 }

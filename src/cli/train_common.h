@@ -62,6 +62,26 @@ kd_status kd_split_select(const char *split, const kd_train_opts *o, kd_job_data
 /* A model file can be fed from a data set: same classes, enough channels. */
 kd_status kd_check_data_fits(const kd_model_meta *meta, const kd_dataset *ds, const char *path, kd_err *err);
 
+/* A model file opened on the selected device, with the images of a split
+ * it can be fed (eval and predict --data). */
+typedef struct kd_eval_job {
+    kd_job_data data;
+    kd_ctx *ctx;
+    kd_model *m;
+    kd_model_meta meta;
+    const kd_dataset *ds;
+    const int *idx;
+    int count, batch; /* batch: o->batch, at most count; the model is planned for it */
+} kd_eval_job;
+kd_status kd_eval_job_open(const kd_global *g, const char *model_path, const kd_train_opts *o, const char *split,
+                           kd_eval_job *j, kd_err *err);
+void kd_eval_job_close(kd_eval_job *j);
+
+/* The settings a --resume must share with the run that wrote the checkpoint
+ * (teacher NULL for train). Returns malloc'ed JSON. */
+char *kd_resume_config(const char *cmd, const char *spec, const kd_train_opts *o, const char *teacher, double t,
+                       double alpha, bool cache_teacher);
+
 /* Size of a file in MiB (for the comparison table), -1 if unknown. */
 double kd_file_mib(const char *path);
 

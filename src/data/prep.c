@@ -1,6 +1,6 @@
 /* Device-side preprocessing (cl/image.cl): a uint8 batch becomes the float
- * NCHW input a model wants, in one pass, one work item per output value;
- * and the bilinear resize of float activations. */
+ * NCHW input a model wants, in one pass, one work item per output pixel
+ * (all its channels); and the bilinear resize of float activations. */
 #include <limits.h>
 
 #include "src/data/loader.h"
@@ -13,6 +13,7 @@ static kd_status check_count(kd_ctx *ctx, double count, const char *what) {
                        what, count);
     return KD_OK;
 }
+
 
 kd_status kd_prep_run(kd_ctx *ctx, const kd_prep_desc *p, int src_c, int src_h, int src_w, const kd_batch *b,
                       int crop_pad, cl_mem out) {
@@ -42,7 +43,7 @@ kd_status kd_prep_run(kd_ctx *ctx, const kd_prep_desc *p, int src_c, int src_h, 
         m[c] = p->mean[c];
         s[c] = p->std[c];
     }
-    return kd_run1d(ctx, "image", "image_prep_u8", (size_t)n * oc * oh * ow,
+    return kd_run3d(ctx, "image", "image_prep_u8", (size_t)ow, (size_t)oh, (size_t)n,
                     KD_ARGS(KD_ARG(out), KD_ARG(b->pixels), KD_ARG(aug), KD_ARG(has_aug), KD_ARG(n), KD_ARG(src_c),
                             KD_ARG(src_h), KD_ARG(src_w), KD_ARG(oc), KD_ARG(oh), KD_ARG(ow), KD_ARG(pad), KD_ARG(m[0]),
                             KD_ARG(m[1]), KD_ARG(m[2]), KD_ARG(s[0]), KD_ARG(s[1]), KD_ARG(s[2])));
@@ -55,6 +56,6 @@ kd_status kd_resize_bilinear(kd_ctx *ctx, int n, int c, int h, int w, int oh, in
     KD_TRY(check_count(ctx, (double)n * c * oh * ow, "bilinear resize"));
     KD_TRY(check_count(ctx, (double)n * c * h * w, "bilinear resize"));
     int nc = n * c;
-    return kd_run1d(ctx, "image", "image_resize_bilinear_f32", (size_t)nc * oh * ow,
+    return kd_run3d(ctx, "image", "image_resize_bilinear_f32", (size_t)ow, (size_t)oh, (size_t)nc,
                     KD_ARGS(KD_ARG(out), KD_ARG(in), KD_ARG(nc), KD_ARG(h), KD_ARG(w), KD_ARG(oh), KD_ARG(ow)));
 }

@@ -73,9 +73,26 @@ size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
     return need ? need : 1; /* always a valid buffer size */
 }
 
+/* CPU devices (ctx->serial_reductions) get the *_rows kernels of
+ * cl/conv.cl, one work-item per image row. Measured on POCL, 2 shared
+ * cores, batch 32, medians (tools/kernel_timing.c), per call:
+ *   seed-cnn conv1 (1->16, 36x36): cm_to_nchw 1.7-2.1 -> 0.05-0.08 ms,
+ *     nchw_to_cm 1.7 -> 0.05, im2col 0.5 -> 0.06, bias_grad 0.9 -> 0.11;
+ *   resnet 3x3 16->16 at 28x28: im2col 8.4-9.5 -> 1.0-1.1 ms,
+ *     col2im 10.7-11.6 -> 0.85-1.4; 1x1 stride 2 64->128 at 28x28:
+ *     col2im 15-30 -> 0.4-0.5.
+ * The parallel kernels (GPUs) run 3-D launches (kd_run3d fits the groups). */
+static bool use_rows(const kd_ctx *ctx) { return ctx->serial_reductions; }
+
+
 static kd_status im2col(kd_ctx *ctx, const kd_conv_desc *d, cl_mem ws, int col_off, cl_mem in) {
     int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
         oh = d->oh, ow = d->ow;
+    if (use_rows(ctx))
+        return kd_run3d(ctx, "conv", "conv_im2col_rows", (size_t)oh, (size_t)cin, (size_t)n,
+                        KD_ARGS(KD_ARG(ws), KD_ARG(col_off), KD_ARG(in), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
+                                KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
+                                KD_ARG(ow)));
     size_t np = (size_t)n * (size_t)oh * (size_t)ow;
     return kd_run2d(ctx, "conv", "conv_im2col", np, (size_t)cin,
                     KD_ARGS(KD_ARG(ws), KD_ARG(col_off), KD_ARG(in), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
@@ -86,8 +103,12 @@ static kd_status im2col(kd_ctx *ctx, const kd_conv_desc *d, cl_mem ws, int col_o
 static kd_status col2im(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem ws, int col_off) {
     int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
         oh = d->oh, ow = d->ow;
-    size_t total = (size_t)n * (size_t)cin * (size_t)h * (size_t)w;
-    return kd_run1d(ctx, "conv", "conv_col2im", total,
+    if (use_rows(ctx))
+        return kd_run3d(ctx, "conv", "conv_col2im_rows", (size_t)h, (size_t)cin, (size_t)n,
+                        KD_ARGS(KD_ARG(dx), KD_ARG(ws), KD_ARG(col_off), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
+                                KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
+                                KD_ARG(ow)));
+    return kd_run3d(ctx, "conv", "conv_col2im", (size_t)w, (size_t)h, (size_t)n * (size_t)cin,
                     KD_ARGS(KD_ARG(dx), KD_ARG(ws), KD_ARG(col_off), KD_ARG(n), KD_ARG(cin), KD_ARG(h),
                             KD_ARG(w), KD_ARG(kh), KD_ARG(kw), KD_ARG(s), KD_ARG(pad), KD_ARG(oh),
                             KD_ARG(ow)));
@@ -95,18 +116,38 @@ static kd_status col2im(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem ws
 
 /* NCHW [n][c][plane] -> [c][n*plane] at ws + off. */
 static kd_status nchw_to_cm(kd_ctx *ctx, cl_mem ws, int off, cl_mem x, int n, int c, int plane) {
-    size_t total = (size_t)n * (size_t)c * (size_t)plane;
-    return kd_run1d(ctx, "conv", "conv_nchw_to_cm", total,
+    if (use_rows(ctx))
+        return kd_run2d(ctx, "conv", "conv_nchw_to_cm_rows", (size_t)c, (size_t)n,
+                        KD_ARGS(KD_ARG(ws), KD_ARG(off), KD_ARG(x), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
+    return kd_run3d(ctx, "conv", "conv_nchw_to_cm", (size_t)plane, (size_t)c, (size_t)n,
                     KD_ARGS(KD_ARG(ws), KD_ARG(off), KD_ARG(x), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
 }
 
+/* [c][n*plane] at ws + off -> NCHW, plus the bias (NULL: none). */
+static kd_status cm_to_nchw(kd_ctx *ctx, cl_mem out, cl_mem ws, int off, cl_mem bias, int n, int c, int plane) {
+    int has_bias = bias != NULL;
+    cl_mem b = bias ? bias : ws; /* any valid buffer when there is no bias */
+    if (use_rows(ctx))
+        return kd_run2d(ctx, "conv", "conv_cm_to_nchw_rows", (size_t)c, (size_t)n,
+                        KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
+                                KD_ARG(c), KD_ARG(plane)));
+    return kd_run3d(ctx, "conv", "conv_cm_to_nchw", (size_t)plane, (size_t)c, (size_t)n,
+                    KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
+                            KD_ARG(c), KD_ARG(plane)));
+}
+
 kd_status kd_conv_bias_add(kd_ctx *ctx, cl_mem x, cl_mem bias, int n, int c, int plane) {
-    size_t total = (size_t)n * (size_t)c * (size_t)plane;
-    return kd_run1d(ctx, "conv", "conv_bias_add", total,
+    if (use_rows(ctx))
+        return kd_run2d(ctx, "conv", "conv_bias_add_rows", (size_t)c, (size_t)n,
+                        KD_ARGS(KD_ARG(x), KD_ARG(bias), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
+    return kd_run3d(ctx, "conv", "conv_bias_add", (size_t)plane, (size_t)c, (size_t)n,
                     KD_ARGS(KD_ARG(x), KD_ARG(bias), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
 }
 
 kd_status kd_conv_bias_grad(kd_ctx *ctx, cl_mem dbias, cl_mem dout, int n, int c, int plane) {
+    if (use_rows(ctx))
+        return kd_run1d(ctx, "conv", "conv_bias_grad_rows", (size_t)c,
+                        KD_ARGS(KD_ARG(dbias), KD_ARG(dout), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
     kd_kernel *k;
     KD_TRY(kd_kernel_get(ctx, "conv", "conv_bias_grad", &k));
     /* The tree reduction needs a power-of-two work-group; no wider than the
@@ -134,7 +175,7 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
         if (d->bias) KD_TRY(kd_conv_bias_add(ctx, out, bias, n, cout, plane));
         return KD_OK;
     }
-    int col_off = 0, tmp_off = (int)(K * NP), has_bias = d->bias ? 1 : 0;
+    int col_off = 0, tmp_off = (int)(K * NP);
     KD_TRY(im2col(ctx, d, ws, col_off, in));
     kd_gemm_args g = {.m = (size_t)cout, .n = NP, .k = K, .alpha = 1, .beta = 0,
                       .a = weight, .lda = K, .b = ws, .b_off = (size_t)col_off, .ldb = NP,
@@ -147,10 +188,7 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
         return KD_OK;
     }
     KD_TRY(kd_sgemm(ctx, &g));
-    cl_mem b = d->bias ? bias : weight; /* any valid buffer when there is no bias */
-    return kd_run1d(ctx, "conv", "conv_cm_to_nchw", NP * (size_t)cout,
-                    KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(tmp_off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
-                            KD_ARG(cout), KD_ARG(plane)));
+    return cm_to_nchw(ctx, out, ws, tmp_off, d->bias ? bias : NULL, n, cout, plane);
 }
 
 kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem dweight, cl_mem dbias,

@@ -24,7 +24,8 @@ typedef struct kd_conv_desc {
 
 /* Computes oh, ow; KD_ERR_USAGE if the kernel does not fit the padded input. */
 kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err);
-/* Floats of scratch that forward/backward need (shared across layers by the caller). */
+/* Floats of scratch that forward/backward need (shared across layers by the
+ * caller; contents need not survive between calls). Always >= 1. */
 size_t kd_conv_workspace_floats(const kd_conv_desc *d);
 
 kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,

@@ -251,12 +251,76 @@ static kd_bn_desc bn_desc(const kd_node *n, int batch) {
     return d;
 }
 
+void kd_model_memory(const kd_model *m, int batch, bool grads, uint64_t *total, uint64_t *largest) {
+    uint64_t t = 0, big = 0, ws = 1, biggest = 1;
+#define ADD(bytes)                                                                                                    \
+    do {                                                                                                              \
+        uint64_t b_ = (bytes);                                                                                        \
+        t += b_;                                                                                                      \
+        if (b_ > big) big = b_;                                                                                       \
+    } while (0)
+    ADD((uint64_t)batch * (uint64_t)m->in_c * (uint64_t)m->in_h * (uint64_t)m->in_w * sizeof(float));
+    for (int i = 0; i < m->nnodes; i++) {
+        const kd_node *n = &m->nodes[i];
+        uint64_t count = (uint64_t)batch * node_numel(n);
+        if (count > biggest) biggest = count;
+        if (n->op == KD_OP_FLATTEN) continue;
+        ADD(count * sizeof(float) * (grads ? 2 : 1));
+        if (n->op == KD_OP_MAXPOOL) ADD(count * sizeof(int));
+        if (n->op == KD_OP_CONV) {
+            kd_conv_desc d = conv_desc(m, n, batch);
+            uint64_t w = kd_conv_workspace_floats(&d);
+            if (w > ws) ws = w;
+        }
+    }
+    ADD(ws * sizeof(float));
+    if (grads) ADD(biggest * sizeof(float));
+#undef ADD
+    /* Parameters, gradients and optimizer state (Adam: 2 per parameter). */
+    t += (uint64_t)(m->train_floats * (grads ? 4 : 1) + m->buf_floats) * sizeof(float);
+    *total = t;
+    *largest = big;
+}
+
+/* Refuses a plan that cannot fit before allocating anything: a driver that
+ * allocates lazily (POCL) would otherwise fail much later, or the OS would
+ * kill the process. */
+static kd_status check_fits(kd_model *m, int batch, bool grads) {
+    kd_ctx *ctx = m->ctx;
+    uint64_t need, largest;
+    kd_model_memory(m, batch, grads, &need, &largest);
+    uint64_t have = ctx->dev.global_mem > ctx->mem_in_use ? ctx->dev.global_mem - ctx->mem_in_use : 0;
+    bool too_big = largest > ctx->dev.max_alloc && ctx->dev.max_alloc;
+    if (need <= have && !too_big) return KD_OK;
+    /* Memory grows linearly with the batch: find the largest that fits. */
+    int fit = 0;
+    for (int b = batch - 1; b >= 1; b = b > 64 ? b * 3 / 4 : b - 1) {
+        uint64_t n2, l2;
+        kd_model_memory(m, b, grads, &n2, &l2);
+        if (n2 <= have && (!ctx->dev.max_alloc || l2 <= ctx->dev.max_alloc)) {
+            fit = b;
+            break;
+        }
+    }
+    double mib = 1024.0 * 1024.0;
+    char hint[96];
+    if (fit) snprintf(hint, sizeof hint, "--batch %d would fit", fit);
+    else snprintf(hint, sizeof hint, "not even a batch of 1 fits: choose a smaller model or input size");
+    return kd_fail(&ctx->err, KD_ERR_NOMEM,
+                   "%s at batch %d needs about %.0f MiB of device memory for %s (largest single buffer %.0f MiB), "
+                   "but %s has %.0f MiB free of %.0f MiB (max single allocation %.0f MiB): %s",
+                   m->spec, batch, (double)need / mib, grads ? "training" : "inference", (double)largest / mib,
+                   ctx->dev.name, (double)have / mib, (double)ctx->dev.global_mem / mib,
+                   (double)ctx->dev.max_alloc / mib, hint);
+}
+
 kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
     kd_ctx *ctx = m->ctx;
     KD_ASSERT(ctx && batch > 0);
     if (m->batch == batch && m->grads == grads) return KD_OK;
     release_activations(m);
     if (!grads) release_grads(m);
+    KD_TRY(check_fits(m, batch, grads));
     char what[160];
     size_t input_floats = (size_t)batch * (size_t)m->in_c * (size_t)m->in_h * (size_t)m->in_w;
     KD_TRY(kd_buffer_alloc(ctx, input_floats * sizeof(float), "the input batch", &m->input));

@@ -101,7 +101,13 @@ uint64_t kd_model_macs(const kd_model *m);
 /* Device parameters, initialised from `seed` (torchvision's scheme: He
  * normal fan_out for convs, BN gamma 1 beta 0, Linear uniform +-1/sqrt(in)). */
 kd_status kd_model_attach(kd_model *m, kd_ctx *ctx, uint64_t seed);
-/* Activations (and gradients when `grads`) for batches up to `batch`. */
+/* Device memory a plan needs: total bytes (activations, gradients,
+ * workspace, parameters, gradients and Adam state) and the largest single
+ * buffer. */
+void kd_model_memory(const kd_model *m, int batch, bool grads, uint64_t *total, uint64_t *largest);
+/* Activations (and gradients when `grads`) for batches up to `batch`.
+ * A batch that does not fit is refused up front with the memory needed,
+ * the memory available and a batch size that fits. */
 kd_status kd_model_plan(kd_model *m, int batch, bool grads);
 
 kd_status kd_model_forward(kd_model *m, int n, bool training);
