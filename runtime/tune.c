@@ -97,7 +97,8 @@ kd_status kd_tune_parse(const char *text, size_t len, kd_tune_set *out, kd_err *
         char line[1024];
         size_t n = end - pos;
         lineno++;
-        if (n >= sizeof line) return kd_fail(err, KD_ERR_INPUT, "tuning line %d: longer than %zu characters", lineno, sizeof line - 1);
+        if (n >= sizeof line)
+            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: longer than %zu characters", lineno, sizeof line - 1);
         memcpy(line, text + pos, n);
         line[n] = '\0';
         pos = end + 1;
@@ -282,7 +283,9 @@ kd_status kd_tune_check(const kd_tune_set *s, const kd_device_info *dev, kd_err 
         else if (!strcmp(k->name, "XgemmDirect")) ok = direct_valid(k->vals, dev, why, sizeof why);
         else if (!strcmp(k->name, "GemmRoutine")) ok = k->vals[0] <= MAX_VALUE;
         else ok = aux_valid(k, dev, why, sizeof why);
-        if (!ok) return kd_fail(err, KD_ERR_INPUT, "tuning for %s does not satisfy CLBlast's constraints: %s", k->name, why);
+        if (!ok)
+            return kd_fail(err, KD_ERR_INPUT, "tuning for %s does not satisfy CLBlast's constraints: %s", k->name,
+                           why);
     }
     return KD_OK;
 }
@@ -390,10 +393,11 @@ kd_status kd_tune_apply_stored(kd_ctx *ctx) {
  * direct kernel (one launch, any size) and the others with the indirect one
  * (pad/transpose copies, then a kernel that wants multiples of its tile).
  * Phase A forces the indirect kernel for every shape and tunes Xgemm.
- * Phase B tunes XgemmDirect on the small shapes where the tuned indirect
- * kernel is inefficient, with the threshold already set to send exactly
- * those to it, so that its best candidate's program is the final program.
- * The threshold is then that one or 0 (never direct), whichever measured
+ * Then the small shapes where the tuned indirect kernel is inefficient (if
+ * any) are timed with CLBlast's own direct kernel, the threshold set to
+ * send exactly those to it; phase B tunes XgemmDirect there when the
+ * budget allows (on POCL a direct candidate costs minutes of builds). The
+ * threshold becomes that one or 0 (never direct), whichever measured
  * faster, and the final set is checked against float64 once more (the
  * batched routine included) and timed.
  *
@@ -445,6 +449,9 @@ typedef struct tuner {
     float *ha, *hb, *hc, *out;
     cl_mem a, b, c;
     bool have_a, have_b;
+    bool b0_ok;     /* CLBlast's direct kernel timed on the small shapes (into dir) */
+    double b0_cost;
+    bool ran_b;     /* a phase B candidate was applied: the default direct kernel is gone */
     double a_secs[MAX_SEEN]; /* how long each phase A candidate took */
     int na_secs;
     cand best_a, best_b;
@@ -892,13 +899,17 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median time of a phase A candidate (build included); 0 before the first. */
+/* What a phase A candidate typically takes (build included; 0 before the
+ * first): the larger of the median and the mean of the last five, since
+ * candidates found in POCL's kernel cache take no time at all to build. */
 static double median_a(const tuner *t) {
     if (!t->na_secs) return 0;
-    double v[MAX_SEEN];
+    double v[MAX_SEEN], recent = 0;
     memcpy(v, t->a_secs, (size_t)t->na_secs * sizeof v[0]);
     qsort(v, (size_t)t->na_secs, sizeof v[0], cmp_double);
-    return v[t->na_secs / 2];
+    int last = t->na_secs < 5 ? t->na_secs : 5;
+    for (int i = t->na_secs - last; i < t->na_secs; i++) recent += t->a_secs[i] / last;
+    return fmax(v[t->na_secs / 2], recent);
 }
 
 /* A direct candidate costs several indirect ones (POCL: its kernels take
@@ -909,10 +920,11 @@ static double median_a(const tuner *t) {
 #define B_COST 8.0
 
 static double phase_a_end(const tuner *t) {
+    if (small_limit(t) < 0) return t->search_end; /* no shape for a direct kernel */
     double b = B_SHARE * (t->search_end - t->t0);
     if (t->na_secs && b < B_COST * median_a(t)) b = 0;
-    if (small_limit(t) < 0) b = 0; /* phase B would have no shape */
-    return t->search_end - b;
+    /* Timing CLBlast's own direct kernel costs about two builds. */
+    return t->search_end - fmax(b, 5 * median_a(t));
 }
 
 static kd_status run_phase(tuner *t, int phase) {
@@ -920,7 +932,8 @@ static kd_status run_phase(tuner *t, int phase) {
     int nseed = seeds(t, phase, list), next_seed = 0;
     bool have = false;
     cand best = {{0}};
-    double best_cost = INFINITY;
+    /* Phase B must beat CLBlast's direct kernel, timed before it. */
+    double best_cost = phase == 1 && t->b0_ok ? t->b0_cost : (double)INFINITY;
     /* A previously stored set goes first: it is often still the best. */
     const kd_tune_kernel *k = t->o->seed ? find_kernel(t->o->seed, phase_kernel(phase)) : NULL;
     if (k) {
@@ -953,6 +966,7 @@ static kd_status run_phase(tuner *t, int phase) {
         double cost, t1 = now_s();
         bool late;
         KD_TRY(try_cand(t, phase, &c, best_cost, &cost, &late, origin));
+        if (phase == 1) t->ran_b = true;
         double took = now_s() - t1;
         if (phase == 0 && t->na_secs < MAX_SEEN) t->a_secs[t->na_secs++] = took;
         if (phase == 1) typical = took;
@@ -1076,49 +1090,83 @@ static kd_status search(tuner *t) {
         say(t, "no Xgemm candidate built and gave correct results; keeping CLBlast's defaults");
         return KD_OK;
     }
-    double left = t->search_end - now_s();
-    if (stopped(t) || left < B_COST * median_a(t)) {
-        say(t, "phase B (the direct kernel) skipped: %.0f s left, a direct candidate takes about %.0f s here",
-            left > 0 ? left : 0.0, B_COST * median_a(t));
-    } else if (!pick_small(t)) {
-        say(t, "phase B (the direct kernel) skipped: the tuned indirect kernel is efficient on every shape");
-    } else {
-        say(t, "phase B: the direct kernel XgemmDirect for m*n*k < %zu^3, until %.0f s", t->threshold_b,
-            t->search_end - t->t0);
+    if (pick_small(t) && !stopped(t)) {
+        /* CLBlast's own direct kernel may well be the best one for them:
+         * time it first (cheap: its default parameters build quickly). */
         KD_TRY(set_threshold(ctx, t->threshold_b));
-        KD_TRY(run_phase(t, 1));
+        int r = run_checks(t, 1);
+        for (int q = 0; !r && q < NBATCH_CHECKS; q++) r = run_check(t, &BATCH_CHECKS[q]);
+        double cost = INFINITY;
+        if (!r) r = time_all(t, 1, INFINITY, &cost);
+        if (!r) {
+            t->b0_ok = true;
+            t->b0_cost = cost;
+            memcpy(t->dir, t->cur, sizeof t->cur);
+        }
+        say(t, "CLBlast's direct kernel for m*n*k < %zu^3: %s%.3f (indirect only: %.3f)", t->threshold_b,
+            r ? "refused, " : "cost ", r ? 0.0 : cost, cost_of(t, t->ind));
+        kd_err_clear(&ctx->err);
+        double left = t->search_end - now_s();
+        if (stopped(t) || left < B_COST * median_a(t)) {
+            say(t, "phase B (tuning the direct kernel) skipped: %.0f s left, a candidate takes about %.0f s here",
+                left > 0 ? left : 0.0, B_COST * median_a(t));
+        } else {
+            say(t, "phase B: the direct kernel XgemmDirect for m*n*k < %zu^3, until %.0f s", t->threshold_b,
+                t->search_end - t->t0);
+            KD_TRY(run_phase(t, 1));
+        }
+    } else if (!stopped(t)) {
+        say(t, "the tuned indirect kernel is efficient on every shape: no direct kernel");
     }
 
-    /* Threshold: phase B's (its best program is then the final one) or 0. */
+    /* Threshold 0 (the indirect kernel for everything) or phase B's, with
+     * CLBlast's direct kernel or phase B's best. The set must be the very
+     * program that was checked: after phase B, CLBlast's direct kernel
+     * cannot be brought back in this process (overrides are final), and
+     * with threshold 0 the direct kernel is never launched but still built,
+     * so a light one goes in rather than whatever phase B left behind. */
     kd_tune_set *best = &res->best;
     memset(best, 0, sizeof *best);
     set_kernel(best, "Xgemm", t->best_a.v);
     size_t thr = 0;
-    if (t->have_b) {
+    bool recheck = true;
+    if (t->b0_ok || t->have_b) {
         double with_b = 0;
         for (int i = 0; i < t->ns; i++) with_b += t->w[i] * (t->small[i] ? t->dir[i] : t->ind[i]);
         if (with_b < cost_of(t, t->ind)) {
             thr = t->threshold_b;
-            set_kernel(best, "XgemmDirect", t->best_b.v);
+            if (t->have_b) set_kernel(best, "XgemmDirect", t->best_b.v);
+            else recheck = !t->ran_b;
         }
     }
+    if (!thr && t->ran_b) {
+        static const size_t light[D_N] = {[D_KWID] = 1, [D_MDIMAD] = 8, [D_MDIMCD] = 8, [D_NDIMBD] = 8,
+                                          [D_NDIMCD] = 8, [D_PADA] = 1, [D_PADB] = 1, [D_VWMD] = 1,
+                                          [D_VWND] = 1, [D_WGD] = 8};
+        set_kernel(best, "XgemmDirect", light);
+    }
     set_kernel(best, "GemmRoutine", &thr);
-    say(t, "final: %s; checking it against float64 (the batched routine too) and timing it",
-        thr ? "the direct kernel for the small shapes" : "the indirect kernel for every size");
-
-    /* The final set exactly as kd_ctx_create will apply it. Without a
-     * direct kernel in it, the one phase B left behind is never launched. */
-    KD_TRY(kd_tune_apply(ctx, best));
-    t->search_end = INFINITY;
-    int r = run_checks(t, 0);
-    for (int q = 0; !r && q < NBATCH_CHECKS; q++) r = run_check(t, &BATCH_CHECKS[q]);
-    for (int i = 0; !r && i < t->ns; i++) r = run_shape(t, i, INFINITY, &res->best_ms[i]);
-    if (r) {
-        say(t, "the final set %s; keeping CLBlast's defaults%s%s", r == RUN_FAILED ? "failed" : "gave WRONG results",
-            r == RUN_FAILED ? ": " : "", r == RUN_FAILED ? ctx->err.msg : "");
-        kd_err_clear(&ctx->err);
-        memset(res->best_ms, 0, sizeof res->best_ms);
-        return KD_OK;
+    if (recheck) {
+        say(t, "final: %s; checking it against float64 (the batched routine too) and timing it",
+            thr ? "the direct kernel for the small shapes" : "the indirect kernel for every size");
+        KD_TRY(kd_tune_apply(ctx, best));
+        t->search_end = INFINITY;
+        int r = run_checks(t, 0);
+        for (int q = 0; !r && q < NBATCH_CHECKS; q++) r = run_check(t, &BATCH_CHECKS[q]);
+        for (int i = 0; !r && i < t->ns; i++) r = run_shape(t, i, INFINITY, &res->best_ms[i]);
+        if (r) {
+            say(t, "the final set %s; keeping CLBlast's defaults%s%s",
+                r == RUN_FAILED ? "failed" : "gave WRONG results", r == RUN_FAILED ? ": " : "",
+                r == RUN_FAILED ? ctx->err.msg : "");
+            kd_err_clear(&ctx->err);
+            memset(res->best_ms, 0, sizeof res->best_ms);
+            return KD_OK;
+        }
+    } else {
+        /* Both halves were checked as they will run: every shape with this
+         * Xgemm in phase A, the small ones with CLBlast's direct kernel. */
+        say(t, "final: CLBlast's direct kernel for the small shapes; times from the search");
+        for (int i = 0; i < t->ns; i++) res->best_ms[i] = t->small[i] ? t->dir[i] : t->ind[i];
     }
     res->score = cost_of(t, res->best_ms);
     /* Timing noise on a shared machine is a few percent: demand more. */

@@ -57,8 +57,10 @@ int kd_model_gemm_shapes(const kd_model *m, int batch, kd_tune_shape *out, int c
             int P = nd->h * nd->w, K = cin * nd->k * nd->k, NP = batch * P;
             if (nd->k == 1 && nd->stride == 1 && nd->pad == 0) {
                 add_shape(all, &n, all_cap, nd->name, "fwd", false, false, nd->cout, P, cin, 0, batch);
-                if (batch > 1 && P >= 128) add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, P, 0, batch);
-                else add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, NP, 1, 1);
+                if (batch > 1 && P >= 128)
+                    add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, P, 0, batch);
+                else
+                    add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, NP, 1, 1);
                 if (!first) add_shape(all, &n, all_cap, nd->name, "dx", true, false, cin, P, nd->cout, 0, batch);
             } else {
                 add_shape(all, &n, all_cap, nd->name, "fwd", false, false, nd->cout, NP, K, 0, 1);
@@ -409,24 +411,27 @@ int kd_cmd_bench(int argc, char **argv) {
     }
     if (sscanf(conv, "%d,%d,%d,%d,%d%c", &cv[0], &cv[1], &cv[2], &cv[3], &cv[4], &tail) != 5 || cv[0] < 1 ||
         cv[1] < 1 || cv[2] < 1 || cv[3] < 1 || cv[4] < 1) {
-        kd_fail(&err, KD_ERR_USAGE, "--conv '%s' is not CIN,COUT,K,SIZE,BATCH with positive numbers (e.g. 64,64,3,56,32)",
-                conv);
+        kd_fail(&err, KD_ERR_USAGE,
+                "--conv '%s' is not CIN,COUT,K,SIZE,BATCH with positive numbers (e.g. 64,64,3,56,32)", conv);
         return kd_cli_report(&err);
     }
     const char *items[] = {"sgemm", "shapes", "conv", "teacher", "student", "all"};
     for (const char *p = what; *p;) {
         size_t m = strcspn(p, ",");
         bool ok = false;
-        for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) ok |= strlen(items[i]) == m && !strncmp(p, items[i], m);
+        for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
+            ok |= strlen(items[i]) == m && !strncmp(p, items[i], m);
         if (!ok) {
-            kd_fail(&err, KD_ERR_USAGE, "--what: '%.*s' is not one of sgemm,shapes,conv,teacher,student,all", (int)m, p);
+            kd_fail(&err, KD_ERR_USAGE, "--what: '%.*s' is not one of sgemm,shapes,conv,teacher,student,all", (int)m,
+                    p);
             return kd_cli_report(&err);
         }
         p += m;
         if (*p == ',') p++;
     }
     bool all = has_item(what, "all");
-    model_cfg models[2] = {{"teacher", teacher, c, h, w, classes, batch}, {"student", student, c, h, w, classes, batch}};
+    model_cfg models[2] = {{"teacher", teacher, c, h, w, classes, batch},
+                           {"student", student, c, h, w, classes, batch}};
     bool run_model[2] = {all || has_item(what, "teacher"), all || has_item(what, "student")};
     /* Refuse a bad spec before touching the device. */
     for (int i = 0; i < 2; i++) {
@@ -458,7 +463,8 @@ int kd_cmd_bench(int argc, char **argv) {
     }
     bc.tuned = ctx->tuned;
     fprintf(stderr, "bench: device %s, %s\n", ctx->dev.name,
-            ctx->tuned ? "stored CLBlast tuning applied" : "CLBlast's default parameters (no stored tuning; see 'kdcl tune')");
+            ctx->tuned ? "stored CLBlast tuning applied"
+                       : "CLBlast's default parameters (no stored tuning; see 'kdcl tune')");
     if (st == KD_OK && (all || has_item(what, "sgemm"))) st = bench_gemm(ctx, &bc, &gb, &big, NULL);
     for (int i = 0; st == KD_OK && nshapes > 0 && i < 2 && (all || has_item(what, "shapes")); i++) {
         kd_model *m = NULL;

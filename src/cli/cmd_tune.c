@@ -177,7 +177,8 @@ int kd_cmd_tune(int argc, char **argv) {
     bool have_prev = false;
     char *old = NULL;
     if (kd_tune_load_text(ctx->cache_dir, &ctx->dev, &old, &err) == KD_OK && old)
-        have_prev = kd_tune_parse(old, strlen(old), &prev, &err) == KD_OK && kd_tune_check(&prev, &ctx->dev, &err) == KD_OK;
+        have_prev = kd_tune_parse(old, strlen(old), &prev, &err) == KD_OK &&
+                    kd_tune_check(&prev, &ctx->dev, &err) == KD_OK;
     free(old);
     kd_err_clear(&err);
 
