@@ -1094,17 +1094,23 @@ static kd_status search(tuner *t) {
         /* CLBlast's own direct kernel may well be the best one for them:
          * time it first (cheap: its default parameters build quickly). */
         KD_TRY(set_threshold(ctx, t->threshold_b));
+        double end = t->search_end;
+        t->search_end = INFINITY; /* phase A left time for this */
         int r = run_checks(t, 1);
         for (int q = 0; !r && q < NBATCH_CHECKS; q++) r = run_check(t, &BATCH_CHECKS[q]);
         double cost = INFINITY;
         if (!r) r = time_all(t, 1, INFINITY, &cost);
+        t->search_end = end;
         if (!r) {
             t->b0_ok = true;
             t->b0_cost = cost;
             memcpy(t->dir, t->cur, sizeof t->cur);
+            say(t, "CLBlast's direct kernel for m*n*k < %zu^3: cost %.3f (indirect kernel only: %.3f)",
+                t->threshold_b, cost, cost_of(t, t->ind));
+        } else {
+            say(t, "CLBlast's direct kernel for m*n*k < %zu^3 %s", t->threshold_b,
+                r == RUN_WRONG ? "gives WRONG results here" : "failed");
         }
-        say(t, "CLBlast's direct kernel for m*n*k < %zu^3: %s%.3f (indirect only: %.3f)", t->threshold_b,
-            r ? "refused, " : "cost ", r ? 0.0 : cost, cost_of(t, t->ind));
         kd_err_clear(&ctx->err);
         double left = t->search_end - now_s();
         if (stopped(t) || left < B_COST * median_a(t)) {

@@ -69,9 +69,7 @@ static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int 
         int ns = kd_model_gemm_shapes(m, batch, shapes, per_model < 64 ? per_model : 64);
         for (int s = 0; s < ns && *n < cap; s++) {
             out[*n] = shapes[s];
-            char label[64];
-            snprintf(label, sizeof label, "%c:%s", i == 0 ? 'T' : 'S', shapes[s].label);
-            memcpy(out[*n].label, label, sizeof label);
+            snprintf(out[*n].label, sizeof out[*n].label, "%c:%.61s", i == 0 ? 'T' : 'S', shapes[s].label);
             (*n)++;
         }
         kd_model_free(m);
