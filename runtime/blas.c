@@ -2,6 +2,7 @@
 
 #include <clblast_c.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 const char *kd_clblast_status_str(int code) {
     switch (code) {
@@ -60,10 +61,46 @@ kd_status kd_sgemm(kd_ctx *ctx, const kd_gemm_args *g) {
     return track(ctx, s, "CLBlastSgemm", "sgemm", g, from, ev);
 }
 
+/* CLBlast 1.5.3's strided-batched indirect path computes wrong results, or
+ * reads out of bounds, when a stride is smaller than its matrix (0: the
+ * same A for every GEMM, as a 1x1 convolution's weights) and that matrix
+ * needs no padding copy: it then steps through the operand as if packed.
+ * Seen with tuned parameters that send small GEMMs to the indirect kernel
+ * (kdcl tune), e.g. A^T*B with m=128 n=16 k=512, A stride 0; the defaults
+ * mostly use the direct kernel there. The offset-array batched routine
+ * takes every operand's offset explicitly and is correct. */
+static kd_status sgemm_batched_offsets(kd_ctx *ctx, const kd_gemm_args *g, size_t a_stride, size_t b_stride,
+                                       size_t c_stride, size_t batch) {
+    size_t *off = malloc(3 * batch * sizeof *off);
+    float *ab = malloc(2 * batch * sizeof *ab);
+    if (!off || !ab) {
+        free(off);
+        free(ab);
+        return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for %zu batched GEMM offsets", batch);
+    }
+    for (size_t i = 0; i < batch; i++) {
+        off[i] = g->a_off + i * a_stride;
+        off[batch + i] = g->b_off + i * b_stride;
+        off[2 * batch + i] = g->c_off + i * c_stride;
+        ab[i] = g->alpha;
+        ab[batch + i] = g->beta;
+    }
+    cl_event from = kd_prof_marker(ctx), ev = NULL;
+    CLBlastStatusCode s = CLBlastSgemmBatched(CLBlastLayoutRowMajor, tr(g->ta), tr(g->tb), g->m, g->n, g->k, ab,
+                                              g->a, off, g->lda, g->b, off + batch, g->ldb, ab + batch, g->c,
+                                              off + 2 * batch, g->ldc, batch, &ctx->queue,
+                                              ctx->profiling ? &ev : NULL);
+    free(off);
+    free(ab);
+    return track(ctx, s, "CLBlastSgemmBatched", "sgemm batched", g, from, ev);
+}
+
 kd_status kd_sgemm_batched(kd_ctx *ctx, const kd_gemm_args *g, size_t a_stride, size_t b_stride,
                            size_t c_stride, size_t batch) {
     if (!g->m || !g->n || !batch) return KD_OK;
     if (batch == 1) return kd_sgemm(ctx, g);
+    if (a_stride < g->m * g->k || b_stride < g->k * g->n || c_stride < g->m * g->n)
+        return sgemm_batched_offsets(ctx, g, a_stride, b_stride, c_stride, batch);
     cl_event from = kd_prof_marker(ctx), ev = NULL;
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, tr(g->ta), tr(g->tb), g->m, g->n, g->k, g->alpha, g->a, g->a_off, g->lda,
@@ -80,4 +117,11 @@ kd_status kd_blas_override(kd_ctx *ctx, const char *kernel_name, size_t n, const
         return kd_fail(&ctx->err, KD_ERR_BLAS, "CLBlastOverrideParameters(%s) failed: %s (%d)", kernel_name,
                        kd_clblast_status_str(s), (int)s);
     return KD_OK;
+}
+
+/* Kept apart from the GEMM wrappers: used by runtime/tune.c for its cache key. */
+#define KD_STR2(x) #x
+#define KD_STR(x) KD_STR2(x)
+const char *kd_blas_version(void) {
+    return KD_STR(CLBLAST_VERSION_MAJOR) "." KD_STR(CLBLAST_VERSION_MINOR) "." KD_STR(CLBLAST_VERSION_PATCH);
 }

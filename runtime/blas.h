@@ -28,4 +28,8 @@ const char *kd_clblast_status_str(int code);
 kd_status kd_blas_override(kd_ctx *ctx, const char *kernel_name, size_t n, const char **names,
                            const size_t *values);
 
+/* CLBlast's version, "MAJOR.MINOR.PATCH", from the headers kdcl was built
+ * with (CLBlast has no run-time query); part of the tuning cache key. */
+const char *kd_blas_version(void);
+
 #endif

@@ -7,6 +7,7 @@
 #include "runtime/cache.h"
 #include "runtime/clcheck.h"
 #include "runtime/program.h"
+#include "runtime/tune.h"
 
 kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_ctx **out, kd_err *err) {
     *out = NULL;
@@ -37,6 +38,13 @@ kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_c
     ctx->wg_limit = 256;
     ctx->serial_reductions = (dev->type & CL_DEVICE_TYPE_CPU) != 0;
     if (dev->max_work_group && dev->max_work_group < ctx->wg_limit) ctx->wg_limit = dev->max_work_group;
+
+    /* Stored CLBlast tuning (kdcl tune) for this device. A damaged or
+     * inapplicable entry must not stop anything: one warning, defaults. */
+    if (!(opts && opts->no_tuning) && kd_tune_apply_stored(ctx) != KD_OK) {
+        if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err.msg);
+        kd_err_clear(&ctx->err);
+    }
     *out = ctx;
     return KD_OK;
 fail:

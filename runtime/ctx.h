@@ -39,6 +39,7 @@ typedef struct kd_ctx_opts {
     bool profiling;        /* record an event per launch (costs a little) */
     const char *cache_dir; /* NULL: KDCL_CACHE_DIR / XDG_CACHE_HOME / ~/.cache; "off" disables */
     bool quiet;            /* no warnings on stderr (e.g. an ignored tuning file) */
+    bool no_tuning;        /* do not apply the stored CLBlast tuning (kdcl tune measures the defaults) */
 } kd_ctx_opts;
 
 typedef struct kd_ctx {
@@ -47,6 +48,7 @@ typedef struct kd_ctx {
     cl_command_queue queue;
     kd_err err;
     bool profiling, quiet;
+    bool tuned; /* stored CLBlast GEMM tuning (kdcl tune) was applied, see runtime/tune.h */
 
     bool cache_enabled;
     char cache_dir[1024];

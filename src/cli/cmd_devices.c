@@ -1,8 +1,37 @@
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "runtime/cache.h"
 #include "runtime/device.h"
+#include "runtime/tune.h"
 #include "src/cli/commands.h"
 #include "src/cli/session.h"
+
+/* Whether kd_ctx_create will apply stored CLBlast tuning (kdcl tune) on the selected device. */
+static void print_tuning(const kd_device_info *dev) {
+    char dir[1024], path[4200];
+    bool enabled;
+    kd_cache_dir_resolve(NULL, dir, sizeof dir, &enabled);
+    if (!enabled) {
+        printf("\nCLBlast tuning: none (the cache directory is disabled)\n");
+        return;
+    }
+    kd_tune_path(dir, dev, path, sizeof path);
+    char *text = NULL;
+    kd_err err = {0};
+    kd_tune_set s;
+    kd_status st = kd_tune_load_text(dir, dev, &text, &err);
+    if (st == KD_OK && !text) {
+        printf("\nCLBlast tuning for the selected device: none stored, CLBlast's defaults ('kdcl tune' creates it)\n");
+        return;
+    }
+    if (st == KD_OK) st = kd_tune_parse(text, strlen(text), &s, &err);
+    if (st == KD_OK) st = kd_tune_check(&s, dev, &err);
+    free(text);
+    if (st == KD_OK) printf("\nCLBlast tuning for the selected device: applied from %s ('kdcl tune --show')\n", path);
+    else printf("\nCLBlast tuning for the selected device: NOT applied, %s\n", err.msg);
+}
 
 int kd_cmd_devices(int argc, char **argv) {
     kd_global g = {0};
@@ -27,6 +56,7 @@ int kd_cmd_devices(int argc, char **argv) {
     int index = -1;
     if (kd_session_select(&g, &list, &index, &err) != KD_OK) return kd_cli_report(&err);
     kd_device_list_print(&list, index, stdout);
+    print_tuning(&list.items[index]);
     kd_device_list_free(&list);
     return 0;
 }

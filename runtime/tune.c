@@ -1,0 +1,1206 @@
+#define _POSIX_C_SOURCE 200809L
+#include "runtime/tune.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/blas.h"
+#include "runtime/buffer.h"
+#include "runtime/cache.h"
+#include "runtime/fsutil.h"
+
+/* ---------------------------------------------------------------------------
+ * Parameter sets: CLBlast 1.5.3's kernels and their parameter names, in the
+ * order CLBlast lists them (its database headers). */
+
+typedef struct kernel_def {
+    const char *name;
+    int n;
+    const char *keys[KD_TUNE_MAX_PARAMS];
+} kernel_def;
+
+enum { X_GEMMK, X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG, X_SA, X_SB, X_STRM,
+       X_STRN, X_VWM, X_VWN, X_N };
+enum { D_KWID, D_MDIMAD, D_MDIMCD, D_NDIMBD, D_NDIMCD, D_PADA, D_PADB, D_VWMD, D_VWND, D_WGD, D_N };
+
+static const kernel_def DEFS[] = {
+    {"Xgemm", X_N, {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA", "SB",
+                    "STRM", "STRN", "VWM", "VWN"}},
+    {"XgemmDirect", D_N, {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"}},
+    {"GemmRoutine", 1, {"XGEMM_MIN_INDIRECT_SIZE"}},
+    {"Copy", 4, {"COPY_DIMX", "COPY_DIMY", "COPY_VW", "COPY_WPT"}},
+    {"Pad", 4, {"PAD_DIMX", "PAD_DIMY", "PAD_WPTX", "PAD_WPTY"}},
+    {"Transpose", 4, {"TRA_DIM", "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT"}},
+    {"Padtranspose", 3, {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"}},
+};
+#define NDEFS (int)(sizeof DEFS / sizeof DEFS[0])
+
+/* GEMMs with m*n*k below XGEMM_MIN_INDIRECT_SIZE^3 take the direct kernel;
+ * 2^20 cubed still fits CLBlast's unsigned long long product. */
+#define MAX_VALUE ((size_t)1 << 20)
+
+static const kernel_def *find_def(const char *name) {
+    size_t len = strlen(name);
+    for (int i = 0; i < NDEFS; i++)
+        if (strlen(DEFS[i].name) == len && !memcmp(DEFS[i].name, name, len)) return &DEFS[i];
+    return NULL;
+}
+
+static const kd_tune_kernel *find_kernel(const kd_tune_set *s, const char *name) {
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->kernels[i].name, name)) return &s->kernels[i];
+    return NULL;
+}
+
+bool kd_tune_get(const kd_tune_set *s, const char *name, const char *key, size_t *val) {
+    const kd_tune_kernel *k = find_kernel(s, name);
+    if (!k) return false;
+    for (int i = 0; i < k->n; i++)
+        if (!strcmp(k->keys[i], key)) {
+            *val = k->vals[i];
+            return true;
+        }
+    return false;
+}
+
+/* Replaces (or adds) kernel `name` in s with values in DEFS order. */
+static void set_kernel(kd_tune_set *s, const char *name, const size_t *vals) {
+    const kernel_def *d = find_def(name);
+    KD_ASSERT(d);
+    kd_tune_kernel *k = NULL;
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->kernels[i].name, name)) k = &s->kernels[i];
+    if (!k) {
+        KD_ASSERT(s->n < KD_TUNE_MAX_KERNELS);
+        k = &s->kernels[s->n++];
+    }
+    memset(k, 0, sizeof *k);
+    snprintf(k->name, sizeof k->name, "%s", name);
+    k->n = d->n;
+    for (int i = 0; i < d->n; i++) {
+        snprintf(k->keys[i], sizeof k->keys[i], "%s", d->keys[i]);
+        k->vals[i] = vals[i];
+    }
+}
+
+kd_status kd_tune_parse(const char *text, size_t len, kd_tune_set *out, kd_err *err) {
+    memset(out, 0, sizeof *out);
+    int lineno = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n') end++;
+        char line[1024];
+        size_t n = end - pos;
+        lineno++;
+        if (n >= sizeof line)
+            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: longer than %zu characters", lineno, sizeof line - 1);
+        memcpy(line, text + pos, n);
+        line[n] = '\0';
+        pos = end + 1;
+        if (memchr(line, '\0', n))
+            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: contains a NUL byte (not a text file)", lineno);
+        char *save = NULL, *tok = strtok_r(line, " \t\r", &save);
+        if (!tok || tok[0] == '#') continue;
+        const kernel_def *d = find_def(tok);
+        if (!d)
+            return kd_fail(err, KD_ERR_INPUT,
+                           "tuning line %d: unknown CLBlast kernel '%.64s' (expected Xgemm, XgemmDirect, "
+                           "GemmRoutine, Copy, Pad, Transpose or Padtranspose)",
+                           lineno, tok);
+        if (find_kernel(out, d->name))
+            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: kernel %s given twice", lineno, d->name);
+        if (out->n == KD_TUNE_MAX_KERNELS)
+            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: more than %d kernels", lineno, KD_TUNE_MAX_KERNELS);
+        size_t vals[KD_TUNE_MAX_PARAMS];
+        bool seen[KD_TUNE_MAX_PARAMS] = {0};
+        while ((tok = strtok_r(NULL, " \t\r", &save))) {
+            char *eq = strchr(tok, '=');
+            if (!eq)
+                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: '%.64s' is not KEY=VALUE", lineno, tok);
+            *eq = '\0';
+            int idx = -1;
+            for (int i = 0; i < d->n; i++)
+                if (!strcmp(d->keys[i], tok)) idx = i;
+            if (idx < 0)
+                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: %s has no parameter '%.64s'", lineno, d->name, tok);
+            if (seen[idx])
+                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: %s given twice", lineno, tok);
+            const char *v = eq + 1;
+            char *vend = NULL;
+            errno = 0;
+            unsigned long long x = (*v >= '0' && *v <= '9') ? strtoull(v, &vend, 10) : 0;
+            if (!vend || *vend || errno || x > MAX_VALUE)
+                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: %s=%.64s is not an integer in [0, %zu]", lineno,
+                               tok, v, MAX_VALUE);
+            vals[idx] = (size_t)x;
+            seen[idx] = true;
+        }
+        for (int i = 0; i < d->n; i++)
+            if (!seen[i])
+                return kd_fail(err, KD_ERR_INPUT,
+                               "tuning line %d: %s lacks %s (CLBlast needs every parameter of a kernel)", lineno,
+                               d->name, d->keys[i]);
+        set_kernel(out, d->name, vals);
+    }
+    if (!out->n) return kd_fail(err, KD_ERR_INPUT, "tuning text names no kernel");
+    return KD_OK;
+}
+
+/* Appends to buf like snprintf, counting what would have been written. */
+static void append(char *buf, size_t cap, int *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t cap, int *len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t at = (size_t)*len;
+    int n = vsnprintf(buf && at < cap ? buf + at : NULL, buf && at < cap ? cap - at : 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len += n;
+}
+
+int kd_tune_format(const kd_tune_set *s, char *buf, size_t cap) {
+    int len = 0;
+    if (buf && cap) buf[0] = '\0';
+    for (int i = 0; i < s->n; i++) {
+        const kd_tune_kernel *k = &s->kernels[i];
+        append(buf, cap, &len, "%s", k->name);
+        for (int j = 0; j < k->n; j++) append(buf, cap, &len, " %s=%zu", k->keys[j], k->vals[j]);
+        append(buf, cap, &len, "\n");
+    }
+    return len;
+}
+
+/* ---------------------------------------------------------------------------
+ * Constraints. These follow CLBlast's tuners (src/tuning/kernels/xgemm.hpp,
+ * xgemm_direct.hpp): a set outside them may compile and still compute
+ * garbage, so a stored file that breaks one is not applied. */
+
+static bool pow2_in(size_t v, size_t lo, size_t hi) { return v >= lo && v <= hi && (v & (v - 1)) == 0; }
+static bool divides(size_t num, size_t den) { return den && num % den == 0; }
+
+static bool xgemm_valid(const size_t *v, const kd_device_info *dev, char *why, size_t cap) {
+#define NEED(c, ...)                                   \
+    do {                                               \
+        if (!(c)) {                                    \
+            if (why) snprintf(why, cap, __VA_ARGS__); \
+            return false;                              \
+        }                                              \
+    } while (0)
+    NEED(v[X_GEMMK] <= 1 && v[X_SA] <= 1 && v[X_SB] <= 1 && v[X_STRM] <= 1 && v[X_STRN] <= 1,
+         "GEMMK, SA, SB, STRM and STRN must be 0 or 1");
+    NEED(pow2_in(v[X_VWM], 1, 16) && pow2_in(v[X_VWN], 1, 16), "VWM and VWN must be 1, 2, 4, 8 or 16");
+    const int ids[] = {X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        NEED(v[ids[i]] >= 1, "%s must be at least 1", DEFS[0].keys[ids[i]]);
+    NEED(divides(v[X_KWG], v[X_KWI]), "KWG=%zu is not a multiple of KWI=%zu", v[X_KWG], v[X_KWI]);
+    NEED(divides(v[X_MWG], v[X_MDIMC] * v[X_VWM]), "MWG=%zu is not a multiple of MDIMC*VWM=%zu", v[X_MWG],
+         v[X_MDIMC] * v[X_VWM]);
+    NEED(divides(v[X_NWG], v[X_NDIMC] * v[X_VWN]), "NWG=%zu is not a multiple of NDIMC*VWN=%zu", v[X_NWG],
+         v[X_NDIMC] * v[X_VWN]);
+    NEED(divides(v[X_MWG], v[X_MDIMA] * v[X_VWM]), "MWG=%zu is not a multiple of MDIMA*VWM=%zu", v[X_MWG],
+         v[X_MDIMA] * v[X_VWM]);
+    NEED(divides(v[X_NWG], v[X_NDIMB] * v[X_VWN]), "NWG=%zu is not a multiple of NDIMB*VWN=%zu", v[X_NWG],
+         v[X_NDIMB] * v[X_VWN]);
+    size_t threads = v[X_MDIMC] * v[X_NDIMC];
+    if (v[X_GEMMK] == 0) {
+        NEED(divides(threads, v[X_MDIMA]) && divides(v[X_KWG], threads / v[X_MDIMA]),
+             "KWG=%zu is not a multiple of MDIMC*NDIMC/MDIMA", v[X_KWG]);
+        NEED(divides(threads, v[X_NDIMB]) && divides(v[X_KWG], threads / v[X_NDIMB]),
+             "KWG=%zu is not a multiple of MDIMC*NDIMC/NDIMB", v[X_KWG]);
+        NEED(v[X_KREG] == 1, "KREG must be 1 when GEMMK=0");
+    } else {
+        /* The 2-D register-tiled kernel: what CLBlast's tuner explores for it. */
+        NEED(v[X_KWG] == 1 && v[X_KWI] == 1 && v[X_SA] == 0 && v[X_SB] == 0 && v[X_STRM] == 0 && v[X_STRN] == 0,
+             "GEMMK=1 needs KWG=1, KWI=1, SA=SB=STRM=STRN=0");
+        NEED(v[X_MDIMA] == v[X_MDIMC] && v[X_NDIMB] == v[X_NDIMC], "GEMMK=1 needs MDIMA=MDIMC and NDIMB=NDIMC");
+        NEED(pow2_in(v[X_KREG], 1, 64) && divides(v[X_KREG], v[X_VWN]), "GEMMK=1 needs KREG a multiple of VWN");
+    }
+    NEED(!dev || !dev->max_work_group || threads <= dev->max_work_group,
+         "MDIMC*NDIMC=%zu work-items exceed the device's %zu per work-group", threads,
+         dev ? dev->max_work_group : (size_t)0);
+    size_t local = 4 * (v[X_SA] * v[X_KWG] * v[X_MWG] + v[X_SB] * v[X_KWG] * v[X_NWG]);
+    NEED(!dev || !dev->local_mem || local <= dev->local_mem, "needs %zu bytes of local memory, the device has %llu",
+         local, dev ? (unsigned long long)dev->local_mem : 0ull);
+    return true;
+}
+
+static bool direct_valid(const size_t *v, const kd_device_info *dev, char *why, size_t cap) {
+    NEED(v[D_PADA] <= 1 && v[D_PADB] <= 1, "PADA and PADB must be 0 or 1");
+    NEED(pow2_in(v[D_VWMD], 1, 16) && pow2_in(v[D_VWND], 1, 16), "VWMD and VWND must be 1, 2, 4, 8 or 16");
+    const int ids[] = {D_KWID, D_MDIMAD, D_MDIMCD, D_NDIMBD, D_NDIMCD, D_WGD};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        NEED(v[ids[i]] >= 1, "%s must be at least 1", DEFS[1].keys[ids[i]]);
+    size_t w = v[D_WGD], threads = v[D_MDIMCD] * v[D_NDIMCD];
+    NEED(divides(w, v[D_KWID]), "WGD=%zu is not a multiple of KWID=%zu", w, v[D_KWID]);
+    NEED(divides(w, v[D_MDIMCD] * v[D_VWMD]), "WGD=%zu is not a multiple of MDIMCD*VWMD", w);
+    NEED(divides(w, v[D_NDIMCD] * v[D_VWND]), "WGD=%zu is not a multiple of NDIMCD*VWND", w);
+    NEED(divides(w, v[D_MDIMAD] * v[D_VWMD]), "WGD=%zu is not a multiple of MDIMAD*VWMD", w);
+    NEED(divides(w, v[D_NDIMBD] * v[D_VWND]), "WGD=%zu is not a multiple of NDIMBD*VWND", w);
+    NEED(divides(threads, v[D_MDIMAD]) && divides(w, threads / v[D_MDIMAD]),
+         "WGD=%zu is not a multiple of MDIMCD*NDIMCD/MDIMAD", w);
+    NEED(divides(threads, v[D_NDIMBD]) && divides(w, threads / v[D_NDIMBD]),
+         "WGD=%zu is not a multiple of MDIMCD*NDIMCD/NDIMBD", w);
+    NEED(!dev || !dev->max_work_group || threads <= dev->max_work_group,
+         "MDIMCD*NDIMCD=%zu work-items exceed the device's %zu per work-group", threads,
+         dev ? dev->max_work_group : (size_t)0);
+    size_t local = 4 * (w * (w + v[D_PADA]) + w * (w + v[D_PADB]));
+    NEED(!dev || !dev->local_mem || local <= dev->local_mem, "needs %zu bytes of local memory, the device has %llu",
+         local, dev ? (unsigned long long)dev->local_mem : 0ull);
+    return true;
+}
+
+/* The copy kernels: only what keeps a launch legal. */
+static bool aux_valid(const kd_tune_kernel *k, const kd_device_info *dev, char *why, size_t cap) {
+    size_t threads = 1;
+    for (int i = 0; i < k->n; i++) {
+        const char *key = k->keys[i];
+        size_t v = k->vals[i];
+        bool flag = strstr(key, "_PAD") || strstr(key, "SHUFFLE"); /* TRA_PAD, TRA_SHUFFLE, PADTRA_PAD */
+        NEED(flag ? v <= 1 : v >= 1, flag ? "%s must be 0 or 1" : "%s must be at least 1", key);
+        if (strstr(key, "_VW") || strstr(key, "WPT")) NEED(pow2_in(v, 1, 16), "%s must be 1, 2, 4, 8 or 16", key);
+        if (strstr(key, "DIMX") || strstr(key, "DIMY")) threads *= v;
+        if (!strcmp(key, "TRA_DIM") || !strcmp(key, "PADTRA_TILE")) threads *= v * v;
+    }
+    NEED(!dev || !dev->max_work_group || threads <= dev->max_work_group,
+         "%s: %zu work-items exceed the device's %zu per work-group", k->name, threads,
+         dev ? dev->max_work_group : (size_t)0);
+    return true;
+#undef NEED
+}
+
+kd_status kd_tune_check(const kd_tune_set *s, const kd_device_info *dev, kd_err *err) {
+    char why[256] = "";
+    for (int i = 0; i < s->n; i++) {
+        const kd_tune_kernel *k = &s->kernels[i];
+        const kernel_def *d = find_def(k->name);
+        if (!d || k->n != d->n) return kd_fail(err, KD_ERR_INPUT, "tuning: kernel %s is incomplete", k->name);
+        bool ok = true;
+        if (!strcmp(k->name, "Xgemm")) ok = xgemm_valid(k->vals, dev, why, sizeof why);
+        else if (!strcmp(k->name, "XgemmDirect")) ok = direct_valid(k->vals, dev, why, sizeof why);
+        else if (!strcmp(k->name, "GemmRoutine")) ok = k->vals[0] <= MAX_VALUE;
+        else ok = aux_valid(k, dev, why, sizeof why);
+        if (!ok)
+            return kd_fail(err, KD_ERR_INPUT, "tuning for %s does not satisfy CLBlast's constraints: %s", k->name,
+                           why);
+    }
+    return KD_OK;
+}
+
+kd_status kd_tune_apply(kd_ctx *ctx, const kd_tune_set *s) {
+    KD_TRY(kd_tune_check(s, &ctx->dev, &ctx->err));
+    for (int i = 0; i < s->n; i++) {
+        const kd_tune_kernel *k = &s->kernels[i];
+        const char *keys[KD_TUNE_MAX_PARAMS];
+        for (int j = 0; j < k->n; j++) keys[j] = k->keys[j];
+        KD_TRY(kd_blas_override(ctx, k->name, (size_t)k->n, keys, k->vals));
+    }
+    return KD_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Storage in the cache directory. */
+
+uint64_t kd_tune_key(const kd_device_info *dev) {
+    uint64_t h = kd_hash_str(KD_HASH_SEED, "kdcl CLBlast tuning");
+    h = kd_hash_str(h, dev->name);
+    h = kd_hash_str(h, dev->vendor);
+    h = kd_hash_str(h, dev->driver_version);
+    h = kd_hash_str(h, dev->platform_name);
+    h = kd_hash_str(h, dev->platform_version);
+    h = kd_hash_str(h, kd_blas_version());
+    uint32_t format = KD_TUNE_FORMAT;
+    return kd_hash64(h, &format, sizeof format);
+}
+
+void kd_tune_path(const char *dir, const kd_device_info *dev, char *path, size_t cap) {
+    kd_cache_path(dir, "tune", kd_tune_key(dev), path, cap);
+}
+
+kd_status kd_tune_store(const char *dir, const kd_device_info *dev, const char *text, kd_err *err) {
+    kd_tune_set s;
+    KD_TRY(kd_tune_parse(text, strlen(text), &s, err));
+    KD_TRY(kd_tune_check(&s, dev, err));
+    return kd_cache_store(dir, "tune", kd_tune_key(dev), text, strlen(text), err);
+}
+
+kd_status kd_tune_load_text(const char *dir, const kd_device_info *dev, char **text, kd_err *err) {
+    *text = NULL;
+    char path[4200];
+    kd_tune_path(dir, dev, path, sizeof path);
+    if (!kd_file_exists(path)) return KD_OK;
+    void *data = NULL;
+    size_t size = 0;
+    if (!kd_cache_load(dir, "tune", kd_tune_key(dev), &data, &size))
+        return kd_fail(err, KD_ERR_INPUT,
+                       "%s is damaged (bad header or checksum); run 'kdcl tune' again or 'kdcl tune --reset'", path);
+    char *t = realloc(data, size + 1);
+    if (!t) {
+        free(data);
+        return kd_fail(err, KD_ERR_NOMEM, "out of host memory reading %s", path);
+    }
+    t[size] = '\0';
+    *text = t;
+    return KD_OK;
+}
+
+kd_status kd_tune_reset(const char *dir, const kd_device_info *dev, bool *removed, kd_err *err) {
+    char path[4200];
+    kd_tune_path(dir, dev, path, sizeof path);
+    *removed = false;
+    if (!kd_file_exists(path)) return KD_OK;
+    if (remove(path) != 0) return kd_fail(err, KD_ERR_IO, "cannot delete %s: %s", path, strerror(errno));
+    *removed = true;
+    return KD_OK;
+}
+
+kd_status kd_tune_apply_stored(kd_ctx *ctx) {
+    ctx->tuned = false;
+    if (!ctx->cache_enabled) return KD_OK;
+    char *text = NULL;
+    KD_TRY(kd_tune_load_text(ctx->cache_dir, &ctx->dev, &text, &ctx->err));
+    if (!text) return KD_OK;
+    kd_tune_set s;
+    char path[4200];
+    kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
+    kd_status st = kd_tune_parse(text, strlen(text), &s, &ctx->err);
+    free(text);
+    if (st == KD_OK) st = kd_tune_apply(ctx, &s);
+    if (st != KD_OK) {
+        kd_err_prefix(&ctx->err, "%s: ", path);
+        return st;
+    }
+    ctx->tuned = true;
+    return KD_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * The search.
+ *
+ * A candidate costs a CLBlast program build plus the timed runs. CLBlast
+ * builds the whole GEMM routine (copy, pad, transpose, indirect and direct
+ * kernels) whenever any parameter changes, and POCL compiles each kernel
+ * again for its work-group size at the first launch: seconds per indirect
+ * candidate, tens of seconds per direct one on a 2-core CPU. A budget of
+ * minutes therefore buys tens of candidates, not thousands: start from a
+ * few sets known to suit the device type, walk to neighbours of the best
+ * (one or two parameters halved, doubled or flipped), then random ones.
+ *
+ * CLBlast runs a GEMM with m*n*k < XGEMM_MIN_INDIRECT_SIZE^3 with the
+ * direct kernel (one launch, any size) and the others with the indirect one
+ * (pad/transpose copies, then a kernel that wants multiples of its tile).
+ * Phase A forces the indirect kernel for every shape and tunes Xgemm.
+ * Then the small shapes where the tuned indirect kernel is inefficient (if
+ * any) are timed with CLBlast's own direct kernel, the threshold set to
+ * send exactly those to it; phase B tunes XgemmDirect there when the
+ * budget allows (on POCL a direct candidate costs minutes of builds). The
+ * threshold becomes that one or 0 (never direct), whichever measured
+ * faster, and the final set is checked against float64 once more (the
+ * batched routine included) and timed.
+ *
+ * Cost of a set, relative to CLBlast's defaults (= 1): half is 1024^3 (the
+ * usual figure of merit), half the GEMM time of one training step over the
+ * given shapes (each weighted by how often a step runs it). */
+
+#define MAX_SEEN 1024
+
+typedef struct cand {
+    size_t v[KD_TUNE_MAX_PARAMS];
+} cand;
+
+typedef struct check_shape {
+    bool ta, tb;
+    int m, n, k, batch;
+    bool shared_a; /* batched with A stride 0, as 1x1 convolutions run it */
+} check_shape;
+
+/* Odd sizes in the three transpositions kdcl's layers use (NN forward, NT
+ * weight gradient, TN input gradient; TT is never called). */
+static const check_shape CHECKS[] = {
+    {false, false, 37, 29, 53, 1, false}, {false, true, 33, 67, 19, 1, false}, {true, false, 70, 31, 45, 1, false},
+    {false, false, 1, 7, 1, 1, false},
+};
+#define NCHECKS (int)(sizeof CHECKS / sizeof CHECKS[0])
+/* Batched ones for the final set (1x1 convolutions use that routine; the
+ * second is the case runtime/blas.c works around). */
+static const check_shape BATCH_CHECKS[] = {{false, true, 29, 23, 31, 3, false}, {true, false, 128, 16, 512, 3, true}};
+#define NBATCH_CHECKS (int)(sizeof BATCH_CHECKS / sizeof BATCH_CHECKS[0])
+
+enum { RUN_OK, RUN_FAILED, RUN_WRONG, RUN_LATE };
+
+typedef struct tuner {
+    kd_ctx *ctx;
+    const kd_tune_opts *o;
+    kd_tune_result *res;
+    double t0, search_end;
+    int ns;
+    kd_tune_shape *sh;               /* res->shapes */
+    double w[KD_TUNE_MAX_SHAPES];    /* cost per ms */
+    double base[KD_TUNE_MAX_SHAPES]; /* CLBlast defaults, ms per call */
+    double ind[KD_TUNE_MAX_SHAPES];  /* best indirect candidate, ms */
+    double dir[KD_TUNE_MAX_SHAPES];  /* best direct candidate (INFINITY: not measured) */
+    double cur[KD_TUNE_MAX_SHAPES];  /* the candidate being timed */
+    bool small[KD_TUNE_MAX_SHAPES];  /* phase B's shapes */
+    size_t threshold_b;
+    float *ref[KD_TUNE_MAX_SHAPES];
+    float *ha, *hb, *hc, *out;
+    cl_mem a, b, c;
+    bool have_a, have_b;
+    bool b0_ok;     /* CLBlast's direct kernel timed on the small shapes (into dir) */
+    double b0_cost;
+    bool ran_b;     /* a phase B candidate was applied: the default direct kernel is gone */
+    double a_secs[MAX_SEEN]; /* how long each phase A candidate took */
+    int na_secs;
+    cand best_a, best_b;
+    cand seen[2][MAX_SEEN]; /* per phase */
+    int nseen[2];
+    uint64_t rng;
+} tuner;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t next_rand(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void say(const tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const tuner *t, const char *fmt, ...) {
+    if (!t->o->log) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(t->o->log, "tune [%4.0fs] ", now_s() - t->t0);
+    vfprintf(t->o->log, fmt, ap);
+    fputc('\n', t->o->log);
+    fflush(t->o->log);
+    va_end(ap);
+}
+
+static bool stopped(const tuner *t) { return t->o->stop && *t->o->stop; }
+
+static const char *phase_kernel(int phase) { return phase == 0 ? "Xgemm" : "XgemmDirect"; }
+
+static void cand_text(int phase, const cand *c, char *buf, size_t cap) {
+    kd_tune_set s = {0};
+    set_kernel(&s, phase_kernel(phase), c->v);
+    int n = kd_tune_format(&s, buf, cap);
+    if (n > 0 && (size_t)n <= cap && buf[n - 1] == '\n') buf[n - 1] = '\0';
+}
+
+static kd_status override(kd_ctx *ctx, const char *name, const size_t *vals) {
+    const kernel_def *d = find_def(name);
+    const char *keys[KD_TUNE_MAX_PARAMS];
+    for (int i = 0; i < d->n; i++) keys[i] = d->keys[i];
+    return kd_blas_override(ctx, name, (size_t)d->n, keys, vals);
+}
+
+static kd_status set_threshold(kd_ctx *ctx, size_t t) { return override(ctx, "GemmRoutine", &t); }
+
+static kd_gemm_args shape_args(const tuner *t, bool ta, bool tb, int m, int n, int k, float beta) {
+    kd_gemm_args g = {.ta = ta, .tb = tb, .m = (size_t)m, .n = (size_t)n, .k = (size_t)k, .alpha = 1.0f,
+                      .beta = beta, .a = t->a, .lda = ta ? (size_t)m : (size_t)k, .b = t->b,
+                      .ldb = tb ? (size_t)k : (size_t)n, .c = t->c, .ldc = (size_t)n};
+    return g;
+}
+
+/* C = A*B + beta*C0 in double at (i, j); *abs_sum bounds the rounding error. */
+static double ref_at(bool ta, bool tb, int m, int n, int k, float beta, const float *a, const float *b,
+                     const float *c0, int i, int j, double *abs_sum) {
+    double s = 0, sa = 0;
+    for (int p = 0; p < k; p++) {
+        double av = ta ? a[(size_t)p * (size_t)m + (size_t)i] : a[(size_t)i * (size_t)k + (size_t)p];
+        double bv = tb ? b[(size_t)j * (size_t)k + (size_t)p] : b[(size_t)p * (size_t)n + (size_t)j];
+        s += av * bv;
+        sa += fabs(av * bv);
+    }
+    double c = (double)beta * (double)c0[(size_t)i * (size_t)n + (size_t)j];
+    *abs_sum = sa + fabs(c);
+    return s + c;
+}
+
+static bool ref_close(double got, double want, double abs_sum) { return fabs(got - want) <= 1e-4 * abs_sum + 1e-5; }
+
+/* One call of shape i, checked against the reference (for the defaults:
+ * against float64 at sampled points, then kept as the reference), then
+ * timed: *ms is the best per-call time, timing stops early once above
+ * limit_ms. */
+static int run_shape(tuner *t, int i, double limit_ms, double *ms) {
+    kd_ctx *ctx = t->ctx;
+    const kd_tune_shape *s = &t->sh[i];
+    size_t mn = (size_t)s->m * (size_t)s->n;
+    kd_gemm_args g = shape_args(t, s->ta, s->tb, s->m, s->n, s->k, s->beta);
+    if (t->ref[i] && now_s() > t->search_end) return RUN_LATE;
+    if (kd_write(ctx, t->c, 0, mn * sizeof(float), t->hc, true) != KD_OK) return RUN_FAILED;
+    if (kd_sgemm(ctx, &g) != KD_OK || kd_finish(ctx) != KD_OK) return RUN_FAILED;
+    if (kd_read(ctx, t->c, 0, mn * sizeof(float), t->out) != KD_OK) return RUN_FAILED;
+    if (!t->ref[i]) {
+        /* Corners first: that is where padding goes wrong. */
+        uint64_t rs = 12345u + (uint64_t)i;
+        for (int q = 0; q < 48; q++) {
+            int r = q < 4 ? (q & 1 ? s->m - 1 : 0) : (int)(next_rand(&rs) % (uint64_t)s->m);
+            int c = q < 4 ? (q & 2 ? s->n - 1 : 0) : (int)(next_rand(&rs) % (uint64_t)s->n);
+            double abs_sum;
+            double want = ref_at(s->ta, s->tb, s->m, s->n, s->k, s->beta, t->ha, t->hb, t->hc, r, c, &abs_sum);
+            double got = t->out[(size_t)r * (size_t)s->n + (size_t)c];
+            if (!ref_close(got, want, abs_sum)) {
+                kd_fail(&ctx->err, KD_ERR_NUMERIC,
+                        "CLBlast's default SGEMM gives a wrong result on %s (%s at [%d][%d]: %g, expected %g); "
+                        "not tuning a broken GEMM",
+                        ctx->dev.name, s->label, r, c, got, want);
+                return RUN_WRONG;
+            }
+        }
+        t->ref[i] = malloc(mn * sizeof(float));
+        if (!t->ref[i]) {
+            kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for reference results");
+            return RUN_FAILED;
+        }
+        memcpy(t->ref[i], t->out, mn * sizeof(float));
+    } else {
+        double big = 0, diff = 0;
+        for (size_t e = 0; e < mn; e++) {
+            double r = fabs((double)t->ref[i][e]), d = fabs((double)t->out[e] - (double)t->ref[i][e]);
+            if (r > big) big = r;
+            if (!(d <= diff)) diff = isnan(d) ? (double)INFINITY : d;
+        }
+        if (!(diff <= 1e-3 * big + 1e-6)) return RUN_WRONG;
+    }
+    double best = INFINITY, total = 0;
+    for (int r = 0; r < 20 && (r < 3 || total < 60.0); r++) {
+        double t1 = now_s();
+        if (kd_sgemm(ctx, &g) != KD_OK || kd_finish(ctx) != KD_OK) return RUN_FAILED;
+        double dt = (now_s() - t1) * 1e3;
+        total += dt;
+        if (dt < best) best = dt;
+        if (best > limit_ms) break;
+    }
+    *ms = best;
+    return RUN_OK;
+}
+
+/* A small odd shape against float64, whole result. */
+static int run_check(tuner *t, const check_shape *s) {
+    kd_ctx *ctx = t->ctx;
+    size_t sa = (size_t)s->m * (size_t)s->k, sb = (size_t)s->k * (size_t)s->n, sc = (size_t)s->m * (size_t)s->n;
+    size_t nc = sc * (size_t)s->batch, a_stride = s->shared_a ? 0 : sa;
+    float beta = 0.5f;
+    kd_gemm_args g = shape_args(t, s->ta, s->tb, s->m, s->n, s->k, beta);
+    if (kd_write(ctx, t->c, 0, nc * sizeof(float), t->hc, true) != KD_OK) return RUN_FAILED;
+    kd_status st = s->batch > 1 ? kd_sgemm_batched(ctx, &g, a_stride, sb, sc, (size_t)s->batch) : kd_sgemm(ctx, &g);
+    if (st != KD_OK || kd_finish(ctx) != KD_OK) return RUN_FAILED;
+    if (kd_read(ctx, t->c, 0, nc * sizeof(float), t->out) != KD_OK) return RUN_FAILED;
+    for (int bi = 0; bi < s->batch; bi++)
+        for (int i = 0; i < s->m; i++)
+            for (int j = 0; j < s->n; j++) {
+                double abs_sum;
+                double want = ref_at(s->ta, s->tb, s->m, s->n, s->k, beta, t->ha + (size_t)bi * a_stride,
+                                     t->hb + (size_t)bi * sb, t->hc + (size_t)bi * sc, i, j, &abs_sum);
+                if (!ref_close(t->out[(size_t)bi * sc + (size_t)i * (size_t)s->n + (size_t)j], want, abs_sum))
+                    return RUN_WRONG;
+            }
+    return RUN_OK;
+}
+
+static double mnk(const kd_tune_shape *s) { return (double)s->m * (double)s->n * (double)s->k; }
+
+/* The checks a candidate of `phase` must pass. Phase B only runs the
+ * transpositions its shapes use: each is a separate kernel for POCL to
+ * compile, at tens of seconds apiece for the direct kernel. */
+static int run_checks(tuner *t, int phase) {
+    for (int q = 0; q < NCHECKS; q++) {
+        const check_shape *c = &CHECKS[q];
+        if (phase == 1) {
+            bool used = false;
+            for (int i = 0; i < t->ns; i++) used |= t->small[i] && t->sh[i].ta == c->ta && t->sh[i].tb == c->tb;
+            if (!used) continue;
+        }
+        int r = run_check(t, c);
+        if (r) return r;
+    }
+    return RUN_OK;
+}
+
+static double cost_of(const tuner *t, const double *ms) {
+    double c = 0;
+    for (int i = 0; i < t->ns; i++) c += t->w[i] * ms[i];
+    return c;
+}
+
+/* Times the current CLBlast state into t->cur: phase A on every shape
+ * (biggest contribution first, abandoned once the partial cost passes
+ * `bound`), phase B on its small shapes (the others keep t->ind). */
+static int time_all(tuner *t, int phase, double bound, double *cost) {
+    int order[KD_TUNE_MAX_SHAPES];
+    for (int i = 0; i < t->ns; i++) order[i] = i;
+    for (int i = 0; i < t->ns; i++)
+        for (int j = i + 1; j < t->ns; j++)
+            if (t->w[order[j]] * t->base[order[j]] > t->w[order[i]] * t->base[order[i]]) {
+                int x = order[i];
+                order[i] = order[j];
+                order[j] = x;
+            }
+    double partial = 0;
+    for (int q = 0; q < t->ns; q++) {
+        int i = order[q];
+        t->cur[i] = INFINITY;
+        if (phase == 1 && !t->small[i]) {
+            t->cur[i] = t->ind[i];
+            partial += t->w[i] * t->ind[i];
+        }
+    }
+    for (int q = 0; q < t->ns; q++) {
+        int i = order[q];
+        if (phase == 1 && !t->small[i]) continue;
+        double ms, room = isfinite(bound) ? (bound - partial) / t->w[i] : (double)INFINITY;
+        int r = run_shape(t, i, room, &ms);
+        if (r) return r;
+        t->cur[i] = ms;
+        partial += t->w[i] * ms;
+        if (partial > bound) {
+            *cost = INFINITY;
+            return RUN_OK;
+        }
+    }
+    *cost = cost_of(t, t->cur);
+    return RUN_OK;
+}
+
+/* --- candidate generation --- */
+
+static bool seen_before(const tuner *t, int phase, const cand *c) {
+    for (int i = 0; i < t->nseen[phase]; i++)
+        if (!memcmp(t->seen[phase][i].v, c->v, sizeof c->v)) return true;
+    return false;
+}
+
+static void mark_seen(tuner *t, int phase, const cand *c) {
+    if (t->nseen[phase] < MAX_SEEN) t->seen[phase][t->nseen[phase]++] = *c;
+}
+
+/* Without local memory the A/B loading layout (MDIMA, NDIMB) is unused:
+ * tie it to the compute layout so equivalent sets are not built twice. */
+static void normalise(int phase, cand *c) {
+    if (phase != 0) return;
+    if (!c->v[X_SA] || c->v[X_GEMMK]) c->v[X_MDIMA] = c->v[X_MDIMC];
+    if (!c->v[X_SB] || c->v[X_GEMMK]) c->v[X_NDIMB] = c->v[X_NDIMC];
+}
+
+static bool cand_valid(const tuner *t, int phase, const cand *c) {
+    return phase == 0 ? xgemm_valid(c->v, &t->ctx->dev, NULL, 0) : direct_valid(c->v, &t->ctx->dev, NULL, 0);
+}
+
+static cand make_x(size_t gemmk, size_t kreg, size_t kwg, size_t kwi, size_t mdimc, size_t mwg, size_t ndimc,
+                   size_t nwg, size_t sa, size_t sb, size_t vwm, size_t vwn) {
+    cand c = {{0}};
+    c.v[X_GEMMK] = gemmk, c.v[X_KREG] = kreg, c.v[X_KWG] = kwg, c.v[X_KWI] = kwi;
+    c.v[X_MDIMC] = c.v[X_MDIMA] = mdimc, c.v[X_MWG] = mwg, c.v[X_NDIMC] = c.v[X_NDIMB] = ndimc;
+    c.v[X_NWG] = nwg, c.v[X_SA] = sa, c.v[X_SB] = sb, c.v[X_VWM] = vwm, c.v[X_VWN] = vwn;
+    return c;
+}
+
+static cand make_d(size_t wgd, size_t mdimcd, size_t ndimcd, size_t kwid, size_t vwmd, size_t vwnd, size_t pad) {
+    cand c = {{0}};
+    c.v[D_WGD] = wgd, c.v[D_MDIMCD] = c.v[D_MDIMAD] = mdimcd, c.v[D_NDIMCD] = c.v[D_NDIMBD] = ndimcd;
+    c.v[D_KWID] = kwid, c.v[D_VWMD] = vwmd, c.v[D_VWND] = vwnd, c.v[D_PADA] = c.v[D_PADB] = pad;
+    return c;
+}
+
+/* Starting points. On CPUs (POCL) a work-group is a loop over its
+ * work-items and every barrier splits that loop, so few work-items with
+ * large register tiles, wide vectors and no local memory do best (on a
+ * 2-core EPYC: 16x16 floats per work-item in float8, about 3x CLBlast's
+ * generic defaults); GPUs want many work-items and local memory. Each list
+ * ends with the other kind's picks. */
+static int seeds(const tuner *t, int phase, cand *out) {
+    bool cpu = (t->ctx->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+    cand cpu_x[] = {
+        make_x(0, 1, 32, 2, 4, 64, 4, 64, 0, 0, 8, 8), make_x(0, 1, 32, 2, 2, 32, 2, 32, 0, 0, 8, 8),
+        make_x(0, 1, 32, 2, 4, 64, 2, 32, 0, 0, 8, 8), make_x(0, 1, 32, 2, 8, 128, 2, 32, 0, 0, 16, 8),
+        make_x(1, 8, 1, 1, 4, 64, 4, 64, 0, 0, 8, 8),
+    };
+    cand gpu_x[] = {
+        make_x(0, 1, 32, 2, 16, 64, 16, 64, 1, 1, 2, 2), make_x(0, 1, 16, 2, 16, 128, 16, 128, 1, 1, 4, 4),
+        make_x(0, 1, 16, 2, 8, 64, 8, 64, 1, 1, 4, 4), make_x(1, 4, 1, 1, 16, 64, 16, 64, 0, 0, 2, 2),
+    };
+    cand cpu_d[] = {make_d(16, 2, 2, 2, 4, 4, 0), make_d(32, 4, 4, 2, 8, 8, 0)};
+    cand gpu_d[] = {make_d(32, 8, 8, 2, 4, 4, 1), make_d(32, 16, 16, 2, 2, 2, 1)};
+    const cand *lists[2][2] = {{cpu_x, gpu_x}, {cpu_d, gpu_d}};
+    int counts[2][2] = {{5, 4}, {2, 2}};
+    int first = cpu ? 0 : 1, n = 0;
+    for (int l = 0; l < 2; l++) {
+        int which = l == 0 ? first : 1 - first;
+        for (int i = 0; i < counts[phase][which]; i++) out[n++] = lists[phase][which][i];
+    }
+    return n;
+}
+
+typedef struct move {
+    int p, q; /* parameters changed together (q < 0: one) */
+} move;
+
+static const move XMOVES[] = {
+    {X_VWM, -1},         {X_VWN, -1},         {X_MWG, -1},       {X_NWG, -1},       {X_MDIMC, -1},
+    {X_NDIMC, -1},       {X_KWG, -1},         {X_KWI, -1},       {X_MWG, X_MDIMC},  {X_NWG, X_NDIMC},
+    {X_MWG, X_VWM},      {X_NWG, X_VWN},      {X_MWG, X_NWG},    {X_VWM, X_VWN},    {X_MDIMC, X_NDIMC},
+    {X_STRM, -1},        {X_STRN, -1},        {X_SA, -1},        {X_SB, -1},        {X_MDIMA, -1},
+    {X_NDIMB, -1},       {X_KREG, -1},
+};
+static const move DMOVES[] = {
+    {D_VWMD, -1},       {D_VWND, -1},       {D_WGD, -1},    {D_MDIMCD, -1},     {D_NDIMCD, -1},
+    {D_KWID, -1},       {D_WGD, D_MDIMCD},  {D_WGD, D_NDIMCD}, {D_VWMD, D_VWND}, {D_MDIMCD, D_NDIMCD},
+    {D_PADA, -1},       {D_PADB, -1},       {D_MDIMAD, -1}, {D_NDIMBD, -1},
+};
+
+static bool is_flag(int phase, int p) {
+    return phase == 0 ? (p == X_SA || p == X_SB || p == X_STRM || p == X_STRN) : (p == D_PADA || p == D_PADB);
+}
+
+static bool step(int phase, cand *c, int p, bool up) {
+    if (is_flag(phase, p)) {
+        c->v[p] ^= 1;
+        return true;
+    }
+    if (up) c->v[p] *= 2;
+    else if (c->v[p] >= 2) c->v[p] /= 2;
+    else return false;
+    return c->v[p] <= 256;
+}
+
+/* The first untried valid neighbour of `from`, in move order. */
+static bool next_neighbour(const tuner *t, int phase, const cand *from, cand *out) {
+    const move *mv = phase == 0 ? XMOVES : DMOVES;
+    int nm = phase == 0 ? (int)(sizeof XMOVES / sizeof XMOVES[0]) : (int)(sizeof DMOVES / sizeof DMOVES[0]);
+    for (int i = 0; i < nm; i++)
+        for (int dir = 0; dir < 2; dir++) {
+            if (is_flag(phase, mv[i].p) && dir) continue;
+            cand c = *from;
+            if (!step(phase, &c, mv[i].p, dir == 0)) continue;
+            if (mv[i].q >= 0 && !step(phase, &c, mv[i].q, dir == 0)) continue;
+            normalise(phase, &c);
+            if (!cand_valid(t, phase, &c) || seen_before(t, phase, &c)) continue;
+            *out = c;
+            return true;
+        }
+    return false;
+}
+
+static size_t pick(uint64_t *rng, const size_t *vals, int n) { return vals[next_rand(rng) % (uint64_t)n]; }
+
+static bool random_cand(tuner *t, int phase, cand *out) {
+    static const size_t VW[] = {1, 2, 4, 8, 16}, KI[] = {1, 2, 4, 8}, WG[] = {16, 32, 64, 128},
+                        DIM[] = {1, 2, 4, 8, 16}, K[] = {8, 16, 32, 64}, BIT[] = {0, 1};
+    for (int tries = 0; tries < 5000; tries++) {
+        cand c = {{0}};
+        if (phase == 0) {
+            c.v[X_GEMMK] = 0, c.v[X_KREG] = 1;
+            c.v[X_MWG] = pick(&t->rng, WG, 4), c.v[X_NWG] = pick(&t->rng, WG, 4);
+            c.v[X_KWG] = pick(&t->rng, K, 4), c.v[X_KWI] = pick(&t->rng, KI, 4);
+            c.v[X_MDIMC] = pick(&t->rng, DIM, 5), c.v[X_NDIMC] = pick(&t->rng, DIM, 5);
+            c.v[X_MDIMA] = pick(&t->rng, DIM, 5), c.v[X_NDIMB] = pick(&t->rng, DIM, 5);
+            c.v[X_VWM] = pick(&t->rng, VW, 5), c.v[X_VWN] = pick(&t->rng, VW, 5);
+            c.v[X_SA] = pick(&t->rng, BIT, 2), c.v[X_SB] = pick(&t->rng, BIT, 2);
+            c.v[X_STRM] = pick(&t->rng, BIT, 2), c.v[X_STRN] = pick(&t->rng, BIT, 2);
+        } else {
+            c.v[D_WGD] = pick(&t->rng, WG, 4) / 2, c.v[D_KWID] = pick(&t->rng, KI, 4);
+            c.v[D_MDIMCD] = pick(&t->rng, DIM, 5), c.v[D_NDIMCD] = pick(&t->rng, DIM, 5);
+            c.v[D_MDIMAD] = pick(&t->rng, DIM, 5), c.v[D_NDIMBD] = pick(&t->rng, DIM, 5);
+            c.v[D_VWMD] = pick(&t->rng, KI, 4), c.v[D_VWND] = pick(&t->rng, KI, 4);
+            c.v[D_PADA] = pick(&t->rng, BIT, 2), c.v[D_PADB] = pick(&t->rng, BIT, 2);
+        }
+        normalise(phase, &c);
+        /* Work-groups of fewer than 4 work-items never win and cost a build. */
+        size_t threads = phase == 0 ? c.v[X_MDIMC] * c.v[X_NDIMC] : c.v[D_MDIMCD] * c.v[D_NDIMCD];
+        if (threads < 4) continue;
+        if (!cand_valid(t, phase, &c) || seen_before(t, phase, &c)) continue;
+        *out = c;
+        return true;
+    }
+    return false;
+}
+
+/* Builds, checks and times one candidate; *cost INFINITY when it failed,
+ * was wrong, lost early or ran out of time (*late). */
+static kd_status try_cand(tuner *t, int phase, const cand *c, double bound, double *cost, bool *late,
+                          const char *origin) {
+    kd_ctx *ctx = t->ctx;
+    char txt[512];
+    cand_text(phase, c, txt, sizeof txt);
+    mark_seen(t, phase, c);
+    *cost = INFINITY;
+    double t1 = now_s();
+    KD_TRY(override(ctx, phase_kernel(phase), c->v));
+    int r = run_checks(t, phase);
+    if (!r) r = time_all(t, phase, bound, cost);
+    *late = r == RUN_LATE;
+    const char *verdict = r == RUN_FAILED  ? "refused (build or launch failed)"
+                          : r == RUN_WRONG ? "refused: WRONG RESULTS"
+                          : r == RUN_LATE  ? "abandoned: out of time"
+                                           : "slower";
+    if (r == RUN_FAILED) t->res->failed++;
+    else if (r == RUN_WRONG) t->res->wrong++;
+    else if (r == RUN_OK) t->res->tried++;
+    bool better = r == RUN_OK && *cost < bound;
+    char extra[600] = "";
+    if (r == RUN_FAILED) snprintf(extra, sizeof extra, ": %.500s", ctx->err.msg);
+    if (t->o->verbose || better || r == RUN_FAILED || r == RUN_WRONG) {
+        if (r == RUN_OK && isfinite(*cost))
+            say(t, "%-6s cost %.3f%s %s (%.0fs)", origin, *cost, better ? " best so far:" : "", txt, now_s() - t1);
+        else say(t, "%-6s %s: %s (%.0fs)%s", origin, verdict, txt, now_s() - t1, extra);
+    } else {
+        say(t, "%-6s %s (%.0fs)", origin, isfinite(*cost) ? "slower" : verdict, now_s() - t1);
+    }
+    kd_err_clear(&ctx->err);
+    return KD_OK;
+}
+
+/* The smallest XGEMM_MIN_INDIRECT_SIZE that sends every m*n*k <= v to the
+ * direct kernel (CLBlast: direct iff m*n*k < size^3). */
+static size_t threshold_above(double v) {
+    size_t x = (size_t)cbrt(v);
+    while (x > 1 && (double)(x - 1) * (double)(x - 1) * (double)(x - 1) > v) x--;
+    while ((double)x * (double)x * (double)x <= v) x++;
+    return x;
+}
+
+/* Phase B's shapes: up to the largest one where the best indirect kernel so
+ * far runs at under half its 1024^3 rate (padding to its tiles, copies, too
+ * little work), and every smaller one, since the threshold is a size.
+ * Returns that largest m*n*k, or -1 when there is none. */
+static double small_limit(const tuner *t) {
+    if (!isfinite(t->ind[0])) return 0; /* no indirect result yet: assume there will be */
+    double rate0 = mnk(&t->sh[0]) / t->ind[0], lim = -1;
+    for (int i = 1; i < t->ns; i++)
+        if (mnk(&t->sh[i]) / t->ind[i] < 0.5 * rate0 && mnk(&t->sh[i]) > lim) lim = mnk(&t->sh[i]);
+    return lim;
+}
+
+static bool pick_small(tuner *t) {
+    double lim = small_limit(t);
+    bool any = false;
+    for (int i = 0; i < t->ns; i++) {
+        t->small[i] = i > 0 && mnk(&t->sh[i]) <= lim;
+        any |= t->small[i];
+    }
+    t->threshold_b = any ? threshold_above(lim) : 0;
+    return any;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* What a phase A candidate typically takes (build included; 0 before the
+ * first): the larger of the median and the mean of the last five, since
+ * candidates found in POCL's kernel cache take no time at all to build. */
+static double median_a(const tuner *t) {
+    if (!t->na_secs) return 0;
+    double v[MAX_SEEN], recent = 0;
+    memcpy(v, t->a_secs, (size_t)t->na_secs * sizeof v[0]);
+    qsort(v, (size_t)t->na_secs, sizeof v[0], cmp_double);
+    int last = t->na_secs < 5 ? t->na_secs : 5;
+    for (int i = t->na_secs - last; i < t->na_secs; i++) recent += t->a_secs[i] / last;
+    return fmax(v[t->na_secs / 2], recent);
+}
+
+/* A direct candidate costs several indirect ones (POCL: its kernels take
+ * tens of seconds to build, and they are in every program once set), so
+ * phase B gets 30% of the search only where that buys a few of them;
+ * otherwise phase A keeps the whole search. */
+#define B_SHARE 0.3
+#define B_COST 8.0
+
+static double phase_a_end(const tuner *t) {
+    if (small_limit(t) < 0) return t->search_end; /* no shape for a direct kernel */
+    double b = B_SHARE * (t->search_end - t->t0);
+    if (t->na_secs && b < B_COST * median_a(t)) b = 0;
+    /* Timing CLBlast's own direct kernel costs about two builds. */
+    return t->search_end - fmax(b, 5 * median_a(t));
+}
+
+static kd_status run_phase(tuner *t, int phase) {
+    cand list[16];
+    int nseed = seeds(t, phase, list), next_seed = 0;
+    bool have = false;
+    cand best = {{0}};
+    /* Phase B must beat CLBlast's direct kernel, timed before it. */
+    double best_cost = phase == 1 && t->b0_ok ? t->b0_cost : (double)INFINITY;
+    /* A previously stored set goes first: it is often still the best. */
+    const kd_tune_kernel *k = t->o->seed ? find_kernel(t->o->seed, phase_kernel(phase)) : NULL;
+    if (k) {
+        cand c = {{0}};
+        memcpy(c.v, k->vals, sizeof(size_t) * (size_t)k->n);
+        if (cand_valid(t, phase, &c)) {
+            for (int i = nseed; i > 0; i--) list[i] = list[i - 1];
+            list[0] = c;
+            nseed++;
+        }
+    }
+    /* Start a candidate only when a typical one still fits. */
+    double typical = phase == 0 ? 0 : B_COST * median_a(t);
+    while (!stopped(t)) {
+        double end = phase == 0 ? phase_a_end(t) : t->search_end;
+        if (phase == 0) typical = median_a(t);
+        if (now_s() + typical > end) break;
+        cand c;
+        const char *origin;
+        if (next_seed < nseed) {
+            c = list[next_seed++];
+            normalise(phase, &c);
+            if (!cand_valid(t, phase, &c) || seen_before(t, phase, &c)) continue;
+            origin = next_seed == 1 && k ? "stored" : "seed";
+        } else if (have && next_neighbour(t, phase, &best, &c)) {
+            origin = "near";
+        } else if (random_cand(t, phase, &c)) {
+            origin = "random";
+        } else break;
+        double cost, t1 = now_s();
+        bool late;
+        KD_TRY(try_cand(t, phase, &c, best_cost, &cost, &late, origin));
+        if (phase == 1) t->ran_b = true;
+        double took = now_s() - t1;
+        if (phase == 0 && t->na_secs < MAX_SEEN) t->a_secs[t->na_secs++] = took;
+        if (phase == 1) typical = took;
+        if (late) break;
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = c;
+            have = true;
+            memcpy(phase == 0 ? t->ind : t->dir, t->cur, sizeof t->cur);
+        }
+    }
+    if (phase == 0) {
+        t->have_a = have;
+        t->best_a = best;
+    } else {
+        t->have_b = have;
+        t->best_b = best;
+    }
+    return KD_OK;
+}
+
+static void tuner_free(tuner *t) {
+    for (int i = 0; i < KD_TUNE_MAX_SHAPES; i++) free(t->ref[i]);
+    free(t->ha);
+    free(t->hb);
+    free(t->hc);
+    free(t->out);
+    kd_buffer_free(t->ctx, t->a);
+    kd_buffer_free(t->ctx, t->b);
+    kd_buffer_free(t->ctx, t->c);
+}
+
+static void grow(size_t *have, size_t want) {
+    if (want > *have) *have = want;
+}
+
+static kd_status setup(tuner *t) {
+    kd_ctx *ctx = t->ctx;
+    kd_tune_result *res = t->res;
+    /* 1024^3 first, then the model's shapes (equal ones merged). */
+    kd_tune_shape big = {.m = 1024, .n = 1024, .k = 1024, .count = 1};
+    snprintf(big.label, sizeof big.label, "1024^3");
+    res->shapes[res->nshapes++] = big;
+    for (int i = 0; i < t->o->nshapes && res->nshapes < KD_TUNE_MAX_SHAPES; i++) {
+        const kd_tune_shape *s = &t->o->shapes[i];
+        if (s->m < 1 || s->n < 1 || s->k < 1 || !(s->count > 0))
+            return kd_fail(&ctx->err, KD_ERR_USAGE, "tune: shape '%s' has a zero size or count", s->label);
+        int dup = -1;
+        for (int j = 1; j < res->nshapes; j++) {
+            const kd_tune_shape *o = &res->shapes[j];
+            if (o->ta == s->ta && o->tb == s->tb && o->m == s->m && o->n == s->n && o->k == s->k && o->beta == s->beta)
+                dup = j;
+        }
+        if (dup > 0) res->shapes[dup].count += s->count;
+        else res->shapes[res->nshapes++] = *s;
+    }
+    t->ns = res->nshapes;
+    t->sh = res->shapes;
+    size_t na = 1, nb = 1, nc = 1;
+    for (int i = 0; i < t->ns; i++) {
+        size_t m = (size_t)t->sh[i].m, n = (size_t)t->sh[i].n, k = (size_t)t->sh[i].k;
+        grow(&na, m * k), grow(&nb, k * n), grow(&nc, m * n);
+    }
+    for (int q = 0; q < NCHECKS + NBATCH_CHECKS; q++) {
+        const check_shape *c = q < NCHECKS ? &CHECKS[q] : &BATCH_CHECKS[q - NCHECKS];
+        size_t m = (size_t)c->m, n = (size_t)c->n, k = (size_t)c->k, b = (size_t)c->batch;
+        grow(&na, m * k * b), grow(&nb, k * n * b), grow(&nc, m * n * b);
+    }
+    t->ha = malloc(na * sizeof(float));
+    t->hb = malloc(nb * sizeof(float));
+    t->hc = malloc(nc * sizeof(float));
+    t->out = malloc(nc * sizeof(float));
+    if (!t->ha || !t->hb || !t->hc || !t->out)
+        return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for the tuning matrices");
+    uint64_t rs = 42;
+    float *arrs[3] = {t->ha, t->hb, t->hc};
+    size_t lens[3] = {na, nb, nc};
+    for (int a = 0; a < 3; a++)
+        for (size_t i = 0; i < lens[a]; i++)
+            arrs[a][i] = (float)((double)(next_rand(&rs) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+    KD_TRY(kd_buffer_alloc(ctx, na * sizeof(float), "tuning matrix A", &t->a));
+    KD_TRY(kd_buffer_alloc(ctx, nb * sizeof(float), "tuning matrix B", &t->b));
+    KD_TRY(kd_buffer_alloc(ctx, nc * sizeof(float), "tuning matrix C", &t->c));
+    KD_TRY(kd_write(ctx, t->a, 0, na * sizeof(float), t->ha, true));
+    KD_TRY(kd_write(ctx, t->b, 0, nb * sizeof(float), t->hb, true));
+    return KD_OK;
+}
+
+static double gflops(const kd_tune_shape *s, double ms) { return 2e-6 * mnk(s) / ms; }
+
+static kd_status search(tuner *t) {
+    kd_ctx *ctx = t->ctx;
+    kd_tune_result *res = t->res;
+    KD_TRY(setup(t));
+    say(t, "%s; budget %.0f s; %d GEMM shapes (m x n x k, row-major as kd_sgemm runs them)", ctx->dev.name,
+        t->o->budget_s, t->ns);
+
+    /* CLBlast's defaults: the baseline, and the reference results. */
+    for (int i = 0; i < t->ns; i++) {
+        int r = run_shape(t, i, INFINITY, &t->base[i]);
+        if (r) {
+            if (r == RUN_FAILED) kd_err_prefix(&ctx->err, "CLBlast with its default parameters: ");
+            return ctx->err.code ? ctx->err.code : KD_ERR_BLAS;
+        }
+        res->base_ms[i] = t->base[i];
+        t->ind[i] = t->dir[i] = INFINITY;
+        say(t, "defaults  %-44s %8.2f ms %6.1f GFLOP/s", t->sh[i].label, t->base[i], gflops(&t->sh[i], t->base[i]));
+    }
+    double wsum = 0;
+    for (int i = 1; i < t->ns; i++) wsum += t->sh[i].count * t->base[i];
+    t->w[0] = (t->ns > 1 ? 0.5 : 1.0) / t->base[0];
+    for (int i = 1; i < t->ns; i++) t->w[i] = 0.5 * t->sh[i].count / wsum;
+
+    /* The final check builds the batched routine and times every shape once more. */
+    double reserve = fmax(20.0, 0.1 * t->o->budget_s);
+    t->search_end = t->t0 + t->o->budget_s - reserve;
+    say(t, "phase A: the indirect kernel Xgemm, forced for every shape");
+    KD_TRY(set_threshold(ctx, 0));
+    KD_TRY(run_phase(t, 0));
+    if (!t->have_a) {
+        say(t, "no Xgemm candidate built and gave correct results; keeping CLBlast's defaults");
+        return KD_OK;
+    }
+    if (pick_small(t) && !stopped(t)) {
+        /* CLBlast's own direct kernel may well be the best one for them:
+         * time it first (cheap: its default parameters build quickly). */
+        KD_TRY(set_threshold(ctx, t->threshold_b));
+        double end = t->search_end;
+        t->search_end = INFINITY; /* phase A left time for this */
+        int r = run_checks(t, 1);
+        for (int q = 0; !r && q < NBATCH_CHECKS; q++) r = run_check(t, &BATCH_CHECKS[q]);
+        double cost = INFINITY;
+        if (!r) r = time_all(t, 1, INFINITY, &cost);
+        t->search_end = end;
+        if (!r) {
+            t->b0_ok = true;
+            t->b0_cost = cost;
+            memcpy(t->dir, t->cur, sizeof t->cur);
+            say(t, "CLBlast's direct kernel for m*n*k < %zu^3: cost %.3f (indirect kernel only: %.3f)",
+                t->threshold_b, cost, cost_of(t, t->ind));
+        } else {
+            say(t, "CLBlast's direct kernel for m*n*k < %zu^3 %s", t->threshold_b,
+                r == RUN_WRONG ? "gives WRONG results here" : "failed");
+        }
+        kd_err_clear(&ctx->err);
+        double left = t->search_end - now_s();
+        if (stopped(t) || left < B_COST * median_a(t)) {
+            say(t, "phase B (tuning the direct kernel) skipped: %.0f s left, a candidate takes about %.0f s here",
+                left > 0 ? left : 0.0, B_COST * median_a(t));
+        } else {
+            say(t, "phase B: the direct kernel XgemmDirect for m*n*k < %zu^3, until %.0f s", t->threshold_b,
+                t->search_end - t->t0);
+            KD_TRY(run_phase(t, 1));
+        }
+    } else if (!stopped(t)) {
+        say(t, "the tuned indirect kernel is efficient on every shape: no direct kernel");
+    }
+
+    /* Threshold 0 (the indirect kernel for everything) or phase B's, with
+     * CLBlast's direct kernel or phase B's best. The set must be the very
+     * program that was checked: after phase B, CLBlast's direct kernel
+     * cannot be brought back in this process (overrides are final), and
+     * with threshold 0 the direct kernel is never launched but still built,
+     * so a light one goes in rather than whatever phase B left behind. */
+    kd_tune_set *best = &res->best;
+    memset(best, 0, sizeof *best);
+    set_kernel(best, "Xgemm", t->best_a.v);
+    size_t thr = 0;
+    bool recheck = true;
+    if (t->b0_ok || t->have_b) {
+        double with_b = 0;
+        for (int i = 0; i < t->ns; i++) with_b += t->w[i] * (t->small[i] ? t->dir[i] : t->ind[i]);
+        if (with_b < cost_of(t, t->ind)) {
+            thr = t->threshold_b;
+            if (t->have_b) set_kernel(best, "XgemmDirect", t->best_b.v);
+            else recheck = !t->ran_b;
+        }
+    }
+    if (!thr && t->ran_b) {
+        static const size_t light[D_N] = {[D_KWID] = 1, [D_MDIMAD] = 8, [D_MDIMCD] = 8, [D_NDIMBD] = 8,
+                                          [D_NDIMCD] = 8, [D_PADA] = 1, [D_PADB] = 1, [D_VWMD] = 1,
+                                          [D_VWND] = 1, [D_WGD] = 8};
+        set_kernel(best, "XgemmDirect", light);
+    }
+    set_kernel(best, "GemmRoutine", &thr);
+    if (recheck) {
+        say(t, "final: %s; checking it against float64 (the batched routine too) and timing it",
+            thr ? "the direct kernel for the small shapes" : "the indirect kernel for every size");
+        KD_TRY(kd_tune_apply(ctx, best));
+        t->search_end = INFINITY;
+        int r = run_checks(t, 0);
+        for (int q = 0; !r && q < NBATCH_CHECKS; q++) r = run_check(t, &BATCH_CHECKS[q]);
+        for (int i = 0; !r && i < t->ns; i++) r = run_shape(t, i, INFINITY, &res->best_ms[i]);
+        if (r) {
+            say(t, "the final set %s; keeping CLBlast's defaults%s%s",
+                r == RUN_FAILED ? "failed" : "gave WRONG results", r == RUN_FAILED ? ": " : "",
+                r == RUN_FAILED ? ctx->err.msg : "");
+            kd_err_clear(&ctx->err);
+            memset(res->best_ms, 0, sizeof res->best_ms);
+            return KD_OK;
+        }
+    } else {
+        /* Both halves were checked as they will run: every shape with this
+         * Xgemm in phase A, the small ones with CLBlast's direct kernel. */
+        say(t, "final: CLBlast's direct kernel for the small shapes; times from the search");
+        for (int i = 0; i < t->ns; i++) res->best_ms[i] = t->small[i] ? t->dir[i] : t->ind[i];
+    }
+    res->score = cost_of(t, res->best_ms);
+    /* Timing noise on a shared machine is a few percent: demand more. */
+    res->improved = res->score < 0.95;
+    say(t, "final cost %.3f of CLBlast's defaults; 1024^3: %.1f -> %.1f GFLOP/s", res->score,
+        gflops(&t->sh[0], t->base[0]), gflops(&t->sh[0], res->best_ms[0]));
+    return KD_OK;
+}
+
+kd_status kd_tune_search(kd_ctx *ctx, const kd_tune_opts *opts, kd_tune_result *res) {
+    memset(res, 0, sizeof *res);
+    if (ctx->tuned)
+        return kd_fail(&ctx->err, KD_ERR_USAGE,
+                       "kd_tune_search needs a context without stored tuning (kd_ctx_opts.no_tuning): CLBlast's "
+                       "defaults are the baseline and the reference");
+    if (!(opts->budget_s > 0))
+        return kd_fail(&ctx->err, KD_ERR_USAGE, "tune: the time budget must be positive (got %g s)", opts->budget_s);
+    tuner *t = calloc(1, sizeof *t);
+    if (!t) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for the tuner");
+    t->ctx = ctx;
+    t->o = opts;
+    t->res = res;
+    t->t0 = now_s();
+    t->search_end = INFINITY;
+    t->rng = 0x6b64636c74756e65ull;
+    kd_status st = search(t);
+    res->seconds = now_s() - t->t0;
+    tuner_free(t);
+    free(t);
+    return st;
+}

@@ -1,0 +1,485 @@
+/* kdcl bench: measured throughput as JSON lines on stdout (progress and
+ * notes on stderr): SGEMM GFLOP/s at 1024^3 and at the GEMM shapes the
+ * chosen models run, one convolution's forward/backward time, and
+ * training-step and inference images/s of the teacher and the student. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/blas.h"
+#include "runtime/buffer.h"
+#include "runtime/tune.h"
+#include "src/cli/commands.h"
+#include "src/cli/session.h"
+#include "src/layers/conv.h"
+#include "src/model/model.h"
+#include "src/train/loss.h"
+#include "src/train/optim.h"
+#include "src/train/progress.h"
+
+/* ---------------------------------------------------------------------------
+ * The GEMMs of a model, as src/layers/conv.c and dense.c issue them: keep in
+ * step with those files (the 1x1 rules in particular). */
+
+static void add_shape(kd_tune_shape *v, int *n, int cap, const char *node, const char *what, bool ta, bool tb,
+                      int m, int nn, int k, float beta, double count) {
+    for (int i = 0; i < *n; i++)
+        if (v[i].ta == ta && v[i].tb == tb && v[i].m == m && v[i].n == nn && v[i].k == k && v[i].beta == beta) {
+            v[i].count += count;
+            return;
+        }
+    if (*n == cap) return;
+    kd_tune_shape *s = &v[(*n)++];
+    memset(s, 0, sizeof *s);
+    s->ta = ta, s->tb = tb, s->m = m, s->n = nn, s->k = k, s->beta = beta, s->count = count;
+    snprintf(s->label, sizeof s->label, "%.32s %s %c%c %dx%dx%d%s", node, what, ta ? 'T' : 'N', tb ? 'T' : 'N', m,
+             nn, k, count > 1 ? " (batched)" : "");
+}
+
+static double shape_weight(const kd_tune_shape *s) { return s->count * (double)s->m * (double)s->n * (double)s->k; }
+
+static int cmp_weight(const void *a, const void *b) {
+    double x = shape_weight(a), y = shape_weight(b);
+    return (x < y) - (x > y);
+}
+
+int kd_model_gemm_shapes(const kd_model *m, int batch, kd_tune_shape *out, int cap) {
+    int all_cap = 3 * m->nnodes + 1, n = 0;
+    kd_tune_shape *all = calloc((size_t)all_cap, sizeof *all);
+    if (!all) return 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        const kd_node *nd = &m->nodes[i];
+        int cin = nd->in < 0 ? m->in_c : m->nodes[nd->in].c;
+        bool first = nd->in < 0; /* nobody needs d loss / d input */
+        if (nd->op == KD_OP_CONV) {
+            int P = nd->h * nd->w, K = cin * nd->k * nd->k, NP = batch * P;
+            if (nd->k == 1 && nd->stride == 1 && nd->pad == 0) {
+                add_shape(all, &n, all_cap, nd->name, "fwd", false, false, nd->cout, P, cin, 0, batch);
+                if (batch > 1 && P >= 128)
+                    add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, P, 0, batch);
+                else
+                    add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, NP, 1, 1);
+                if (!first) add_shape(all, &n, all_cap, nd->name, "dx", true, false, cin, P, nd->cout, 0, batch);
+            } else {
+                add_shape(all, &n, all_cap, nd->name, "fwd", false, false, nd->cout, NP, K, 0, 1);
+                add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, K, NP, 1, 1);
+                if (!first) add_shape(all, &n, all_cap, nd->name, "dx", true, false, K, NP, nd->cout, 0, 1);
+            }
+        } else if (nd->op == KD_OP_DENSE) {
+            int in = (int)m->params[nd->param[0]].shape[1];
+            add_shape(all, &n, all_cap, nd->name, "fwd", false, true, batch, nd->cout, in, 0, 1);
+            add_shape(all, &n, all_cap, nd->name, "dW", true, false, nd->cout, in, batch, 1, 1);
+            if (!first) add_shape(all, &n, all_cap, nd->name, "dx", false, false, batch, in, nd->cout, 0, 1);
+        }
+    }
+    qsort(all, (size_t)n, sizeof *all, cmp_weight);
+    if (n > cap) n = cap;
+    memcpy(out, all, (size_t)n * sizeof *all);
+    free(all);
+    return n;
+}
+
+/* ---------------------------------------------------------------------------
+ * Timing helpers. */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct timing {
+    double median_ms, min_ms;
+} timing;
+
+static timing summarise(double *ms, int n) {
+    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+    timing t = {n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]), ms[0]};
+    return t;
+}
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static void json_head(const char *bench, const kd_ctx *ctx) {
+    printf("{\"bench\":");
+    json_str(bench);
+    printf(",\"device\":");
+    json_str(ctx->dev.name);
+}
+
+typedef struct bench_cfg {
+    int repeat, warmup;
+    bool tuned;
+} bench_cfg;
+
+/* ---------------------------------------------------------------------------
+ * SGEMM. */
+
+typedef struct gemm_bufs {
+    cl_mem a, b, c;
+    size_t na, nb, nc;
+} gemm_bufs;
+
+static kd_status ensure(kd_ctx *ctx, cl_mem *buf, size_t *have, size_t want, const char *what) {
+    if (*have >= want) return KD_OK;
+    kd_buffer_free(ctx, *buf);
+    *buf = NULL;
+    *have = 0;
+    KD_TRY(kd_buffer_alloc(ctx, want * sizeof(float), what, buf));
+    KD_TRY(kd_fill(ctx, *buf, 0, want * sizeof(float), 0.5f));
+    *have = want;
+    return KD_OK;
+}
+
+static kd_status bench_gemm(kd_ctx *ctx, const bench_cfg *bc, gemm_bufs *g, const kd_tune_shape *s,
+                            const char *model) {
+    size_t m = (size_t)s->m, n = (size_t)s->n, k = (size_t)s->k;
+    KD_TRY(ensure(ctx, &g->a, &g->na, m * k, "bench matrix A"));
+    KD_TRY(ensure(ctx, &g->b, &g->nb, k * n, "bench matrix B"));
+    KD_TRY(ensure(ctx, &g->c, &g->nc, m * n, "bench matrix C"));
+    kd_gemm_args a = {.ta = s->ta, .tb = s->tb, .m = m, .n = n, .k = k, .alpha = 1.0f, .beta = s->beta,
+                      .a = g->a, .lda = s->ta ? m : k, .b = g->b, .ldb = s->tb ? k : n, .c = g->c, .ldc = n};
+    for (int i = 0; i < bc->warmup; i++) KD_TRY(kd_sgemm(ctx, &a));
+    KD_TRY(kd_finish(ctx));
+    double ms[256];
+    for (int i = 0; i < bc->repeat; i++) {
+        double t0 = kd_now();
+        KD_TRY(kd_sgemm(ctx, &a));
+        KD_TRY(kd_finish(ctx));
+        ms[i] = (kd_now() - t0) * 1e3;
+    }
+    timing t = summarise(ms, bc->repeat);
+    double gf = 2e-6 * (double)m * (double)n * (double)k;
+    json_head("sgemm", ctx);
+    if (model) {
+        printf(",\"model\":");
+        json_str(model);
+        printf(",\"gemm\":");
+        json_str(s->label);
+        printf(",\"per_step\":%g", s->count);
+    }
+    printf(",\"ta\":%s,\"tb\":%s,\"m\":%zu,\"n\":%zu,\"k\":%zu,\"beta\":%g,\"ms\":%.3f,\"ms_min\":%.3f,"
+           "\"gflops\":%.2f,\"tuned\":%s}\n",
+           s->ta ? "true" : "false", s->tb ? "true" : "false", m, n, k, (double)s->beta, t.median_ms, t.min_ms,
+           gf / t.median_ms, bc->tuned ? "true" : "false");
+    fflush(stdout);
+    return KD_OK;
+}
+
+static void gemm_bufs_free(kd_ctx *ctx, gemm_bufs *g) {
+    kd_buffer_free(ctx, g->a);
+    kd_buffer_free(ctx, g->b);
+    kd_buffer_free(ctx, g->c);
+    memset(g, 0, sizeof *g);
+}
+
+/* ---------------------------------------------------------------------------
+ * One convolution layer. */
+
+static kd_status upload_random(kd_ctx *ctx, cl_mem buf, size_t n, uint64_t seed, float lo, float hi) {
+    float *h = malloc(n * sizeof *h);
+    if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory (%zu floats)", n);
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        h[i] = lo + (hi - lo) * (float)(s >> 40) * 0x1.0p-24f;
+    }
+    kd_status st = kd_write(ctx, buf, 0, n * sizeof *h, h, true);
+    free(h);
+    return st;
+}
+
+static kd_status bench_conv(kd_ctx *ctx, const bench_cfg *bc, int n, int cin, int cout, int k, int size) {
+    kd_conv_desc d = {.n = n, .cin = cin, .h = size, .w = size, .cout = cout, .kh = k, .kw = k, .stride = 1,
+                      .pad = k / 2};
+    KD_TRY(kd_conv_desc_init(&d, &ctx->err));
+    size_t nin = (size_t)n * (size_t)cin * (size_t)size * (size_t)size;
+    size_t nout = (size_t)n * (size_t)cout * (size_t)d.oh * (size_t)d.ow;
+    size_t nw = (size_t)cout * (size_t)cin * (size_t)k * (size_t)k, nws = kd_conv_workspace_floats(&d);
+    cl_mem in = NULL, out = NULL, w = NULL, ws = NULL, dx = NULL, dw = NULL, dout = NULL;
+    kd_status st = KD_OK;
+#define B(x) \
+    if (st == KD_OK) st = x
+    B(kd_buffer_alloc(ctx, nin * sizeof(float), "bench conv input", &in));
+    B(kd_buffer_alloc(ctx, nout * sizeof(float), "bench conv output", &out));
+    B(kd_buffer_alloc(ctx, nw * sizeof(float), "bench conv weight", &w));
+    B(kd_buffer_alloc(ctx, nws * sizeof(float), "bench conv workspace", &ws));
+    B(kd_buffer_alloc(ctx, nin * sizeof(float), "bench conv input gradient", &dx));
+    B(kd_buffer_alloc(ctx, nw * sizeof(float), "bench conv weight gradient", &dw));
+    B(kd_buffer_alloc(ctx, nout * sizeof(float), "bench conv output gradient", &dout));
+    B(upload_random(ctx, in, nin, 1, -1, 1));
+    B(upload_random(ctx, w, nw, 2, -0.1f, 0.1f));
+    B(upload_random(ctx, dout, nout, 3, -1, 1));
+    B(kd_fill(ctx, dw, 0, nw * sizeof(float), 0.0f));
+    double fwd[256], bwd[256];
+    for (int i = 0; st == KD_OK && i < bc->warmup + bc->repeat; i++) {
+        double t0 = kd_now();
+        B(kd_conv_forward(ctx, &d, out, in, w, NULL, ws));
+        B(kd_finish(ctx));
+        double t1 = kd_now();
+        B(kd_conv_backward(ctx, &d, dx, dw, NULL, dout, in, w, ws));
+        B(kd_finish(ctx));
+        if (i >= bc->warmup) {
+            fwd[i - bc->warmup] = (t1 - t0) * 1e3;
+            bwd[i - bc->warmup] = (kd_now() - t1) * 1e3;
+        }
+    }
+#undef B
+    if (st == KD_OK) {
+        timing f = summarise(fwd, bc->repeat), b = summarise(bwd, bc->repeat);
+        double gf = 2e-6 * (double)nout * (double)cin * (double)k * (double)k;
+        json_head("conv", ctx);
+        printf(",\"batch\":%d,\"cin\":%d,\"cout\":%d,\"kernel\":%d,\"stride\":1,\"pad\":%d,\"h\":%d,\"w\":%d,"
+               "\"forward_ms\":%.3f,\"backward_ms\":%.3f,\"forward_gflops\":%.2f,\"backward_gflops\":%.2f,"
+               "\"tuned\":%s}\n",
+               n, cin, cout, k, d.pad, size, size, f.median_ms, b.median_ms, gf / f.median_ms,
+               2 * gf / b.median_ms, bc->tuned ? "true" : "false");
+        fflush(stdout);
+    }
+    cl_mem all[] = {in, out, w, ws, dx, dw, dout};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) kd_buffer_free(ctx, all[i]);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * Models: a training step (forward, cross-entropy, backward, Adam) and
+ * inference, on random data. */
+
+typedef struct model_cfg {
+    const char *role, *spec;
+    int c, h, w, classes, batch;
+} model_cfg;
+
+static kd_status model_steps(kd_model *m, const model_cfg *mc, cl_mem labels, cl_mem state, long *step,
+                             const kd_optim_cfg *oc, int count, bool train, double *ms) {
+    kd_ctx *ctx = m->ctx;
+    int n = mc->batch;
+    for (int i = 0; i < count; i++) {
+        double t0 = kd_now();
+        KD_TRY(kd_model_forward(m, n, train));
+        if (train) {
+            KD_TRY(kd_ce_forward(ctx, n, mc->classes, NULL, kd_model_logits(m), labels));
+            KD_TRY(kd_ce_backward(ctx, n, mc->classes, 1.0f / (float)n, kd_model_dlogits(m), kd_model_logits(m),
+                                  labels));
+            KD_TRY(kd_model_zero_grad(m));
+            KD_TRY(kd_model_backward(m, n));
+            ++*step;
+            KD_TRY(kd_optim_step(ctx, oc, m->train_floats, m->train_arena, m->grad_arena, state, 1e-3f, *step, NULL));
+        }
+        KD_TRY(kd_finish(ctx));
+        if (ms) ms[i] = (kd_now() - t0) * 1e3;
+    }
+    return KD_OK;
+}
+
+static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *mc) {
+    kd_model *m = NULL;
+    cl_mem labels = NULL, state = NULL;
+    kd_status st = kd_model_build(mc->spec, mc->c, mc->h, mc->w, mc->classes, &m, &ctx->err);
+    if (st != KD_OK) return st;
+    kd_optim_cfg oc = kd_optim_default(KD_OPTIM_ADAM);
+    size_t nstate = 0;
+    long step = 0;
+    double train_ms[256], infer_ms[256];
+#define B(x) \
+    if (st == KD_OK) st = x
+    B(kd_model_attach(m, ctx, 1));
+    B(kd_model_plan(m, mc->batch, true));
+    nstate = (size_t)kd_optim_state_per_param(&oc) * m->train_floats; /* known once attached */
+    B(upload_random(ctx, m->input, (size_t)mc->batch * (size_t)(mc->c * mc->h * mc->w), 4, 0, 1));
+    B(kd_buffer_alloc(ctx, (size_t)mc->batch * sizeof(int), "bench labels", &labels));
+    B(kd_buffer_alloc(ctx, (nstate ? nstate : 1) * sizeof(float), "bench optimizer state", &state));
+    B(kd_fill(ctx, state, 0, (nstate ? nstate : 1) * sizeof(float), 0.0f));
+    if (st == KD_OK) {
+        int *lab = malloc((size_t)mc->batch * sizeof *lab);
+        if (!lab) st = kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+        for (int i = 0; lab && i < mc->batch; i++) lab[i] = (i * 7 + 3) % mc->classes;
+        B(kd_write(ctx, labels, 0, (size_t)mc->batch * sizeof *lab, lab, true));
+        free(lab);
+    }
+    fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f GMACs/image\n", mc->role, m->spec, mc->batch,
+            mc->c, mc->h, mc->w, (double)kd_model_macs(m) * 1e-9);
+    B(model_steps(m, mc, labels, state, &step, &oc, bc->warmup, true, NULL));
+    B(model_steps(m, mc, labels, state, &step, &oc, bc->repeat, true, train_ms));
+    B(model_steps(m, mc, labels, state, &step, &oc, bc->warmup, false, NULL));
+    B(model_steps(m, mc, labels, state, &step, &oc, bc->repeat, false, infer_ms));
+#undef B
+    if (st == KD_OK) {
+        timing tr = summarise(train_ms, bc->repeat), in = summarise(infer_ms, bc->repeat);
+        const char *names[2] = {"train_step", "inference"};
+        timing ts[2] = {tr, in};
+        for (int i = 0; i < 2; i++) {
+            json_head(names[i], ctx);
+            printf(",\"model\":");
+            json_str(mc->role);
+            printf(",\"spec\":");
+            json_str(m->spec);
+            printf(",\"batch\":%d,\"input\":\"%dx%dx%d\",\"ms\":%.3f,\"ms_min\":%.3f,\"images_per_s\":%.1f,"
+                   "\"tuned\":%s}\n",
+                   mc->batch, mc->c, mc->h, mc->w, ts[i].median_ms, ts[i].min_ms,
+                   1e3 * mc->batch / ts[i].median_ms, bc->tuned ? "true" : "false");
+        }
+        fflush(stdout);
+    }
+    kd_buffer_free(ctx, labels);
+    kd_buffer_free(ctx, state);
+    kd_model_free(m);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * The command. */
+
+static bool has_item(const char *list, const char *item) {
+    size_t n = strlen(item);
+    for (const char *p = list; *p;) {
+        size_t m = strcspn(p, ",");
+        if (m == n && !strncmp(p, item, n)) return true;
+        p += m;
+        if (*p == ',') p++;
+    }
+    return false;
+}
+
+int kd_cmd_bench(int argc, char **argv) {
+    const char *teacher = KD_BENCH_TEACHER, *student = KD_BENCH_STUDENT, *input = "1x28x28", *what = "all",
+               *conv = "64,64,3,56,32";
+    int batch = 32, classes = 10, repeat = 5, warmup = 1, nshapes = 6;
+    bool compare = false;
+    kd_global g = {0};
+    kd_opt global[KD_GLOBAL_NOPTS];
+    kd_global_opts(&g, global);
+    kd_opt opts[] = {
+        {.name = "teacher", .kind = KD_OPT_STR, .dest = &teacher, .metavar = "SPEC", .help = "teacher model spec"},
+        {.name = "student", .kind = KD_OPT_STR, .dest = &student, .metavar = "SPEC", .help = "student model spec"},
+        {.name = "batch", .kind = KD_OPT_INT, .dest = &batch, .metavar = "N",
+         .help = "batch size of the model benchmarks and their GEMM shapes", .min = 1, .max = 4096},
+        {.name = "input", .kind = KD_OPT_STR, .dest = &input, .metavar = "CxHxW", .help = "input shape of one image"},
+        {.name = "classes", .kind = KD_OPT_INT, .dest = &classes, .metavar = "N", .help = "number of classes",
+         .min = 2, .max = 1000},
+        {.name = "conv", .kind = KD_OPT_STR, .dest = &conv, .metavar = "CIN,COUT,K,SIZE,BATCH",
+         .help = "the convolution timed alone (stride 1, padding K/2, no bias)"},
+        {.name = "gemm-shapes", .kind = KD_OPT_INT, .dest = &nshapes, .metavar = "N",
+         .help = "how many of each model's heaviest distinct GEMM shapes to time", .min = 0, .max = 64},
+        {.name = "repeat", .kind = KD_OPT_INT, .dest = &repeat, .metavar = "N",
+         .help = "timed runs of each benchmark (the median is reported)", .min = 1, .max = 256},
+        {.name = "warmup", .kind = KD_OPT_INT, .dest = &warmup, .metavar = "N",
+         .help = "untimed runs first (kernel builds, caches)", .min = 0, .max = 100},
+        {.name = "what", .kind = KD_OPT_STR, .dest = &what, .metavar = "LIST",
+         .help = "comma-separated subset of sgemm,shapes,conv,teacher,student (or all)"},
+        {.name = "compare-untuned", .kind = KD_OPT_FLAG, .dest = &compare,
+         .help = "time SGEMM 1024^3 with CLBlast's defaults first, then with the stored tuning (same process)"},
+    };
+    char desc[1024];
+    snprintf(desc, sizeof desc,
+             "Prints one JSON object per line on stdout, each with \"bench\", \"device\", the sizes, the\n"
+             "measured value and its unit, and \"tuned\" (whether stored 'kdcl tune' results were applied):\n"
+             "  sgemm        GFLOP/s at 1024^3 and at each model's heaviest GEMM shapes (batch folded in)\n"
+             "  conv         forward and backward ms of one convolution layer (--conv)\n"
+             "  train_step   ms and images/s of forward + cross-entropy + backward + Adam, random data\n"
+             "  inference    ms and images/s of the forward pass\n"
+             "Times are medians over --repeat runs after --warmup runs; notes go to stderr.");
+    kd_cmdline cl = {.command = "bench",
+                     .usage = "kdcl bench [--teacher SPEC] [--student SPEC] [--batch N] [--input CxHxW] [options]",
+                     .description = desc,
+                     .opts = opts,
+                     .nopts = (int)(sizeof opts / sizeof opts[0]),
+                     .global = global,
+                     .nglobal = KD_GLOBAL_NOPTS};
+    kd_err err = {0};
+    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
+    if (cl.help) {
+        kd_cmdline_help(&cl, stdout);
+        return 0;
+    }
+    int c, h, w, cv[5];
+    char tail;
+    if (sscanf(input, "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c < 1 || c > 4 || h < 1 || w < 1 || h > 8192 ||
+        w > 8192) {
+        kd_fail(&err, KD_ERR_USAGE, "--input '%s' is not CxHxW with 1-4 channels (e.g. 1x28x28)", input);
+        return kd_cli_report(&err);
+    }
+    if (sscanf(conv, "%d,%d,%d,%d,%d%c", &cv[0], &cv[1], &cv[2], &cv[3], &cv[4], &tail) != 5 || cv[0] < 1 ||
+        cv[1] < 1 || cv[2] < 1 || cv[3] < 1 || cv[4] < 1) {
+        kd_fail(&err, KD_ERR_USAGE,
+                "--conv '%s' is not CIN,COUT,K,SIZE,BATCH with positive numbers (e.g. 64,64,3,56,32)", conv);
+        return kd_cli_report(&err);
+    }
+    const char *items[] = {"sgemm", "shapes", "conv", "teacher", "student", "all"};
+    for (const char *p = what; *p;) {
+        size_t m = strcspn(p, ",");
+        bool ok = false;
+        for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
+            ok |= strlen(items[i]) == m && !strncmp(p, items[i], m);
+        if (!ok) {
+            kd_fail(&err, KD_ERR_USAGE, "--what: '%.*s' is not one of sgemm,shapes,conv,teacher,student,all", (int)m,
+                    p);
+            return kd_cli_report(&err);
+        }
+        p += m;
+        if (*p == ',') p++;
+    }
+    bool all = has_item(what, "all");
+    model_cfg models[2] = {{"teacher", teacher, c, h, w, classes, batch},
+                           {"student", student, c, h, w, classes, batch}};
+    bool run_model[2] = {all || has_item(what, "teacher"), all || has_item(what, "student")};
+    /* Refuse a bad spec before touching the device. */
+    for (int i = 0; i < 2; i++) {
+        kd_model *m = NULL;
+        if ((run_model[i] || all || has_item(what, "shapes")) &&
+            kd_model_build(models[i].spec, c, h, w, classes, &m, &err) != KD_OK) {
+            kd_err_prefix(&err, "--%s: ", models[i].role);
+            return kd_cli_report(&err);
+        }
+        kd_model_free(m);
+    }
+
+    kd_ctx_opts co = {.no_tuning = true};
+    kd_ctx *ctx = NULL;
+    if (kd_session_open(&g, &co, &ctx, &err) != KD_OK) return kd_cli_report(&err);
+    bench_cfg bc = {.repeat = repeat, .warmup = warmup};
+    gemm_bufs gb = {0};
+    kd_status st = KD_OK;
+    kd_tune_shape big = {.m = 1024, .n = 1024, .k = 1024, .count = 1};
+    snprintf(big.label, sizeof big.label, "1024^3");
+    if (compare && (all || has_item(what, "sgemm"))) {
+        fprintf(stderr, "bench: SGEMM with CLBlast's default parameters first\n");
+        st = bench_gemm(ctx, &bc, &gb, &big, NULL);
+    }
+    /* CLBlast's overrides cannot be undone: from here on, tuned if stored. */
+    if (st == KD_OK && kd_tune_apply_stored(ctx) != KD_OK) {
+        fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err.msg);
+        kd_err_clear(&ctx->err);
+    }
+    bc.tuned = ctx->tuned;
+    fprintf(stderr, "bench: device %s, %s\n", ctx->dev.name,
+            ctx->tuned ? "stored CLBlast tuning applied"
+                       : "CLBlast's default parameters (no stored tuning; see 'kdcl tune')");
+    if (st == KD_OK && (all || has_item(what, "sgemm"))) st = bench_gemm(ctx, &bc, &gb, &big, NULL);
+    for (int i = 0; st == KD_OK && nshapes > 0 && i < 2 && (all || has_item(what, "shapes")); i++) {
+        kd_model *m = NULL;
+        st = kd_model_build(models[i].spec, c, h, w, classes, &m, &ctx->err);
+        kd_tune_shape shapes[64];
+        int ns = st == KD_OK ? kd_model_gemm_shapes(m, batch, shapes, nshapes) : 0;
+        for (int s = 0; st == KD_OK && s < ns; s++) st = bench_gemm(ctx, &bc, &gb, &shapes[s], models[i].role);
+        kd_model_free(m);
+    }
+    gemm_bufs_free(ctx, &gb);
+    if (st == KD_OK && (all || has_item(what, "conv"))) st = bench_conv(ctx, &bc, cv[4], cv[0], cv[1], cv[2], cv[3]);
+    for (int i = 0; st == KD_OK && i < 2; i++)
+        if (run_model[i]) st = bench_model(ctx, &bc, &models[i]);
+    int rc = 0;
+    if (st != KD_OK) rc = kd_cli_report(&ctx->err);
+    kd_ctx_free(ctx);
+    return rc;
+}

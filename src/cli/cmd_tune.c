@@ -1,0 +1,247 @@
+/* kdcl tune: search CLBlast's GEMM kernel parameters for the selected
+ * device on the GEMM shapes the given models run (plus 1024^3), store the
+ * best set in the cache directory; every later kdcl run on that device
+ * applies it (runtime/tune.h). --show prints the stored set, --reset
+ * deletes it. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/blas.h"
+#include "runtime/tune.h"
+#include "src/cli/commands.h"
+#include "src/cli/session.h"
+#include "src/cli/train_common.h"
+#include "src/model/model.h"
+
+static int show(kd_ctx *ctx) {
+    char path[4200];
+    kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
+    char *text = NULL;
+    kd_err err = {0};
+    if (kd_tune_load_text(ctx->cache_dir, &ctx->dev, &text, &err) != KD_OK) {
+        printf("stored tuning for %s: %s\n", ctx->dev.name, err.msg);
+        return 1;
+    }
+    if (!text) {
+        printf("no stored tuning for %s (it would be %s); CLBlast uses its default parameters.\n"
+               "Run 'kdcl tune' to create it.\n",
+               ctx->dev.name, path);
+        return 0;
+    }
+    printf("stored tuning for %s: %s\n\n%s", ctx->dev.name, path, text);
+    if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
+    kd_tune_set s;
+    kd_status st = kd_tune_parse(text, strlen(text), &s, &err);
+    if (st == KD_OK) st = kd_tune_check(&s, &ctx->dev, &err);
+    free(text);
+    if (st != KD_OK) {
+        printf("\nit is NOT applied: %s\n", err.msg);
+        return 1;
+    }
+    printf("\napplied at start-up by every kdcl command on this device.\n");
+    return 0;
+}
+
+static int reset(kd_ctx *ctx) {
+    bool removed = false;
+    kd_err err = {0};
+    char path[4200];
+    kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
+    if (kd_tune_reset(ctx->cache_dir, &ctx->dev, &removed, &err) != KD_OK) return kd_cli_report(&err);
+    if (removed) printf("deleted %s: %s is back to CLBlast's default parameters\n", path, ctx->dev.name);
+    else printf("no stored tuning for %s (%s)\n", ctx->dev.name, path);
+    return 0;
+}
+
+/* The shapes to tune on: the heaviest of each model's GEMMs. */
+static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int h, int w, int classes, int batch,
+                               int per_model, kd_tune_shape *out, int cap, int *n, kd_err *err) {
+    *n = 0;
+    for (int i = 0; i < nspecs; i++) {
+        if (!specs[i] || !*specs[i]) continue;
+        kd_model *m = NULL;
+        KD_TRY(kd_model_build(specs[i], c, h, w, classes, &m, err));
+        kd_tune_shape shapes[64];
+        int ns = kd_model_gemm_shapes(m, batch, shapes, per_model < 64 ? per_model : 64);
+        for (int s = 0; s < ns && *n < cap; s++) {
+            out[*n] = shapes[s];
+            snprintf(out[*n].label, sizeof out[*n].label, "%c:%.61s", i == 0 ? 'T' : 'S', shapes[s].label);
+            (*n)++;
+        }
+        kd_model_free(m);
+    }
+    return KD_OK;
+}
+
+int kd_cmd_tune(int argc, char **argv) {
+    const char *teacher = KD_BENCH_TEACHER, *student = KD_BENCH_STUDENT, *input = "1x28x28";
+    double budget = 300;
+    int batch = 32, classes = 10, per_model = 5;
+    bool do_show = false, do_reset = false, verbose = false, dry = false;
+    kd_global g = {0};
+    kd_opt global[KD_GLOBAL_NOPTS];
+    kd_global_opts(&g, global);
+    kd_opt opts[] = {
+        {.name = "budget", .kind = KD_OPT_FLOAT, .dest = &budget, .metavar = "SECONDS",
+         .help = "time for the search, kernel builds included (the result is checked and timed after)", .min = 10,
+         .max = 7200},
+        {.name = "teacher", .kind = KD_OPT_STR, .dest = &teacher, .metavar = "SPEC",
+         .help = "tune on this model's GEMM shapes ('' for none)"},
+        {.name = "student", .kind = KD_OPT_STR, .dest = &student, .metavar = "SPEC",
+         .help = "and on this one's ('' for none)"},
+        {.name = "batch", .kind = KD_OPT_INT, .dest = &batch, .metavar = "N", .help = "training batch size",
+         .min = 1, .max = 4096},
+        {.name = "input", .kind = KD_OPT_STR, .dest = &input, .metavar = "CxHxW", .help = "input shape of one image"},
+        {.name = "classes", .kind = KD_OPT_INT, .dest = &classes, .metavar = "N", .help = "number of classes",
+         .min = 2, .max = 1000},
+        {.name = "shapes", .kind = KD_OPT_INT, .dest = &per_model, .metavar = "N",
+         .help = "heaviest distinct GEMM shapes per model to time each candidate on", .min = 0, .max = 10},
+        {.name = "show", .kind = KD_OPT_FLAG, .dest = &do_show, .help = "print the stored tuning and exit"},
+        {.name = "reset", .kind = KD_OPT_FLAG, .dest = &do_reset,
+         .help = "delete the stored tuning (back to CLBlast's defaults) and exit"},
+        {.name = "dry-run", .kind = KD_OPT_FLAG, .dest = &dry, .help = "search and report, but store nothing"},
+        {.name = "verbose", .kind = KD_OPT_FLAG, .dest = &verbose, .help = "a line for every candidate"},
+    };
+    kd_cmdline cl = {
+        .command = "tune",
+        .usage = "kdcl tune [--budget SECONDS] [--teacher SPEC] [--student SPEC] [--batch N] [--input CxHxW]\n"
+                 "       kdcl tune --show | --reset",
+        .description =
+            "Searches the kernel parameters of CLBlast's SGEMM (the indirect kernel Xgemm, the direct kernel\n"
+            "XgemmDirect and the size at which CLBlast switches between them) for the selected device. Each\n"
+            "candidate is built, checked against a float64 reference and timed on 1024x1024x1024 and on the\n"
+            "heaviest GEMM shapes of the given models (one training step at --batch); wrong or failing ones\n"
+            "are refused. The best set is stored in the cache directory (see 'kdcl --help'), keyed by device,\n"
+            "driver, platform and CLBlast version, and applied at start-up by every kdcl command on this\n"
+            "device: 'kdcl devices' and 'kdcl bench' say whether it was. Ctrl-C ends the search early and\n"
+            "keeps the best found so far. Nothing is stored unless it beats CLBlast's defaults.",
+        .opts = opts,
+        .nopts = (int)(sizeof opts / sizeof opts[0]),
+        .global = global,
+        .nglobal = KD_GLOBAL_NOPTS};
+    kd_err err = {0};
+    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
+    if (cl.help) {
+        kd_cmdline_help(&cl, stdout);
+        return 0;
+    }
+    if (do_show && do_reset) {
+        kd_fail(&err, KD_ERR_USAGE, "--show and --reset do not go together");
+        return kd_cli_report(&err);
+    }
+    int c, h, w;
+    char tail;
+    if (sscanf(input, "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c < 1 || c > 4 || h < 1 || w < 1 || h > 8192 ||
+        w > 8192) {
+        kd_fail(&err, KD_ERR_USAGE, "--input '%s' is not CxHxW with 1-4 channels (e.g. 1x28x28)", input);
+        return kd_cli_report(&err);
+    }
+    kd_tune_shape shapes[KD_TUNE_MAX_SHAPES - 1];
+    int nshapes = 0;
+    if (!do_show && !do_reset) {
+        const char *specs[2] = {teacher, student};
+        if (gather_shapes(specs, 2, c, h, w, classes, batch, per_model, shapes, KD_TUNE_MAX_SHAPES - 1, &nshapes,
+                          &err) != KD_OK)
+            return kd_cli_report(&err);
+    }
+
+    /* Without the stored set: CLBlast's defaults are the baseline. */
+    kd_ctx_opts co = {.no_tuning = true};
+    kd_ctx *ctx = NULL;
+    if (kd_session_open(&g, &co, &ctx, &err) != KD_OK) return kd_cli_report(&err);
+    int rc = 0;
+    if (!ctx->cache_enabled) {
+        kd_fail(&err, KD_ERR_USAGE,
+                "the cache directory is disabled (KDCL_CACHE_DIR=off) or unknown (no HOME): tuning has nowhere to "
+                "live; set KDCL_CACHE_DIR to a directory");
+        rc = kd_cli_report(&err);
+        goto done;
+    }
+    if (do_show) {
+        rc = show(ctx);
+        goto done;
+    }
+    if (do_reset) {
+        rc = reset(ctx);
+        goto done;
+    }
+
+    /* A previous result is tried first. */
+    kd_tune_set prev;
+    bool have_prev = false;
+    char *old = NULL;
+    if (kd_tune_load_text(ctx->cache_dir, &ctx->dev, &old, &err) == KD_OK && old)
+        have_prev = kd_tune_parse(old, strlen(old), &prev, &err) == KD_OK &&
+                    kd_tune_check(&prev, &ctx->dev, &err) == KD_OK;
+    free(old);
+    kd_err_clear(&err);
+
+    volatile sig_atomic_t *stop = kd_sigint_flag();
+    kd_install_sigint(stop);
+    kd_tune_opts to = {.budget_s = budget, .shapes = shapes, .nshapes = nshapes, .seed = have_prev ? &prev : NULL,
+                       .stop = stop, .log = stdout, .verbose = verbose};
+    kd_tune_result *res = calloc(1, sizeof *res);
+    if (!res) {
+        kd_fail(&err, KD_ERR_NOMEM, "out of host memory");
+        rc = kd_cli_report(&err);
+        goto done;
+    }
+    printf("tuning CLBlast %s SGEMM on %s (%s, driver %s); budget %.0f s, Ctrl-C stops early\n", kd_blas_version(),
+           ctx->dev.name, ctx->dev.platform_version, ctx->dev.driver_version, budget);
+    fflush(stdout);
+    if (kd_tune_search(ctx, &to, res) != KD_OK) {
+        rc = kd_cli_report(&ctx->err);
+        free(res);
+        goto done;
+    }
+    printf("\n%-52s %10s %10s %8s\n", "GEMM (m x n x k; T: teacher, S: student)", "default", "tuned", "speed-up");
+    for (int i = 0; i < res->nshapes; i++) {
+        const kd_tune_shape *s = &res->shapes[i];
+        double gf = 2e-6 * (double)s->m * (double)s->n * (double)s->k;
+        bool have = res->best_ms[i] > 0;
+        printf("%-52.52s %5.1f GF/s", s->label, gf / res->base_ms[i]);
+        if (have) printf(" %5.1f GF/s %7.2fx\n", gf / res->best_ms[i], res->base_ms[i] / res->best_ms[i]);
+        else printf(" %10s %8s\n", "-", "-");
+    }
+    printf("%d candidates timed, %d refused (build or launch failed), %d refused for wrong results; %.0f s\n",
+           res->tried, res->failed, res->wrong, res->seconds);
+    if (!res->improved) {
+        printf("nothing beats CLBlast's defaults clearly here; nothing stored%s\n",
+               have_prev ? " (the stored tuning is left as it was)" : "");
+        free(res);
+        goto done;
+    }
+    double gf = 2e-6 * 1024.0 * 1024.0 * 1024.0;
+    char body[4096];
+    kd_tune_format(&res->best, body, sizeof body);
+    char text[6144];
+    time_t now = time(NULL);
+    char when[64] = "";
+    struct tm tmv;
+    if (gmtime_r(&now, &tmv)) strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tmv);
+    snprintf(text, sizeof text,
+             "# kdcl tune, %s: %s, driver %s, %s, CLBlast %s\n"
+             "# SGEMM 1024^3: %.1f GFLOP/s with CLBlast's defaults, %.1f tuned (same run); cost %.3f of the "
+             "defaults over %d shapes\n%s",
+             when, ctx->dev.name, ctx->dev.driver_version, ctx->dev.platform_version, kd_blas_version(),
+             gf / res->base_ms[0], gf / res->best_ms[0], res->score, res->nshapes, body);
+    printf("\n%s", text);
+    if (dry) {
+        printf("(--dry-run: not stored)\n");
+    } else if (kd_tune_store(ctx->cache_dir, &ctx->dev, text, &err) != KD_OK) {
+        rc = kd_cli_report(&err);
+    } else {
+        char path[4200];
+        kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
+        printf("stored in %s; applied by every kdcl command on this device from now on\n", path);
+    }
+    if (rc == 0 && *stop) rc = 130;
+    free(res);
+done:
+    kd_ctx_free(ctx);
+    return rc;
+}
