@@ -116,6 +116,23 @@ int main(void) {
     if (rc) show("distill.log");
     CHECK(metrics_lines("s.jsonl", "train_soft") == 2, "distill metrics carry the soft part");
 
+    /* Cached teacher logits (no augmentation) give exactly the online teacher's result. */
+    for (int cached = 0; cached <= 1; cached++) {
+        snprintf(args, sizeof args,
+                 "distill --teacher T.safetensors --student conv8x3p1,bn,relu,gap,dense16,relu,dropout0.2 %s "
+                 "--epochs 2 --out C%d.safetensors --no-test --quiet%s",
+                 data, cached, cached ? " --cache-teacher" : "");
+        char log[32];
+        snprintf(log, sizeof log, "cache%d.log", cached);
+        rc = kdcl(log, args);
+        CHECK(rc == 0, "distill %s the teacher cache: exit %d", cached ? "with" : "without", rc);
+    }
+    int nc = 0, dc = compare_files("C0.safetensors", "C1.safetensors", &nc);
+    CHECK(dc == 0 && nc > 0, "cached teacher logits change the student: %d of %d tensors differ", dc, nc);
+    rc = kdcl("cache2.log", "distill --teacher T.safetensors --student conv8x3p1,gap --data synthetic:1000:3x16x16 "
+                            "--augment flip --cache-teacher --out C2.safetensors");
+    CHECK(rc == 2, "--cache-teacher with augmentation is refused (%d)", rc);
+
     /* 3. Both files load and are well above chance (10%). */
     rc = kdcl("eval_t.log", "eval --model T.safetensors --data synthetic:1000:3x16x16");
     double at = accuracy_in("eval_t.log");
