@@ -23,64 +23,6 @@
  * The GEMMs of a model, as src/layers/conv.c and dense.c issue them: keep in
  * step with those files (the 1x1 rules in particular). */
 
-static void add_shape(kd_tune_shape *v, int *n, int cap, const char *node, const char *what, bool ta, bool tb,
-                      int m, int nn, int k, float beta, double count) {
-    for (int i = 0; i < *n; i++)
-        if (v[i].ta == ta && v[i].tb == tb && v[i].m == m && v[i].n == nn && v[i].k == k && v[i].beta == beta) {
-            v[i].count += count;
-            return;
-        }
-    if (*n == cap) return;
-    kd_tune_shape *s = &v[(*n)++];
-    memset(s, 0, sizeof *s);
-    s->ta = ta, s->tb = tb, s->m = m, s->n = nn, s->k = k, s->beta = beta, s->count = count;
-    snprintf(s->label, sizeof s->label, "%.32s %s %c%c %dx%dx%d%s", node, what, ta ? 'T' : 'N', tb ? 'T' : 'N', m,
-             nn, k, count > 1 ? " (batched)" : "");
-}
-
-static double shape_weight(const kd_tune_shape *s) { return s->count * (double)s->m * (double)s->n * (double)s->k; }
-
-static int cmp_weight(const void *a, const void *b) {
-    double x = shape_weight(a), y = shape_weight(b);
-    return (x < y) - (x > y);
-}
-
-int kd_model_gemm_shapes(const kd_model *m, int batch, kd_tune_shape *out, int cap) {
-    int all_cap = 3 * m->nnodes + 1, n = 0;
-    kd_tune_shape *all = calloc((size_t)all_cap, sizeof *all);
-    if (!all) return 0;
-    for (int i = 0; i < m->nnodes; i++) {
-        const kd_node *nd = &m->nodes[i];
-        int cin = nd->in < 0 ? m->in_c : m->nodes[nd->in].c;
-        bool first = nd->in < 0; /* nobody needs d loss / d input */
-        if (nd->op == KD_OP_CONV) {
-            int P = nd->h * nd->w, K = cin * nd->k * nd->k, NP = batch * P;
-            if (nd->k == 1 && nd->stride == 1 && nd->pad == 0) {
-                add_shape(all, &n, all_cap, nd->name, "fwd", false, false, nd->cout, P, cin, 0, batch);
-                if (batch > 1 && P >= 128)
-                    add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, P, 0, batch);
-                else
-                    add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, cin, NP, 1, 1);
-                if (!first) add_shape(all, &n, all_cap, nd->name, "dx", true, false, cin, P, nd->cout, 0, batch);
-            } else {
-                add_shape(all, &n, all_cap, nd->name, "fwd", false, false, nd->cout, NP, K, 0, 1);
-                add_shape(all, &n, all_cap, nd->name, "dW", false, true, nd->cout, K, NP, 1, 1);
-                if (!first) add_shape(all, &n, all_cap, nd->name, "dx", true, false, K, NP, nd->cout, 0, 1);
-            }
-        } else if (nd->op == KD_OP_DENSE) {
-            int in = (int)m->params[nd->param[0]].shape[1];
-            add_shape(all, &n, all_cap, nd->name, "fwd", false, true, batch, nd->cout, in, 0, 1);
-            add_shape(all, &n, all_cap, nd->name, "dW", true, false, nd->cout, in, batch, 1, 1);
-            if (!first) add_shape(all, &n, all_cap, nd->name, "dx", false, false, batch, in, nd->cout, 0, 1);
-        }
-    }
-    qsort(all, (size_t)n, sizeof *all, cmp_weight);
-    if (n > cap) n = cap;
-    memcpy(out, all, (size_t)n * sizeof *all);
-    free(all);
-    return n;
-}
-
 /* ---------------------------------------------------------------------------
  * Timing helpers. */
 

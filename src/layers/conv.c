@@ -29,6 +29,21 @@ static bool is_pointwise(const kd_conv_desc *d) {
  * short inner dimension are inefficient and the partials grow large. */
 static bool pointwise_dw_batched(const kd_conv_desc *d) { return d->n > 1 && d->oh * d->ow >= 128; }
 
+int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]) {
+    int P = d->oh * d->ow, K = d->cin * d->kh * d->kw, NP = d->n * P, n = 0;
+    if (is_pointwise(d)) {
+        out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, P, d->cin, 0.0f, d->n};
+        if (pointwise_dw_batched(d)) out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, d->cin, P, 0.0f, d->n};
+        else out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, d->cin, NP, 1.0f, 1};
+        if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, d->cin, P, d->cout, 0.0f, d->n};
+    } else {
+        out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, NP, K, 0.0f, 1};
+        out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP, 1.0f, 1};
+        if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, K, NP, d->cout, 0.0f, 1};
+    }
+    return n;
+}
+
 kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
     if (d->n < 1 || d->cin < 1 || d->h < 1 || d->w < 1 || d->cout < 1)
         return kd_fail(err, KD_ERR_USAGE,

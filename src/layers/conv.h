@@ -28,6 +28,20 @@ kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err);
  * caller; contents need not survive between calls). Always >= 1. */
 size_t kd_conv_workspace_floats(const kd_conv_desc *d);
 
+/* One GEMM a layer launches, as kd_sgemm / kd_sgemm_batched see it: what
+ * `kdcl tune` and `kdcl bench` must time to measure what training runs. */
+typedef struct kd_gemm_shape {
+    const char *what; /* "fwd", "dW", "dx" */
+    bool ta, tb;
+    int m, n, k;
+    float beta;       /* 1 where the GEMM accumulates (dW) */
+    int batch;        /* independent GEMMs in one batched call (1: a plain call) */
+} kd_gemm_shape;
+
+/* The forward, dW and (with need_dx) dx GEMMs of this convolution, chosen
+ * by the same rules as kd_conv_forward/backward; returns how many (<= 3). */
+int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]);
+
 kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
                           cl_mem bias, cl_mem ws);
 /* dx (NULL: not needed, e.g. the first layer) is overwritten; dweight and

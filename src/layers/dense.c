@@ -45,3 +45,11 @@ kd_status kd_dense_backward(kd_ctx *ctx, const kd_dense_desc *d, cl_mem dx, cl_m
     }
     return KD_OK;
 }
+
+int kd_dense_gemm_shapes(const kd_dense_desc *d, bool need_dx, kd_gemm_shape out[3]) {
+    int n = 0;
+    out[n++] = (kd_gemm_shape){"fwd", false, true, d->n, d->out, d->in, 0.0f, 1};
+    out[n++] = (kd_gemm_shape){"dW", true, false, d->out, d->in, d->n, 1.0f, 1};
+    if (need_dx) out[n++] = (kd_gemm_shape){"dx", false, false, d->n, d->in, d->out, 0.0f, 1};
+    return n;
+}

@@ -237,7 +237,7 @@ static void in_shape(const kd_model *m, int id, int *c, int *h, int *w) {
     }
 }
 
-static kd_conv_desc conv_desc(const kd_model *m, const kd_node *n, int batch) {
+kd_conv_desc kd_model_conv_desc(const kd_model *m, const kd_node *n, int batch) {
     kd_conv_desc d = {0};
     d.n = batch;
     in_shape(m, n->in, &d.cin, &d.h, &d.w);
@@ -285,7 +285,7 @@ void kd_model_memory(const kd_model *m, int batch, bool grads, uint64_t *total, 
         ADD(count * sizeof(float) * (grads ? 2 : 1));
         if (n->op == KD_OP_MAXPOOL) ADD(count * sizeof(int));
         if (n->op == KD_OP_CONV) {
-            kd_conv_desc d = conv_desc(m, n, batch);
+            kd_conv_desc d = kd_model_conv_desc(m, n, batch);
             uint64_t w = kd_conv_workspace_floats(&d);
             if (w > ws) ws = w;
         }
@@ -371,7 +371,7 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
             KD_TRY(kd_buffer_alloc(ctx, (size_t)n->c * sizeof(float), "batch-norm mean", &n->aux));
             KD_TRY(kd_buffer_alloc(ctx, (size_t)n->c * sizeof(float), "batch-norm inverse std", &n->aux2));
         } else if (n->op == KD_OP_CONV) {
-            kd_conv_desc d = conv_desc(m, n, batch);
+            kd_conv_desc d = kd_model_conv_desc(m, n, batch);
             size_t w = kd_conv_workspace_floats(&d);
             if (w > ws) ws = w;
         }
@@ -415,7 +415,7 @@ kd_status kd_model_forward(kd_model *m, int n, bool training) {
         size_t count = (size_t)n * node_numel(nd);
         switch (nd->op) {
         case KD_OP_CONV: {
-            kd_conv_desc d = conv_desc(m, nd, n);
+            kd_conv_desc d = kd_model_conv_desc(m, nd, n);
             KD_TRY(kd_conv_forward(ctx, &d, nd->out, x, pmem(m, nd->param[0]), pmem(m, nd->param[1]), m->ws));
             break;
         }
@@ -533,7 +533,7 @@ kd_status kd_model_backward(kd_model *m, int n) {
         grad_dst d = target(m, written, nd->in);
         switch (nd->op) {
         case KD_OP_CONV: {
-            kd_conv_desc cd = conv_desc(m, nd, n);
+            kd_conv_desc cd = kd_model_conv_desc(m, nd, n);
             s = kd_conv_backward(ctx, &cd, d.mem, pgrad(m, nd->param[0]), pgrad(m, nd->param[1]), nd->grad, x,
                                  pmem(m, nd->param[0]), m->ws);
             break;
