@@ -113,6 +113,7 @@ void kd_model_free(kd_model *m) {
         kd_buffer_free(m->ctx, m->train_arena);
         kd_buffer_free(m->ctx, m->buf_arena);
     }
+    free(m->written);
     free(m->nodes);
     free(m->params);
     free(m);
@@ -344,6 +345,8 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
     release_activations(m);
     if (!grads) release_grads(m);
     KD_TRY(check_fits(m, batch, grads));
+    if (grads && !m->written && !(m->written = calloc((size_t)m->nnodes, sizeof *m->written)))
+        return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory planning %s", m->spec);
     char what[160];
     size_t input_floats = (size_t)batch * (size_t)m->in_c * (size_t)m->in_h * (size_t)m->in_w;
     KD_TRY(kd_buffer_alloc(ctx, input_floats * sizeof(float), "the input batch", &m->input));
@@ -503,8 +506,8 @@ static kd_status finish(kd_model *m, grad_dst d, int n) {
 kd_status kd_model_backward(kd_model *m, int n) {
     kd_ctx *ctx = m->ctx;
     KD_ASSERT(m->grads && n > 0 && n <= m->batch);
-    bool *written = calloc((size_t)m->nnodes, sizeof *written);
-    if (!written) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+    bool *written = m->written;
+    memset(written, 0, (size_t)m->nnodes * sizeof *written);
     written[m->nnodes - 1] = true;
     kd_status s = KD_OK;
     for (int i = m->nnodes - 1; i >= 0 && s == KD_OK; i--) {
@@ -585,7 +588,6 @@ kd_status kd_model_backward(kd_model *m, int n) {
         }
         if (s == KD_OK) s = finish(m, d, n);
     }
-    free(written);
     return s;
 }
 

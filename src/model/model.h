@@ -80,6 +80,7 @@ typedef struct kd_model {
     cl_mem input;         /* float [batch][in_c][in_h][in_w], written by the input pipeline */
     cl_mem ws;            /* conv workspace, shared by every conv */
     cl_mem scratch;       /* a second gradient for nodes consumed twice */
+    bool *written;        /* backward: which nodes' gradients hold a value this step (host, planned once) */
     uint64_t dropout_seed;
     uint64_t dropout_counter; /* advanced every training forward */
 } kd_model;
