@@ -233,6 +233,7 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
     size_t nstate = 0;
     long step = 0;
     double train_ms[256], infer_ms[256];
+    uint64_t base = ctx->mem_in_use;
 #define B(x) \
     if (st == KD_OK) st = x
     B(kd_model_attach(m, ctx, 1));
@@ -249,6 +250,7 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
         B(kd_write(ctx, labels, 0, (size_t)mc->batch * sizeof *lab, lab, true));
         free(lab);
     }
+    double device_mib = (double)(ctx->mem_in_use - base) / (1024.0 * 1024.0);
     fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f GMACs/image\n", mc->role, m->spec, mc->batch,
             mc->c, mc->h, mc->w, (double)kd_model_macs(m) * 1e-9);
     B(model_steps(m, mc, labels, state, &step, &oc, bc->warmup, true, NULL));
@@ -266,10 +268,12 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
             json_str(mc->role);
             printf(",\"spec\":");
             json_str(m->spec);
-            printf(",\"batch\":%d,\"input\":\"%dx%dx%d\",\"ms\":%.3f,\"ms_min\":%.3f,\"images_per_s\":%.1f,"
-                   "\"tuned\":%s}\n",
-                   mc->batch, mc->c, mc->h, mc->w, ts[i].median_ms, ts[i].min_ms,
-                   1e3 * mc->batch / ts[i].median_ms, bc->tuned ? "true" : "false");
+            printf(",\"batch\":%d,\"input\":\"%dx%dx%d\",\"ms\":%.3f,\"ms_min\":%.3f,\"images_per_s\":%.1f",
+                   mc->batch, mc->c, mc->h, mc->w, ts[i].median_ms, ts[i].min_ms, 1e3 * mc->batch / ts[i].median_ms);
+            /* What a training step holds on the device: parameters, gradients,
+             * Adam state, activations, their gradients and the workspace. */
+            if (i == 0) printf(",\"device_mib\":%.1f", device_mib);
+            printf(",\"tuned\":%s}\n", bc->tuned ? "true" : "false");
         }
         fflush(stdout);
     }
