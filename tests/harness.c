@@ -4,10 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime/buffer.h"
 #include "runtime/device.h"
+#include "runtime/fsutil.h"
 
 /* Test processes are single-threaded: plain counters are fine here. */
 static int checks, failures;
@@ -110,4 +112,36 @@ void th_tempdir(char *out, size_t cap, const char *tag) {
     const char *base = getenv("TMPDIR");
     snprintf(out, cap, "%s/kdcl-test-%s-XXXXXX", base && *base ? base : "/tmp", tag);
     if (!mkdtemp(out)) th_fatal(__FILE__, __LINE__, "mkdtemp", out);
+}
+
+const char *th_kdcl_bin(void) {
+    const char *bin = getenv("KDCL_BIN");
+    if (!bin || !*bin) th_fatal(__FILE__, __LINE__, "getenv", "KDCL_BIN is not set (run the test through ctest)");
+    return bin;
+}
+
+int th_kdcl(const char *dir, const char *prefix, const char *log, const char *args) {
+    size_t cap = strlen(dir) + strlen(prefix) + strlen(args) + strlen(log) + 4096;
+    char *cmd = malloc(cap);
+    if (!cmd) th_fatal(__FILE__, __LINE__, "malloc", "command line");
+    snprintf(cmd, cap, "cd '%s' && %s '%s' %s > '%s' 2>&1", dir, prefix, th_kdcl_bin(), args, log);
+    int rc = system(cmd);
+    free(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+char *th_slurp(const char *dir, const char *name) {
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    void *data = NULL;
+    size_t n;
+    kd_err err;
+    if (kd_read_file(path, &data, &n, &err) != KD_OK) return strdup("");
+    return data;
+}
+
+void th_show(const char *dir, const char *name) {
+    char *t = th_slurp(dir, name);
+    fprintf(stderr, "---- %s ----\n%s\n", name, t);
+    free(t);
 }

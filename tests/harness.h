@@ -62,6 +62,16 @@ double th_nmse_f(const float *got, const float *ref, size_t n);
 /* Largest |got-ref| / (atol + rtol*|ref|); <= 1 means within tolerance. */
 double th_max_rel(const float *got, const double *ref, size_t n, double atol, double rtol);
 
+/* Driving the kdcl binary (env KDCL_BIN, set by ctest). */
+const char *th_kdcl_bin(void);
+/* Runs "PREFIX kdcl ARGS" in dir with stdout and stderr to dir/log; returns
+ * the exit status (-1 when killed by a signal). prefix may be "". */
+int th_kdcl(const char *dir, const char *prefix, const char *log, const char *args);
+/* dir/name whole, malloc'ed and NUL-terminated ("" if it cannot be read). */
+char *th_slurp(const char *dir, const char *name);
+/* dir/name on stderr: what a failed command said. */
+void th_show(const char *dir, const char *name);
+
 /* A fresh empty directory under the build tree's tmp (for cache and file tests). */
 void th_tempdir(char *out, size_t cap, const char *tag);
 

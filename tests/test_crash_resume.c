@@ -103,21 +103,9 @@ static int kdcl_killed(const char *log, const char *args, bool (*ready)(const vo
     return kdcl_signalled(SIGKILL, log, args, ready, arg, extra, deadline, was_running);
 }
 
-static char *slurp(const char *name) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    void *data = NULL;
-    size_t n;
-    kd_err err;
-    if (kd_read_file(path, &data, &n, &err) != KD_OK) return strdup("");
-    return data;
-}
+static char *slurp(const char *name) { return th_slurp(dir, name); }
 
-static void show(const char *name) {
-    char *t = slurp(name);
-    fprintf(stderr, "---- %s ----\n%s\n", name, t);
-    free(t);
-}
+static void show(const char *name) { th_show(dir, name); }
 
 /* The largest "step" of the per-step lines in a metrics log (-1: none). */
 static long last_logged_step(const char *log) {
@@ -219,8 +207,7 @@ static int compare_files(const char *a, const char *b) {
 }
 
 int main(void) {
-    bin = getenv("KDCL_BIN");
-    if (!bin) th_fatal(__FILE__, __LINE__, "getenv", "KDCL_BIN is not set (run through ctest)");
+    bin = th_kdcl_bin();
     th_tempdir(dir, sizeof dir, "crash");
     th_rng rng = {20261129};
     double t_start = now();

@@ -13,31 +13,13 @@
 #include "tests/harness.h"
 
 static char dir[512];
-static const char *bin;
 
 /* Runs "kdcl ARGS" in dir with stdout+stderr to file `log`; returns the exit status. */
-static int kdcl(const char *log, const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > '%s' 2>&1", dir, bin, args, log);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+static int kdcl(const char *log, const char *args) { return th_kdcl(dir, "", log, args); }
 
-static char *slurp(const char *name) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    void *data = NULL;
-    size_t n;
-    kd_err err;
-    if (kd_read_file(path, &data, &n, &err) != KD_OK) return strdup("");
-    return data;
-}
+static char *slurp(const char *name) { return th_slurp(dir, name); }
 
-static void show(const char *name) {
-    char *t = slurp(name);
-    fprintf(stderr, "---- %s ----\n%s\n", name, t);
-    free(t);
-}
+static void show(const char *name) { th_show(dir, name); }
 
 /* "accuracy 93.12%" in an eval log. */
 static double accuracy_in(const char *log) {
@@ -88,8 +70,6 @@ static int compare_files(const char *a, const char *b, int *count) {
 }
 
 int main(void) {
-    bin = getenv("KDCL_BIN");
-    if (!bin) th_fatal(__FILE__, __LINE__, "getenv", "KDCL_BIN is not set (run through ctest)");
     th_tempdir(dir, sizeof dir, "e2e");
     const char *data = "--data synthetic:1000:3x16x16 --batch 32 --seed 3";
 

@@ -46,21 +46,9 @@ static int kdcl(const char *out, const char *errf, const char *args) {
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static char *slurp(const char *name) {
-    char path[1024];
-    path_of(path, sizeof path, name);
-    void *data = NULL;
-    size_t n;
-    kd_err err;
-    if (kd_read_file(path, &data, &n, &err) != KD_OK) return strdup("");
-    return data;
-}
+static char *slurp(const char *name) { return th_slurp(dir, name); }
 
-static void show(const char *name) {
-    char *t = slurp(name);
-    fprintf(stderr, "---- %s ----\n%s\n", name, t);
-    free(t);
-}
+static void show(const char *name) { th_show(dir, name); }
 
 static void put_file(const char *name, const void *data, size_t n) {
     char path[1024];
@@ -900,8 +888,7 @@ static void test_bad_inputs(void) {
 }
 
 int main(void) {
-    bin = getenv("KDCL_BIN");
-    if (!bin) th_fatal(__FILE__, __LINE__, "getenv", "KDCL_BIN is not set (run through ctest)");
+    bin = th_kdcl_bin();
     th_tempdir(dir, sizeof dir, "predict");
 
     /* Two tiny models: RGB and grayscale training data. */

@@ -36,34 +36,16 @@
 #include "tests/harness.h"
 
 static char dir[512];
-static const char *bin;
 
 /* Runs "kdcl ARGS" in dir (after `prefix`, shell commands such as a
  * ulimit) with stdout+stderr to `log`; returns the exit status. */
-static int kdcl_pre(const char *prefix, const char *log, const char *args) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s '%s' %s > '%s' 2>&1", dir, prefix, bin, args, log);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+static int kdcl_pre(const char *prefix, const char *log, const char *args) { return th_kdcl(dir, prefix, log, args); }
 
 static int kdcl(const char *log, const char *args) { return kdcl_pre("", log, args); }
 
-static char *slurp(const char *name) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    void *data = NULL;
-    size_t n;
-    kd_err err;
-    if (kd_read_file(path, &data, &n, &err) != KD_OK) return strdup("");
-    return data;
-}
+static char *slurp(const char *name) { return th_slurp(dir, name); }
 
-static void show(const char *name) {
-    char *t = slurp(name);
-    fprintf(stderr, "---- %s ----\n%s\n", name, t);
-    free(t);
-}
+static void show(const char *name) { th_show(dir, name); }
 
 static bool log_has(const char *log, const char *what) {
     char *t = slurp(log);
@@ -456,8 +438,7 @@ static void device_memory(void) {
 }
 
 int main(void) {
-    bin = getenv("KDCL_BIN");
-    if (!bin) th_fatal(__FILE__, __LINE__, "getenv", "KDCL_BIN is not set (run through ctest)");
+    th_kdcl_bin(); /* fails early with a clear message outside ctest */
     th_tempdir(dir, sizeof dir, "reliability");
     /* A private mount namespace for the tmpfs cases: the mounts vanish
      * with this process and nobody else sees them. */

@@ -342,12 +342,9 @@ int kd_cmd_bench(int argc, char **argv) {
                      .nopts = (int)(sizeof opts / sizeof opts[0]),
                      .global = global,
                      .nglobal = KD_GLOBAL_NOPTS};
+    int done = kd_cmdline_run(&cl, argc, argv);
+    if (done >= 0) return done;
     kd_err err = {0};
-    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
-    if (cl.help) {
-        kd_cmdline_help(&cl, stdout);
-        return 0;
-    }
     int c, h, w, cv[5];
     char tail;
     if (sscanf(input, "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c < 1 || c > 4 || h < 1 || w < 1 || h > 8192 ||

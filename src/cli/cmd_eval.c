@@ -38,12 +38,9 @@ int kd_cmd_eval(int argc, char **argv) {
         .global = global,
         .nglobal = KD_GLOBAL_NOPTS,
     };
+    int done = kd_cmdline_run(&cl, argc, argv);
+    if (done >= 0) return done;
     kd_err err = {0};
-    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
-    if (cl.help) {
-        kd_cmdline_help(&cl, stdout);
-        return 0;
-    }
     if (!model_path || !o.data) {
         kd_fail(&err, KD_ERR_USAGE, "--model M.safetensors and --data DATA are required; see 'kdcl eval --help'");
         return kd_cli_report(&err);

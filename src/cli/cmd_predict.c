@@ -379,14 +379,13 @@ int kd_cmd_predict(int argc, char **argv) {
         .positional = files,
         .max_positional = argc,
     };
+    int rc = kd_cmdline_run(&cl, argc, argv);
+    if (rc >= 0) {
+        free(files);
+        return rc;
+    }
     kd_err err = {0};
-    int rc;
-    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) {
-        rc = kd_cli_report(&err);
-    } else if (cl.help) {
-        kd_cmdline_help(&cl, stdout);
-        rc = 0;
-    } else if (!model_path) {
+    if (!model_path) {
         kd_fail(&err, KD_ERR_USAGE, "--model M.safetensors is required; see 'kdcl predict --help'");
         rc = kd_cli_report(&err);
     } else if (o.data) {

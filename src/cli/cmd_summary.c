@@ -25,12 +25,9 @@ int kd_cmd_summary(int argc, char **argv) {
                      .description = desc,
                      .opts = opts,
                      .nopts = (int)(sizeof opts / sizeof opts[0])};
+    int done = kd_cmdline_run(&cl, argc, argv);
+    if (done >= 0) return done;
     kd_err err = {0};
-    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
-    if (cl.help) {
-        kd_cmdline_help(&cl, stdout);
-        return 0;
-    }
     int c, h, w;
     if (!kd_parse_chw(input, &c, &h, &w) || c < 1 || c > 4 || h < 1 || w < 1 || h > 8192 || w > 8192) {
         kd_fail(&err, KD_ERR_USAGE, "--input '%s' is not CxHxW with 1-4 channels (e.g. 3x128x128)", input);

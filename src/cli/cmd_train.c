@@ -58,12 +58,9 @@ int kd_cmd_train(int argc, char **argv) {
         .global = global,
         .nglobal = KD_GLOBAL_NOPTS,
     };
+    int done = kd_cmdline_run(&cl, argc, argv);
+    if (done >= 0) return done;
     kd_err err = {0};
-    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
-    if (cl.help) {
-        kd_cmdline_help(&cl, stdout);
-        return 0;
-    }
     kd_train_cfg cfg;
     char ckpt[1200];
     if (kd_train_cfg_from_opts(&j.o, &cfg, ckpt, sizeof ckpt, &err) != KD_OK) return kd_cli_report(&err);

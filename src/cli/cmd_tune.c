@@ -123,12 +123,9 @@ int kd_cmd_tune(int argc, char **argv) {
         .nopts = (int)(sizeof opts / sizeof opts[0]),
         .global = global,
         .nglobal = KD_GLOBAL_NOPTS};
+    int done = kd_cmdline_run(&cl, argc, argv);
+    if (done >= 0) return done;
     kd_err err = {0};
-    if (kd_cmdline_parse(&cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
-    if (cl.help) {
-        kd_cmdline_help(&cl, stdout);
-        return 0;
-    }
     if (do_show && do_reset) {
         kd_fail(&err, KD_ERR_USAGE, "--show and --reset do not go together");
         return kd_cli_report(&err);

@@ -34,3 +34,13 @@ int kd_cli_report(const kd_err *err) {
     fprintf(stderr, "kdcl: error: %s\n", err->msg[0] ? err->msg : kd_status_str(err->code));
     return kd_status_exit_code(err->code);
 }
+
+int kd_cmdline_run(kd_cmdline *cl, int argc, char **argv) {
+    kd_err err = {0};
+    if (kd_cmdline_parse(cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
+    if (cl->help) {
+        kd_cmdline_help(cl, stdout);
+        return 0;
+    }
+    return -1;
+}

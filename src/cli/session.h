@@ -20,6 +20,10 @@ void kd_global_opts(kd_global *g, kd_opt *opts);
 kd_status kd_session_select(const kd_global *g, kd_device_list *list, int *index, kd_err *err);
 kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err);
 
+/* Parses the command line; bad usage is reported, --help printed. Returns
+ * the exit status when the command is done already, -1 to go on. */
+int kd_cmdline_run(kd_cmdline *cl, int argc, char **argv);
+
 /* Prints "kdcl: error: ..." and returns the exit code for err->code. */
 int kd_cli_report(const kd_err *err);
 
