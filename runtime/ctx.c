@@ -231,6 +231,10 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
         for (int d = 0; d < dims; d++) {
             size_t l = glob[d] < budget ? glob[d] : budget;
             if (ctx->dev.max_item[d] && l > ctx->dev.max_item[d]) l = ctx->dev.max_item[d];
+            /* A group that does not cover the whole row: whole SIMD groups
+             * (warps, wavefronts, vector lanes; the kernel's preferred
+             * multiple), so that only the row's last group is partial. */
+            if (d == 0 && l < glob[d] && l > k->wg_multiple) l -= l % k->wg_multiple;
             loc[d] = l > 0 ? l : 1;
             budget /= loc[d];
             if (budget < 1) budget = 1;

@@ -316,7 +316,8 @@ kd_status kd_eval_job_open(const kd_global *g, const char *model_path, const kd_
                            kd_eval_job *j, kd_err *err) {
     memset(j, 0, sizeof *j);
     KD_TRY(kd_split_select(split, o, &j->data, &j->ds, &j->idx, &j->count, err));
-    KD_TRY(kd_session_open(g, NULL, &j->ctx, err));
+    kd_ctx_opts co = {.profiling = o->profile};
+    KD_TRY(kd_session_open(g, &co, &j->ctx, err));
     KD_TRY(kd_model_open(model_path, j->ctx, &j->m, &j->meta, err));
     KD_TRY(kd_check_data_fits(&j->meta, j->ds, model_path, err));
     j->batch = o->batch < j->count ? o->batch : j->count;
