@@ -43,9 +43,11 @@ void kd_buffer_free(kd_ctx *ctx, cl_mem mem) {
     if (!mem) return;
     cl_mem parent = NULL;
     size_t size = 0;
-    clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL);
-    clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (!parent && ctx->mem_in_use >= size) ctx->mem_in_use -= size;
+    /* Sub-buffers were never counted; if the driver will not say, keep the count. */
+    if (clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof parent, &parent, NULL) == CL_SUCCESS &&
+        clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL) == CL_SUCCESS && !parent &&
+        ctx->mem_in_use >= size)
+        ctx->mem_in_use -= size;
     clReleaseMemObject(mem);
 }
 

@@ -54,7 +54,7 @@ fail:
 
 void kd_ctx_free(kd_ctx *ctx) {
     if (!ctx) return;
-    if (ctx->queue) clFinish(ctx->queue);
+    if (ctx->queue) clFinish(ctx->queue); /* best effort: nothing to report to on the way out */
     for (int i = 0; i < ctx->npending; i++) {
         clReleaseEvent(ctx->pending[i]);
         if (ctx->pending_from[i]) clReleaseEvent(ctx->pending_from[i]);
@@ -196,10 +196,16 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
     memset(kk, 0, sizeof *kk);
     kk->k = k;
     snprintf(kk->name, sizeof kk->name, "%s", name);
-    clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
-                             sizeof kk->wg_multiple, &kk->wg_multiple, NULL);
-    clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kk->max_wg,
-                             &kk->max_wg, NULL);
+    cl_int e1 = clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                                         sizeof kk->wg_multiple, &kk->wg_multiple, NULL);
+    cl_int e2 = clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kk->max_wg,
+                                         &kk->max_wg, NULL);
+    if (e1 != CL_SUCCESS || e2 != CL_SUCCESS) {
+        clReleaseKernel(k);
+        kd_fail_cl(&ctx->err, e1 != CL_SUCCESS ? e1 : e2, "clGetKernelWorkGroupInfo", __FILE__, __LINE__);
+        kd_err_prefix(&ctx->err, "kernel '%s' of cl/%s.cl: ", name, prog);
+        return ctx->err.code;
+    }
     if (!kk->wg_multiple) kk->wg_multiple = 1;
     if (!kk->max_wg) kk->max_wg = 64;
     kk->prof_id = kd_prof_id(ctx, name, false);

@@ -27,8 +27,9 @@ static void describe(kd_device_info *info) {
     get_device_str(d, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version, sizeof info->opencl_c_version);
     cl_uint u = 0;
     cl_ulong ul = 0;
-    info->type = 0;
-    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof info->type, &info->type, NULL);
+    /* A property a driver will not tell stays at its default (0, "?"):
+     * listing and selection still work, and nothing here is fatal. */
+    if (clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof info->type, &info->type, NULL) != CL_SUCCESS) info->type = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL) == CL_SUCCESS) info->compute_units = u;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u, &u, NULL) == CL_SUCCESS) info->clock_mhz = u;
     if (clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS) info->global_mem = ul;

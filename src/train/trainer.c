@@ -199,7 +199,7 @@ static kd_status setup(run *r) {
 
 static void teardown(run *r) {
     kd_ctx *ctx = r->ctx;
-    clFinish(ctx->queue);
+    clFinish(ctx->queue); /* best effort before releasing: the run's status is already decided */
     for (int i = 0; i < 2; i++) {
         if (r->tidx_ev[i]) clReleaseEvent(r->tidx_ev[i]);
         kd_buffer_free(ctx, r->tidx[i]);
