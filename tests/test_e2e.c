@@ -106,6 +106,7 @@ int main(void) {
         snprintf(log, sizeof log, "cache%d.log", cached);
         rc = kdcl(log, args);
         CHECK(rc == 0, "distill %s the teacher cache: exit %d", cached ? "with" : "without", rc);
+        if (rc) show(log);
     }
     int nc = 0, dc = compare_files("C0.safetensors", "C1.safetensors", &nc);
     CHECK(dc == 0 && nc > 0, "cached teacher logits change the student: %d of %d tensors differ", dc, nc);

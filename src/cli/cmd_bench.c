@@ -251,8 +251,8 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
         free(lab);
     }
     double device_mib = (double)(ctx->mem_in_use - base) / (1024.0 * 1024.0);
-    fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f GMACs/image\n", mc->role, m->spec, mc->batch,
-            mc->c, mc->h, mc->w, (double)kd_model_macs(m) * 1e-9);
+    fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f MMACs/image\n", mc->role, m->spec, mc->batch,
+            mc->c, mc->h, mc->w, (double)kd_model_macs(m) * 1e-6);
     B(model_steps(m, mc, labels, state, &step, &oc, bc->warmup, true, NULL));
     B(model_steps(m, mc, labels, state, &step, &oc, bc->repeat, true, train_ms));
     B(model_steps(m, mc, labels, state, &step, &oc, bc->warmup, false, NULL));
