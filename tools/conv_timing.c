@@ -145,6 +145,9 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
     bufs b = alloc_all(ctx, &d);
     int P = hw * hw, NP = n * P, in_off = 0, y_off = cin * NP, len = cin * cout;
     cl_mem partial = buf(ctx, (size_t)n * cin * cout, 0);
+    /* The layout-change alternatives keep in and dout as [c][n*P] side by side;
+     * the shipped 1x1 path needs less workspace than that. */
+    cl_mem cm = buf(ctx, (size_t)(cin + cout) * NP, 0);
     printf("\n== 1x1 alternatives n=%d %d->%d %dx%d\n", n, cin, cout, hw, hw);
     enum { NALT = 6 };
     static const char *names[NALT] = {"forward: batched GEMM on NCHW",
@@ -164,22 +167,22 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
                 TRY(kd_conv_forward(ctx, &d, b.y, b.x, b.w, NULL, b.ws));
             } else if (alt == 1) {
                 TRY(kd_run1d(ctx, "conv", "conv_nchw_to_cm", (size_t)n * cin * P,
-                             KD_ARGS(KD_ARG(b.ws), KD_ARG(in_off), KD_ARG(b.x), KD_ARG(n), KD_ARG(cin), KD_ARG(P))));
+                             KD_ARGS(KD_ARG(cm), KD_ARG(in_off), KD_ARG(b.x), KD_ARG(n), KD_ARG(cin), KD_ARG(P))));
                 kd_gemm_args g = {.m = (size_t)cout, .n = (size_t)NP, .k = (size_t)cin, .alpha = 1, .a = b.w,
-                                  .lda = (size_t)cin, .b = b.ws, .ldb = (size_t)NP, .c = b.ws,
+                                  .lda = (size_t)cin, .b = cm, .ldb = (size_t)NP, .c = cm,
                                   .c_off = (size_t)y_off, .ldc = (size_t)NP};
                 TRY(kd_sgemm(ctx, &g));
                 int has_bias = 0;
                 TRY(kd_run1d(ctx, "conv", "conv_cm_to_nchw", (size_t)NP * cout,
-                             KD_ARGS(KD_ARG(b.y), KD_ARG(b.ws), KD_ARG(y_off), KD_ARG(b.w), KD_ARG(has_bias),
+                             KD_ARGS(KD_ARG(b.y), KD_ARG(cm), KD_ARG(y_off), KD_ARG(b.w), KD_ARG(has_bias),
                                      KD_ARG(n), KD_ARG(cout), KD_ARG(P))));
             } else if (alt == 2) {
                 TRY(kd_run1d(ctx, "conv", "conv_nchw_to_cm", (size_t)n * cin * P,
-                             KD_ARGS(KD_ARG(b.ws), KD_ARG(in_off), KD_ARG(b.x), KD_ARG(n), KD_ARG(cin), KD_ARG(P))));
+                             KD_ARGS(KD_ARG(cm), KD_ARG(in_off), KD_ARG(b.x), KD_ARG(n), KD_ARG(cin), KD_ARG(P))));
                 TRY(kd_run1d(ctx, "conv", "conv_nchw_to_cm", (size_t)n * cout * P,
-                             KD_ARGS(KD_ARG(b.ws), KD_ARG(y_off), KD_ARG(b.y), KD_ARG(n), KD_ARG(cout), KD_ARG(P))));
+                             KD_ARGS(KD_ARG(cm), KD_ARG(y_off), KD_ARG(b.y), KD_ARG(n), KD_ARG(cout), KD_ARG(P))));
                 kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = (size_t)cin, .k = (size_t)NP, .alpha = 1,
-                                  .beta = 1, .a = b.ws, .a_off = (size_t)y_off, .lda = (size_t)NP, .b = b.ws,
+                                  .beta = 1, .a = cm, .a_off = (size_t)y_off, .lda = (size_t)NP, .b = cm,
                                   .ldb = (size_t)NP, .c = b.dw, .ldc = (size_t)cin};
                 TRY(kd_sgemm(ctx, &g));
             } else if (alt == 3) {
@@ -200,6 +203,7 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
         }
     for (int alt = 0; alt < NALT; alt++) printf("  %-56s best %8.1f ms\n", names[alt], best[alt]);
     kd_buffer_free(ctx, partial);
+    kd_buffer_free(ctx, cm);
     free_all(ctx, &b);
 }
 

@@ -23,6 +23,10 @@ STUDENT=${STUDENT:-"seed-cnn"}
 STUDENT_ARGS=${STUDENT_ARGS:-"--resize 36 --epochs 10 --schedule cosine"}
 KD_ARGS=${KD_ARGS:-"--temperature 4 --alpha 0.1 --cache-teacher"}
 DATA=${DATA:-fashion-mnist}
+# Which stages to run now (e.g. STAGES=alone beside a teacher that is still
+# training); the table is written only by a run of all three.
+STAGES=${STAGES:-"teacher alone distilled"}
+want() { [[ " $STAGES " == *" $1 "* ]]; }
 mkdir -p "$OUT" docs
 LOG="$OUT/commands.log"
 touch "$OUT/times.txt"
@@ -41,6 +45,7 @@ acc() { # test accuracy (%) of a model file, from kdcl eval
 }
 
 for s in $TEACHER_SEEDS; do
+  want teacher || break
   run "teacher-$s" "$OUT/teacher-$s.safetensors" "$KDCL" train --model "$TEACHER" --data "$DATA" $TEACHER_ARGS \
       --seed "$s" --out "$OUT/teacher-$s.safetensors" --log "$OUT/teacher-$s.jsonl" --no-test
 done
@@ -50,12 +55,15 @@ teacher_of() { # the teacher a student seed is distilled from
   set -- $TEACHER_SEEDS; echo "$1"
 }
 for s in $SEEDS; do
-  run "alone-$s" "$OUT/alone-$s.safetensors" "$KDCL" train --model "$STUDENT" --data "$DATA" $STUDENT_ARGS \
+  want alone && run "alone-$s" "$OUT/alone-$s.safetensors" "$KDCL" train --model "$STUDENT" --data "$DATA" $STUDENT_ARGS \
       --seed "$s" --out "$OUT/alone-$s.safetensors" --log "$OUT/alone-$s.jsonl" --no-test
+  want distilled || continue
   run "distilled-$s" "$OUT/distilled-$s.safetensors" "$KDCL" distill --teacher "$OUT/teacher-$(teacher_of "$s").safetensors" \
       --student "$STUDENT" --data "$DATA" $STUDENT_ARGS $KD_ARGS --seed "$s" \
       --baseline "$OUT/alone-$s.safetensors" --out "$OUT/distilled-$s.safetensors" --log "$OUT/distilled-$s.jsonl"
 done
+
+if [ "$STAGES" != "teacher alone distilled" ]; then echo "stages done: $STAGES"; exit 0; fi
 
 stats() { # mean and sample std of the arguments
   printf '%s\n' "$@" | awk '{x[NR]=$1; s+=$1} END {m=s/NR; for(i=1;i<=NR;i++) v+=(x[i]-m)^2;
