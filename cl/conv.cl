@@ -128,9 +128,11 @@ __kernel void conv_bias_grad(__global float *db, __global const float *x, const 
 
 /* dst[i] += sum over b of part[b*len + i]: folds per-image partial weight
  * gradients, in a fixed order. */
-__kernel void conv_sum_batches(__global float *dst, __global const float *part, const int nb, const int len) {
+__kernel void conv_sum_batches(__global float *dst, __global const float *part, const int part_off, const int nb,
+                               const int len) {
     const int i = get_global_id(0);
     if (i >= len) return;
+    part += part_off;
     float s = 0.0f;
     for (int b = 0; b < nb; b++) s += part[b * len + i];
     dst[i] += s;

@@ -276,6 +276,12 @@ int main(void) {
         /* 1x1 with P >= 128: dW by per-image GEMMs and a batch reduction. */
         test_backward(ctx, &r, make_desc(3, 2, 12, 11, 3, geoms[0], true));
 
+        /* n*P >= 2048: dW's reduction split into 8 (2 x 32 x 32), 2 (2 x 33 x 33) equal parts;
+         * 45 x 47 is odd, so one GEMM. */
+        test_backward(ctx, &r, make_desc(2, 1, 32, 32, 2, geoms[2], true));
+        test_backward(ctx, &r, make_desc(2, 2, 33, 33, 3, geoms[2], false));
+        test_backward(ctx, &r, make_desc(1, 1, 45, 47, 2, geoms[2], true));
+
         /* Rows wider than a work-group; more channels than one (bias gradient). */
         test_forward(ctx, &r, make_desc(2, 3, 5, 300, 4, geoms[2], true));
         test_backward(ctx, &r, make_desc(1, 2, 3, 261, 2, geoms[3], true));

@@ -143,7 +143,7 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
     kd_err err = {0};
     if (kd_conv_desc_init(&d, &err) != KD_OK) exit(2);
     bufs b = alloc_all(ctx, &d);
-    int P = hw * hw, NP = n * P, in_off = 0, y_off = cin * NP, len = cin * cout;
+    int P = hw * hw, NP = n * P, in_off = 0, y_off = cin * NP, len = cin * cout, zero = 0;
     cl_mem partial = buf(ctx, (size_t)n * cin * cout, 0);
     /* The layout-change alternatives keep in and dout as [c][n*P] side by side;
      * the shipped 1x1 path needs less workspace than that. */
@@ -191,7 +191,7 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
                                   .ldc = (size_t)cin};
                 TRY(kd_sgemm_batched(ctx, &g, (size_t)cout * P, (size_t)cin * P, (size_t)cout * cin, (size_t)n));
                 TRY(kd_run1d(ctx, "conv", "conv_sum_batches", (size_t)len,
-                             KD_ARGS(KD_ARG(b.dw), KD_ARG(partial), KD_ARG(n), KD_ARG(len))));
+                             KD_ARGS(KD_ARG(b.dw), KD_ARG(partial), KD_ARG(zero), KD_ARG(n), KD_ARG(len))));
             } else if (alt == 4) {
                 TRY(kd_conv_backward(ctx, &d, b.dx, NULL, NULL, b.y, b.x, b.w, b.ws));
             } else {

@@ -9,6 +9,7 @@
  *   [0, K*NP)            col (im2col of the input), reused for dcol
  *   [K*NP, (K+cout)*NP)  the GEMM's [cout][n*P] result / dout in that layout
  *                        (not needed for one image: that layout is NCHW)
+ *   then, if dW's reduction is split (dw_splits), its partials [s][cout][K]
  * with K = cin*kh*kw, NP = n*oh*ow. Kernels index it with int, so
  * kd_conv_desc_init refuses shapes whose workspace passes INT_MAX.
  * A 1x1 stride-1 conv needs no col; only its dW uses the workspace, see
@@ -29,6 +30,26 @@ static bool is_pointwise(const kd_conv_desc *d) {
  * short inner dimension are inefficient and the partials grow large. */
 static bool pointwise_dw_batched(const kd_conv_desc *d) { return d->n > 1 && d->oh * d->ow >= 128; }
 
+/* dW of a k x k conv, dy[cout][NP] * col[K][NP]^T, reduces over NP = n*oh*ow,
+ * which is long next to its small cout x K result (seed-cnn's first conv:
+ * 16 x 9 over 41,472 at batch 32, 36x36). CLBlast covers such a result with
+ * one or a few work-groups, leaving cores idle. Split the reduction into
+ * DW_SPLITS equal parts, one strided-batched GEMM into partials behind the
+ * workspace, then sum them into dW. Measured on POCL (2 cores, shared, batch
+ * 32, dW GEMM + sum vs one GEMM): 16x9 k=41472 66 -> 36 ms, 32x144 k=10368
+ * 22 -> 12 ms, 64x288 k=2592 9.3 -> 8.0 ms, 64x576 k=100352 1336 -> 691 ms;
+ * 8 parts beat 2, 4, 16 and 32 on all four. Below 2048 there is too little
+ * to split; the parts must be equal, so fewer are used when 8 does not
+ * divide NP. */
+enum { DW_SPLITS = 8, DW_SPLIT_MIN = 2048 };
+static int dw_splits(const kd_conv_desc *d) {
+    int64_t np = (int64_t)d->n * d->oh * d->ow;
+    if (is_pointwise(d) || np < DW_SPLIT_MIN) return 1;
+    int s = DW_SPLITS;
+    while (s > 1 && np % s) s /= 2;
+    return s;
+}
+
 int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]) {
     int P = d->oh * d->ow, K = d->cin * d->kh * d->kw, NP = d->n * P, n = 0;
     if (is_pointwise(d)) {
@@ -38,7 +59,9 @@ int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3
         if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, d->cin, P, d->cout, 0.0f, d->n};
     } else {
         out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, NP, K, 0.0f, 1};
-        out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP, 1.0f, 1};
+        int s = dw_splits(d);
+        if (s > 1) out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP / s, 0.0f, s};
+        else out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP, 1.0f, 1};
         if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, K, NP, d->cout, 0.0f, 1};
     }
     return n;
@@ -69,6 +92,7 @@ kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
     if (in > biggest) biggest = in;
     int64_t partials = (int64_t)d->n * d->cout * d->cin;
     if (pointwise_dw_batched(d) && partials > biggest) biggest = partials;
+    if (dw_splits(d) > 1) biggest += (int64_t)dw_splits(d) * d->cout * k;
     if (biggest > INT_MAX)
         return kd_fail(err, KD_ERR_USAGE,
                        "conv: n=%d cin=%d %dx%d -> cout=%d %dx%d (kernel %dx%d) needs %lld floats of "
@@ -81,7 +105,8 @@ kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
 size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
     size_t np = (size_t)d->n * (size_t)d->oh * (size_t)d->ow, need;
     size_t k = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
-    if (!is_pointwise(d)) need = (k + (d->n > 1 ? (size_t)d->cout : 0)) * np; /* n = 1: no layout change */
+    if (!is_pointwise(d)) /* n = 1: no layout change; then the dW partials, if split */
+        need = (k + (d->n > 1 ? (size_t)d->cout : 0)) * np + (size_t)dw_splits(d) * (size_t)d->cout * k;
     else if (d->n == 1) need = 0;
     else if (pointwise_dw_batched(d)) need = (size_t)d->n * (size_t)d->cout * (size_t)d->cin;
     else need = ((size_t)d->cin + (size_t)d->cout) * np;
@@ -218,9 +243,9 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
             kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = K, .k = P, .alpha = 1, .beta = 0,
                               .a = dout, .lda = P, .b = in, .ldb = P, .c = ws, .ldc = K};
             KD_TRY(kd_sgemm_batched(ctx, &g, (size_t)cout * P, K * P, (size_t)cout * K, (size_t)n));
-            int len = cout * cin;
+            int len = cout * cin, part_off = 0;
             KD_TRY(kd_run1d(ctx, "conv", "conv_sum_batches", (size_t)len,
-                            KD_ARGS(KD_ARG(dweight), KD_ARG(ws), KD_ARG(n), KD_ARG(len))));
+                            KD_ARGS(KD_ARG(dweight), KD_ARG(ws), KD_ARG(part_off), KD_ARG(n), KD_ARG(len))));
         } else if (dweight) {
             /* dW += dout[cout][n*P] * in[cin][n*P]^T. With one image both
              * already are in that layout; otherwise gather them in ws. */
@@ -260,7 +285,20 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
         kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = K, .k = NP, .alpha = 1, .beta = 1,
                           .a = dy, .a_off = (size_t)dy_off, .lda = NP, .b = ws, .b_off = (size_t)col_off,
                           .ldb = NP, .c = dweight, .ldc = K};
-        KD_TRY(kd_sgemm(ctx, &g));
+        int splits = dw_splits(d);
+        if (splits == 1) {
+            KD_TRY(kd_sgemm(ctx, &g));
+        } else {
+            size_t part = NP / (size_t)splits;
+            int len = cout * (int)K, part_off = (int)(K * NP + (n > 1 ? (size_t)cout * NP : 0));
+            g.k = part;
+            g.beta = 0;
+            g.c = ws;
+            g.c_off = (size_t)part_off;
+            KD_TRY(kd_sgemm_batched(ctx, &g, part, part, (size_t)len, (size_t)splits));
+            KD_TRY(kd_run1d(ctx, "conv", "conv_sum_batches", (size_t)len,
+                            KD_ARGS(KD_ARG(dweight), KD_ARG(ws), KD_ARG(part_off), KD_ARG(splits), KD_ARG(len))));
+        }
     }
     if (dx) {
         /* dcol overwrites col: the queue is in order, so the dW GEMM has
