@@ -159,14 +159,16 @@ for role, spec, inp, want in targets:
               f"{'met' if r >= want else 'not met'}.")
 print("""
 What limits kdcl here: every convolution is im2col + one CLBlast SGEMM per
-direction, and GEMM takes three quarters or more of the device time (below).
+direction, and GEMM takes most of the device time (below).
 PyTorch runs the same layers through oneDNN's direct convolutions, which need
 no im2col buffer and are blocked for this CPU's caches and AVX-512. The worst
 cases are the weight-gradient GEMMs of the early, narrow layers: a tiny output
 (16 × 9 for the student's first convolution) over a reduction of batch × H × W
-(41,472 at 36×36), which CLBlast's tiled kernel spreads over one or two
-work-groups. The narrower the layers, the further kdcl falls behind; the
-wider GEMMs of ResNet-50 fare better.
+(41,472 at 36×36), which CLBlast's tiled kernel would cover with one or two
+work-groups; kdcl splits that reduction into 8 batched GEMMs (1.2× on the
+student's training step), yet they remain the largest item. The narrower the
+layers, the further kdcl falls behind; the wider GEMMs of ResNet-50 fare
+better.
 """)
 print("## Where the time goes\n")
 print("`kdcl train --profile`, one epoch on 1,280 synthetic images at batch 32: device time per kernel")
