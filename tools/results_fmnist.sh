@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Distillation on Fashion-MNIST, end to end, 3 seeds per model: a CPU-sized
-# bottleneck-ResNet teacher, the student trained alone (alpha = 1, plain
-# cross-entropy) and the distilled student. Writes docs/results.md with mean
+# Distillation on Fashion-MNIST, end to end: a CPU-sized bottleneck-ResNet
+# teacher per seed in TEACHER_SEEDS, and per seed in SEEDS the student trained
+# alone (alpha = 1, plain cross-entropy) and distilled. Writes docs/results.md with mean
 # +- std of test accuracy, the exact commands and each stage's wall time.
 # Not a test: it takes hours on a 2-core CPU. Each finished run is kept, so
 # running the script again only does what is missing.
