@@ -126,8 +126,8 @@ __kernel void conv_bias_grad(__global float *db, __global const float *x, const 
     if (t == 0 && ch < c) db[ch] += part[0];
 }
 
-/* dst[i] += sum over b of part[b*len + i]: folds per-image partial weight
- * gradients, in a fixed order. */
+/* dst[i] += sum over b of part[part_off + b*len + i]: folds partial weight
+ * gradients (per image, or per slice of a split reduction) in a fixed order. */
 __kernel void conv_sum_batches(__global float *dst, __global const float *part, const int part_off, const int nb,
                                const int len) {
     const int i = get_global_id(0);

@@ -50,6 +50,13 @@ static int dw_splits(const kd_conv_desc *d) {
     return s;
 }
 
+/* Floats of the workspace before the dW partials: col, then (n > 1) the
+ * [cout][n*P] layout. For a k x k conv only. */
+static size_t dw_partials_offset(const kd_conv_desc *d) {
+    size_t np = (size_t)d->n * (size_t)d->oh * (size_t)d->ow;
+    return ((size_t)d->cin * (size_t)d->kh * (size_t)d->kw + (d->n > 1 ? (size_t)d->cout : 0)) * np;
+}
+
 int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]) {
     int P = d->oh * d->ow, K = d->cin * d->kh * d->kw, NP = d->n * P, n = 0;
     if (is_pointwise(d)) {
@@ -105,8 +112,7 @@ kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
 size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
     size_t np = (size_t)d->n * (size_t)d->oh * (size_t)d->ow, need;
     size_t k = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
-    if (!is_pointwise(d)) /* n = 1: no layout change; then the dW partials, if split */
-        need = (k + (d->n > 1 ? (size_t)d->cout : 0)) * np + (size_t)dw_splits(d) * (size_t)d->cout * k;
+    if (!is_pointwise(d)) need = dw_partials_offset(d) + (size_t)dw_splits(d) * (size_t)d->cout * k;
     else if (d->n == 1) need = 0;
     else if (pointwise_dw_batched(d)) need = (size_t)d->n * (size_t)d->cout * (size_t)d->cin;
     else need = ((size_t)d->cin + (size_t)d->cout) * np;
@@ -290,7 +296,7 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
             KD_TRY(kd_sgemm(ctx, &g));
         } else {
             size_t part = NP / (size_t)splits;
-            int len = cout * (int)K, part_off = (int)(K * NP + (n > 1 ? (size_t)cout * NP : 0));
+            int len = cout * (int)K, part_off = (int)dw_partials_offset(d);
             g.k = part;
             g.beta = 0;
             g.c = ws;
