@@ -155,3 +155,122 @@ __kernel void loss_distill_backward(__global float *d, __global const float *stu
         g[k] = scale * (alpha * (p - (k == y ? 1.0f : 0.0f)) + (1.0f - alpha) * T * (ps - pt));
     }
 }
+
+/* Decoupled KD (Zhao et al., CVPR 2022), per sample with target g = y:
+ *   L_b = CE(y, softmax(s)) + a * TCKD + b * NCKD
+ *   TCKD = T^2 KL([r_g, 1-r_g] || [q_g, 1-q_g])         (target vs the rest)
+ *   NCKD = T^2 KL(rhat || qhat), the softmaxes over the non-target classes
+ * with q = softmax(s/T), r = softmax(t/T). Every probability comes from a
+ * log computed by the helpers below: log(1 - q_g) is the non-target lse
+ * minus the full lse, so a confident student (q_g -> 1) keeps it finite.
+ * Needs c >= 2 (the host refuses fewer). */
+
+/* Max and log-sum-exp of x/T over j != skip (skip < 0: all j). */
+float loss_max_skip(__global const float *x, int c, float T, int skip) {
+    float m = -INFINITY;
+    for (int j = 0; j < c; j++)
+        if (j != skip) m = fmax(m, x[j] / T);
+    return m;
+}
+
+float loss_logz_skip(__global const float *x, int c, float T, float m, int skip) {
+    float z = 0.0f;
+    for (int j = 0; j < c; j++)
+        if (j != skip) z += exp(x[j] / T - m);
+    return log(z);
+}
+
+/* The four logs DKD needs of one row at temperature T and target g:
+ * lg = log p_g, lng = log(1 - p_g), and (mn, zn) for log phat_j =
+ * (x_j/T - mn) - zn over the non-target classes. */
+typedef struct dkd_row {
+    float lg, lng, mn, zn;
+} dkd_row;
+
+dkd_row dkd_logs(__global const float *x, int c, float T, int g) {
+    dkd_row r;
+    float m = loss_max(x, c, T), z = loss_logz(x, c, T, m);
+    r.mn = loss_max_skip(x, c, T, g);
+    r.zn = loss_logz_skip(x, c, T, r.mn, g);
+    r.lg = (x[g] / T - m) - z;
+    r.lng = (r.mn - m) + (r.zn - z);
+    return r;
+}
+
+/* acc += per-sample sums: LOSS = CE + a*TCKD + b*NCKD, HARD = CE, SOFT =
+ * a*TCKD + b*NCKD (the weights as given: the host folds its warm-up into
+ * them), correct, seen and top-1 agreement. */
+__kernel void loss_dkd_forward(__global float *acc, __global const float *student, __global const float *teacher,
+                               __global const int *labels, const int n, const int c, const float T, const float a,
+                               const float bw, __local float *red) {
+    float mine[LOSS_NACC] = {0};
+    for (int b = get_local_id(0); b < n; b += get_local_size(0)) {
+        __global const float *s = student + (size_t)b * c;
+        __global const float *t = teacher + (size_t)b * c;
+        int y = labels[b];
+        float hard = NAN, soft = NAN;
+        if (y >= 0 && y < c) {
+            float m = loss_max(s, c, 1.0f);
+            hard = loss_logz(s, c, 1.0f, m) - (s[y] - m);
+            dkd_row rs = dkd_logs(s, c, T, y), rt = dkd_logs(t, c, T, y);
+            float tckd = exp(rt.lg) * (rt.lg - rs.lg) + exp(rt.lng) * (rt.lng - rs.lng);
+            float nckd = 0.0f;
+            for (int j = 0; j < c; j++) {
+                if (j == y) continue;
+                float lt = (t[j] / T - rt.mn) - rt.zn, ls = (s[j] / T - rs.mn) - rs.zn;
+                nckd += exp(lt) * (lt - ls);
+            }
+            /* Both are KL divergences, >= 0 but for rounding; a NaN stays. */
+            if (tckd < 0.0f) tckd = 0.0f;
+            if (nckd < 0.0f) nckd = 0.0f;
+            soft = T * T * (a * tckd + bw * nckd);
+        }
+        int as = loss_argmax(s, c);
+        mine[LOSS_ACC_LOSS] += hard + soft;
+        mine[LOSS_ACC_HARD] += hard;
+        mine[LOSS_ACC_SOFT] += soft;
+        mine[LOSS_ACC_CORRECT] += as == y ? 1.0f : 0.0f;
+        mine[LOSS_ACC_SEEN] += 1.0f;
+        mine[LOSS_ACC_AGREE] += as == loss_argmax(t, c) ? 1.0f : 0.0f;
+    }
+    loss_reduce(red, mine, acc);
+}
+
+/* d = scale * dL_b/ds, one work-item per sample; d may alias the student
+ * logits (every read of the row happens before the first write). With
+ * q, r at temperature T and qhat, rhat over the non-target classes:
+ *   k == g: (p_g - 1) + a T (q_g - r_g)
+ *   k != g: p_k + a T qhat_k (r_g - q_g) + b T (qhat_k - rhat_k)
+ * (the TCKD term of k != g is the chain rule through q_g = 1 - sum q_k). */
+__kernel void loss_dkd_backward(__global float *d, __global const float *student, __global const float *teacher,
+                                __global const int *labels, const int n, const int c, const float T, const float a,
+                                const float bw, const float scale) {
+    int b = get_global_id(0);
+    if (b >= n) return;
+    __global const float *s = student + (size_t)b * c;
+    __global const float *t = teacher + (size_t)b * c;
+    __global float *g = d + (size_t)b * c;
+    int y = labels[b];
+    if (y < 0 || y >= c) {
+        for (int k = 0; k < c; k++) g[k] = NAN;
+        return;
+    }
+    float m = loss_max(s, c, 1.0f), z = loss_logz(s, c, 1.0f, m);
+    dkd_row rs = dkd_logs(s, c, T, y), rt = dkd_logs(t, c, T, y);
+    float qg = exp(rs.lg), rg = exp(rt.lg);
+    float pg = exp((s[y] - m) - z);
+    /* With the row-wide logs known, iteration k reads only s[k] and t[k],
+     * so writing g[k] never spoils a later read when d aliases s. */
+    for (int k = 0; k < c; k++) {
+        float gk;
+        if (k == y) {
+            gk = (pg - 1.0f) + a * T * (qg - rg);
+        } else {
+            float sk = s[k], tk = t[k];
+            float p = exp((sk - m) - z);
+            float qh = exp((sk / T - rs.mn) - rs.zn), rh = exp((tk / T - rt.mn) - rt.zn);
+            gk = p + a * T * qh * (rg - qg) + bw * T * (qh - rh);
+        }
+        g[k] = scale * gk;
+    }
+}

@@ -135,7 +135,7 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha,
     make_logits(r, s, nc, 4, big);
     make_logits(r, t, nc, 6, big);
     make_labels(r, y, n, c);
-    kd_distill_cfg cfg = {T, alpha};
+    kd_distill_cfg cfg = {.temperature = T, .alpha = alpha};
 
     double sum[3] = {0}, sabs[3] = {0}, budget = 0;
     int correct = 0, agree = 0;
@@ -247,7 +247,7 @@ static void check_identical(kd_ctx *ctx, th_rng *r, float big) {
     cl_mem dg = th_zeros(ctx, nc);
     const float temps[] = {0.5f, 1, 4, 16};
     for (int k = 0; k < 4; k++) {
-        kd_distill_cfg cfg = {temps[k], 0.0f};
+        kd_distill_cfg cfg = {.temperature = temps[k], .alpha = 0.0f};
         cl_mem dacc = th_zeros(ctx, KD_ACC_COUNT);
         MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, dacc, ds, dt, dy));
         th_download(ctx, dacc, acc, KD_ACC_COUNT);
@@ -283,7 +283,7 @@ static void check_alpha_one(kd_ctx *ctx, th_rng *r, float big, int *bit_identica
     make_labels(r, y, n, c);
     cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
     cl_mem dg = th_zeros(ctx, nc), acc1 = th_zeros(ctx, KD_ACC_COUNT), acc2 = th_zeros(ctx, KD_ACC_COUNT);
-    kd_distill_cfg cfg = {3.0f, 1.0f};
+    kd_distill_cfg cfg = {.temperature = 3.0f, .alpha = 1.0f};
     MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, acc1, ds, dt, dy));
     MUST(ctx, kd_ce_forward(ctx, n, c, acc2, ds, dy));
     MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, 1.0f / n, dg, ds, dt, dy));
@@ -346,7 +346,7 @@ static void check_temperature_scaling(kd_ctx *ctx, th_rng *r) {
     const float temps[] = {1, 2, 4, 8, 16, 256};
     double norm[6];
     for (int k = 0; k < 6; k++) {
-        kd_distill_cfg cfg = {temps[k], 0.0f};
+        kd_distill_cfg cfg = {.temperature = temps[k], .alpha = 0.0f};
         MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, 1.0f / n, dg, ds, dt, dy));
         th_download(ctx, dg, g, nc);
         double q = 0;
@@ -385,7 +385,7 @@ static void check_cfg_validation(kd_ctx *ctx) {
         {2, NAN, false, "--alpha"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        kd_distill_cfg cfg = {cases[i].T, cases[i].alpha};
+        kd_distill_cfg cfg = {.temperature = cases[i].T, .alpha = cases[i].alpha};
         kd_err err = {0};
         kd_status st = kd_distill_check(&cfg, &err);
         if (cases[i].ok) {
@@ -397,7 +397,7 @@ static void check_cfg_validation(kd_ctx *ctx) {
         }
     }
     kd_err err = {0};
-    kd_distill_cfg bad = {-1, 0.5f};
+    kd_distill_cfg bad = {.temperature = -1, .alpha = 0.5f};
     kd_distill_check(&bad, &err);
     printf("example message: %s\n", err.msg);
     /* The forward and backward refuse a bad configuration too. */

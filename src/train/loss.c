@@ -57,6 +57,19 @@ kd_status kd_distill_check(const kd_distill_cfg *cfg, kd_err *err) {
                        T);
     if (!(T > 0))
         return kd_fail(err, KD_ERR_USAGE, "--temperature must be > 0 (got %g); typical values are 2-8", T);
+    if (cfg->method == KD_KD_DKD) {
+        double da = cfg->dkd_alpha, db = cfg->dkd_beta;
+        if (!(da >= 0 && isfinite(da)))
+            return kd_fail(err, KD_ERR_USAGE, "--dkd-alpha must be a finite number >= 0 (got %g); the paper uses 1",
+                           da);
+        if (!(db >= 0 && isfinite(db)))
+            return kd_fail(err, KD_ERR_USAGE,
+                           "--dkd-beta must be a finite number >= 0 (got %g); the paper uses 8 (CIFAR-100) to 0.5 "
+                           "(ImageNet)",
+                           db);
+        return KD_OK;
+    }
+    if (cfg->method != KD_KD_CLASSIC) return kd_fail(err, KD_ERR_USAGE, "unknown distillation method %d", (int)cfg->method);
     if (!(a >= 0 && a <= 1))
         return kd_fail(err, KD_ERR_USAGE,
                        "--alpha must be in [0, 1] (got %g): it weights the hard-label term, 1 trains on the "
@@ -65,16 +78,32 @@ kd_status kd_distill_check(const kd_distill_cfg *cfg, kd_err *err) {
     return KD_OK;
 }
 
+kd_status kd_distill_check_classes(const kd_distill_cfg *cfg, int classes, kd_err *err) {
+    if (cfg->method == KD_KD_DKD && classes < 2)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "--kd dkd splits the classes into the target and the others, so it needs at least 2 classes "
+                       "(the data has %d)",
+                       classes);
+    return KD_OK;
+}
+
 kd_status kd_distill_forward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, cl_mem acc,
                              cl_mem student_logits, cl_mem teacher_logits, cl_mem labels) {
     KD_TRY(kd_distill_check(cfg, &ctx->err));
+    KD_TRY(kd_distill_check_classes(cfg, classes, &ctx->err));
     check_sizes(n, classes);
     if (!acc || n == 0) return KD_OK;
     KD_ASSERT(student_logits && teacher_logits && labels);
+    bool dkd = cfg->method == KD_KD_DKD;
     kd_kernel *k;
-    KD_TRY(kd_kernel_get(ctx, "loss", "loss_distill_forward", &k));
+    KD_TRY(kd_kernel_get(ctx, "loss", dkd ? "loss_dkd_forward" : "loss_distill_forward", &k));
     size_t wg = forward_wg(ctx, k, n);
-    float T = cfg->temperature, alpha = cfg->alpha;
+    float T = cfg->temperature, alpha = cfg->alpha, da = cfg->dkd_alpha, db = cfg->dkd_beta;
+    if (dkd)
+        return kd_launch(ctx, k, 1, &wg, &wg,
+                         KD_ARGS(KD_ARG(acc), KD_ARG(student_logits), KD_ARG(teacher_logits), KD_ARG(labels),
+                                 KD_ARG(n), KD_ARG(classes), KD_ARG(T), KD_ARG(da), KD_ARG(db),
+                                 KD_LOCAL(KD_ACC_COUNT * wg * sizeof(float))));
     return kd_launch(ctx, k, 1, &wg, &wg,
                      KD_ARGS(KD_ARG(acc), KD_ARG(student_logits), KD_ARG(teacher_logits), KD_ARG(labels),
                              KD_ARG(n), KD_ARG(classes), KD_ARG(T), KD_ARG(alpha),
@@ -84,10 +113,15 @@ kd_status kd_distill_forward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int 
 kd_status kd_distill_backward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, float scale,
                               cl_mem dstudent, cl_mem student_logits, cl_mem teacher_logits, cl_mem labels) {
     KD_TRY(kd_distill_check(cfg, &ctx->err));
+    KD_TRY(kd_distill_check_classes(cfg, classes, &ctx->err));
     check_sizes(n, classes);
     if (n == 0) return KD_OK;
     KD_ASSERT(dstudent && student_logits && teacher_logits && labels);
-    float T = cfg->temperature, alpha = cfg->alpha;
+    float T = cfg->temperature, alpha = cfg->alpha, da = cfg->dkd_alpha, db = cfg->dkd_beta;
+    if (cfg->method == KD_KD_DKD)
+        return kd_run1d(ctx, "loss", "loss_dkd_backward", (size_t)n,
+                        KD_ARGS(KD_ARG(dstudent), KD_ARG(student_logits), KD_ARG(teacher_logits), KD_ARG(labels),
+                                KD_ARG(n), KD_ARG(classes), KD_ARG(T), KD_ARG(da), KD_ARG(db), KD_ARG(scale)));
     return kd_run1d(ctx, "loss", "loss_distill_backward", (size_t)n,
                     KD_ARGS(KD_ARG(dstudent), KD_ARG(student_logits), KD_ARG(teacher_logits), KD_ARG(labels),
                             KD_ARG(n), KD_ARG(classes), KD_ARG(T), KD_ARG(alpha), KD_ARG(scale)));

@@ -33,19 +33,41 @@ kd_status kd_ce_forward(kd_ctx *ctx, int n, int classes, cl_mem acc, cl_mem logi
 kd_status kd_ce_backward(kd_ctx *ctx, int n, int classes, float scale, cl_mem dlogits, cl_mem logits,
                          cl_mem labels);
 
-/* Distillation (../shared/DESIGN.md section 2), per sample b:
+/* Distillation, one of two logit methods (--kd):
+ *
+ * classic KD (../shared/DESIGN.md section 2), per sample b:
  *   L_b = alpha * CE(y, softmax(s)) + (1-alpha) * T^2 * KL(softmax(t/T) || softmax(s/T))
- * and the batch loss is (1/n) sum_b L_b. The teacher gets no gradient. */
+ *
+ * Decoupled KD (Zhao et al., CVPR 2022), with q = softmax(s/T), r = softmax(t/T),
+ * target g = y, and qhat, rhat the softmaxes over the classes other than g:
+ *   L_b = CE(y, softmax(s)) + dkd_alpha * TCKD + dkd_beta * NCKD
+ *   TCKD = T^2 KL([r_g, 1-r_g] || [q_g, 1-q_g]),  NCKD = T^2 KL(rhat || qhat)
+ *
+ * The batch loss is (1/n) sum_b L_b; the teacher gets no gradient. In the
+ * accumulator HARD is CE and SOFT the rest of L_b without alpha: (classic)
+ * T^2 KL, (DKD) dkd_alpha TCKD + dkd_beta NCKD with the weights passed. */
+typedef enum kd_kd_method {
+    KD_KD_CLASSIC = 0,
+    KD_KD_DKD,
+} kd_kd_method;
+
 typedef struct kd_distill_cfg {
-    float temperature; /* T > 0 */
-    float alpha;       /* weight of the hard-label term, in [0, 1] */
+    float temperature;   /* T > 0 */
+    float alpha;         /* classic: weight of the hard-label term, in [0, 1] */
+    kd_kd_method method;
+    float dkd_alpha;     /* DKD: weight of TCKD (>= 0) */
+    float dkd_beta;      /* DKD: weight of NCKD (>= 0) */
 } kd_distill_cfg;
 
-/* KD_ERR_USAGE with a clear message unless T > 0 and 0 <= alpha <= 1. */
+/* KD_ERR_USAGE with a clear message unless T > 0 and the method's weights
+ * are in range (classic: 0 <= alpha <= 1; DKD: dkd_alpha, dkd_beta >= 0). */
 kd_status kd_distill_check(const kd_distill_cfg *cfg, kd_err *err);
+/* DKD needs a non-target class: KD_ERR_USAGE for DKD with classes < 2. */
+kd_status kd_distill_check_classes(const kd_distill_cfg *cfg, int classes, kd_err *err);
 kd_status kd_distill_forward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, cl_mem acc,
                              cl_mem student_logits, cl_mem teacher_logits, cl_mem labels);
-/* ds = scale * [alpha (p - y) + (1-alpha) T (p_s^T - p_t^T)]; scale = 1/n. */
+/* ds = scale * dL_b/ds (classic: alpha (p - y) + (1-alpha) T (p_s^T - p_t^T));
+ * scale = 1/n. */
 kd_status kd_distill_backward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, float scale,
                               cl_mem dstudent, cl_mem student_logits, cl_mem teacher_logits, cl_mem labels);
 
