@@ -25,6 +25,7 @@ const char *kd_model_spec_help(void) {
            "    channels); stem small = 3x3 stride-1 conv and no max-pool (28-32 px images); auto (default)\n"
            "    picks small below 64 px. Example: resnet26:width=0.5,stem=small\n"
            "  seed-cnn                         the tutorial's student: " SEED_CNN ",dense(classes)\n"
+           "    option: seed-cnn:dropout=P     its dropout probability (0 allowed; train/distill --dropout P)\n"
            "  a layer string                   comma-separated layers; kdcl appends flatten and dense(classes):\n"
            "    conv<C>x<K>[s<S>][p<P>]  C filters K x K, stride S (1), zero padding P (0); bias unless a\n"
            "                             batchnorm follows\n"
@@ -91,10 +92,70 @@ static bool read_window(const char **p, int *stride, int *pad) {
     return true;
 }
 
+/* "seed-cnn:dropout=P" is seed-cnn with its dropout probability set to P
+ * (0 allowed); the layer text goes to buf. Returns NULL if spec is not
+ * that form, so that the caller reports it as a layer string. */
+static const char *seed_cnn_text(const char *spec, char *buf, size_t cap, bool *bad_p) {
+    *bad_p = false;
+    if (!strcmp(spec, "seed-cnn")) return SEED_CNN;
+    const char *opt = "seed-cnn:dropout=";
+    if (strncmp(spec, opt, strlen(opt))) return NULL;
+    char *end;
+    const char *num = spec + strlen(opt);
+    float p = strtof(num, &end);
+    if (end == num || *end || !(p >= 0.0f && p < 1.0f)) {
+        *bad_p = true;
+        return NULL;
+    }
+    /* SEED_CNN ends in its dropout layer: swap that layer's probability. */
+    const char *base = SEED_CNN;
+    size_t keep = strlen(base) - strlen("0.5");
+    snprintf(buf, cap, "%.*s%s", (int)keep, base, num);
+    return buf;
+}
+
+kd_status kd_spec_with_dropout(const char *spec, double p, char *out, size_t cap, kd_err *err) {
+    if (!(p >= 0 && p < 1))
+        return kd_fail(err, KD_ERR_USAGE, "--dropout must be in [0, 1) (got %g); 0 removes dropout's effect", p);
+    if (!strcmp(spec, "seed-cnn") || !strncmp(spec, "seed-cnn:", 9)) {
+        if ((size_t)snprintf(out, cap, "seed-cnn:dropout=%g", p) >= cap)
+            return kd_fail(err, KD_ERR_USAGE, "model spec is too long");
+        return KD_OK;
+    }
+    if (kd_resnet_is_spec(spec))
+        return kd_fail(err, KD_ERR_USAGE, "--dropout: model '%s' has no dropout layer (the ResNets have none)", spec);
+    /* A layer string: every dropout[P] layer gets P. */
+    size_t o = 0;
+    bool found = false;
+    for (const char *t = spec; *t;) {
+        size_t len = strcspn(t, ",");
+        char piece[64];
+        if (!strncmp(t, "dropout", 7)) {
+            snprintf(piece, sizeof piece, "dropout%g", p);
+            found = true;
+        } else {
+            snprintf(piece, sizeof piece, "%.*s", (int)(len < 63 ? len : 63), t);
+            if (len >= 64) return kd_fail(err, KD_ERR_USAGE, "model spec '%s': a layer is too long", spec);
+        }
+        int w = snprintf(out + o, cap - o, "%s%s", o ? "," : "", piece);
+        if (w < 0 || (size_t)w >= cap - o) return kd_fail(err, KD_ERR_USAGE, "model spec is too long");
+        o += (size_t)w;
+        t += len;
+        if (*t == ',') t++;
+    }
+    if (!found) return kd_fail(err, KD_ERR_USAGE, "--dropout: model '%s' has no dropout layer to set", spec);
+    return KD_OK;
+}
+
 kd_status kd_layers_build(kd_graph *g, const char *spec, kd_err *err) {
     kd_model *m = g->m;
-    const char *text = spec;
-    if (!strcmp(spec, "seed-cnn")) text = SEED_CNN;
+    char seed_buf[sizeof SEED_CNN + 32];
+    bool bad_p;
+    const char *text = seed_cnn_text(spec, seed_buf, sizeof seed_buf, &bad_p);
+    if (bad_p)
+        return kd_fail(err, KD_ERR_USAGE, "model spec '%s': dropout=P needs P in [0, 1), e.g. seed-cnn:dropout=0.2",
+                       spec);
+    if (!text) text = spec;
     /* The spec is stored in weight files to rebuild the model: a longer
      * one would be cut and rebuild into something else (found by
      * fuzz_model_spec). */

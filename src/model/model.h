@@ -93,6 +93,10 @@ kd_status kd_model_build(const char *spec, int in_c, int in_h, int in_w, int cla
 void kd_model_free(kd_model *m);
 /* Text for --help: the presets and the layer-string grammar. */
 const char *kd_model_spec_help(void);
+/* The spec with every dropout layer's probability set to p (--dropout):
+ * seed-cnn becomes seed-cnn:dropout=P, a layer string gets dropout<P>
+ * layers; a model without dropout is refused (KD_ERR_USAGE). */
+kd_status kd_spec_with_dropout(const char *spec, double p, char *out, size_t cap, kd_err *err);
 
 /* Trainable parameters (PyTorch's sum(p.numel() for p in parameters())). */
 size_t kd_model_params(const kd_model *m, bool head_only, bool backbone_only);
