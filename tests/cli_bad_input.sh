@@ -63,6 +63,10 @@ common_train=(--data synthetic:64:1x8x8 --epochs 1 --batch 16 --no-test --quiet)
 if ! "$bin" train --model conv2x3,gap "${common_train[@]}" --out m.safetensors > train.log 2>&1; then
   echo "cannot train the fixture model:" >&2; cat train.log >&2; exit 1
 fi
+# The same on 3-channel images (a teacher that fits 3x8x8 data).
+if ! "$bin" train --model conv2x3,gap --data synthetic:64:3x8x8 --epochs 1 --batch 16 --no-test --quiet --out m3.safetensors > train.log 2>&1; then
+  echo "cannot train the 3-channel fixture model:" >&2; cat train.log >&2; exit 1
+fi
 # Damaged copies: cut short, and the header's length prefix overwritten.
 head -c 100 m.safetensors > cut.safetensors
 { printf '\xff\xff\xff\xff\xff\xff\xff\x7f'; tail -c +9 m.safetensors; } > hugelen.safetensors
@@ -264,9 +268,25 @@ bad "--alpha: 1.5 is out of range" distill --teacher m.safetensors "${dt[@]}" --
 bad "--alpha: -0.1 is out of range" distill --teacher m.safetensors "${dt[@]}" --alpha -0.1
 bad "--cache-teacher needs --augment none" distill --teacher m.safetensors "${dt[@]}" --cache-teacher --augment flip
 bad "unknown layer" distill --teacher m.safetensors "${dt[@]:2}" --student foo
-bad "cannot open missing.safetensors" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline missing.safetensors
-bad "foreign.safetensors has no kdcl metadata" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline foreign.safetensors
-bad "--baseline only feeds the final comparison.*--no-test" distill --teacher m.safetensors "${dt[@]}" --baseline m.safetensors
+bad "cannot open missing.safetensors" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline-model missing.safetensors
+bad "foreign.safetensors has no kdcl metadata" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline-model foreign.safetensors
+bad "--baseline-model only feeds the final comparison.*--no-test" distill --teacher m.safetensors "${dt[@]}" --baseline-model m.safetensors
+bad "--baseline only feeds the final comparison.*--no-test" distill --teacher m.safetensors "${dt[@]}" --baseline
+# --baseline was once --baseline FILE: the old form says what replaced it.
+bad "--baseline takes no file.*--baseline-model" distill --teacher m.safetensors "${dt[@]:0:8}" --baseline m.safetensors
+# Teacher and baseline files must fit the data: classes and channels, named.
+bad "--teacher m.safetensors takes 1-channel images but .* 3 channels" distill --teacher m.safetensors --student conv2x3,gap --data synthetic:64:3x8x8 --epochs 1 --out s.safetensors --quiet
+bad "--baseline-model m.safetensors takes 1-channel images but .* 3 channels" distill --teacher m3.safetensors --student conv2x3,gap --data synthetic:64:3x8x8 --epochs 1 --out s.safetensors --quiet --baseline-model m.safetensors
+# Each method's own weights, and only those.
+bad "--alpha belongs to classic KD.*--dkd-alpha" distill --teacher m.safetensors "${dt[@]}" --kd dkd --alpha 0.5
+bad "--dkd-beta belongs to Decoupled KD.*--kd dkd" distill --teacher m.safetensors "${dt[@]}" --dkd-beta 2
+bad "--dkd-alpha belongs to Decoupled KD" distill --teacher m.safetensors "${dt[@]}" --kd kd --dkd-alpha 2
+bad "--kd: 'fitnet' is not one of" distill --teacher m.safetensors "${dt[@]}" --kd fitnet
+bad "--dkd-beta: -1 is out of range" distill --teacher m.safetensors "${dt[@]}" --kd dkd --dkd-beta -1
+bad "--dropout '1' is not a probability" distill --teacher m.safetensors "${dt[@]}" --dropout 1
+bad "--dropout: model 'conv2x3,gap' has no dropout layer" distill --teacher m.safetensors "${dt[@]}" --dropout 0.2
+bad "--dropout: model 'resnet14' has no dropout layer" train --model resnet14 --data synthetic:64:1x8x8 --epochs 1 --out r.safetensors --dropout 0.2
+bad "seed-cnn:dropout=2.: dropout=P needs P in \[0, 1\)" summary --model seed-cnn:dropout=2 --input 1x36x36
 bad "--out /nonexistent/s.safetensors: the directory" distill --teacher m.safetensors "${dt[@]:0:6}" --out /nonexistent/s.safetensors
 
 # ---- eval ----

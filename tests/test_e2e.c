@@ -30,13 +30,20 @@ static double accuracy_in(const char *log) {
     return a;
 }
 
-static int metrics_lines(const char *name, const char *need) {
+/* Epoch lines of run `run` (NULL: any) that carry `need`; every line must
+ * be a JSON object with an event, every epoch line of that run must carry
+ * it (else -1000). */
+static int metrics_lines_of(const char *name, const char *run, const char *need) {
     char *t = slurp(name);
     int good = 0;
     for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
-        if (o && cJSON_GetObjectItem(o, "epoch") && cJSON_GetObjectItem(o, "train_loss") &&
-            cJSON_IsNumber(cJSON_GetObjectItem(o, need)))
+        const cJSON *ev = cJSON_GetObjectItem(o, "event"), *r = cJSON_GetObjectItem(o, "run");
+        if (!cJSON_IsString(ev)) good = -1000;
+        else if (strcmp(ev->valuestring, "epoch") || (run && (!cJSON_IsString(r) || strcmp(r->valuestring, run))))
+            ; /* another event, or another run's line */
+        else if (cJSON_GetObjectItem(o, "epoch") && cJSON_GetObjectItem(o, "train_loss") &&
+                 cJSON_IsNumber(cJSON_GetObjectItem(o, need)))
             good++;
         else
             good = -1000;
@@ -44,6 +51,25 @@ static int metrics_lines(const char *name, const char *need) {
     }
     free(t);
     return good;
+}
+
+static int metrics_lines(const char *name, const char *need) { return metrics_lines_of(name, NULL, need); }
+
+/* The "test" line of run `run` in a distill log: its test_acc, or -1. */
+static double test_acc_of(const char *name, const char *run) {
+    char *t = slurp(name);
+    double acc = -1;
+    for (char *line = strtok(t, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *ev = cJSON_GetObjectItem(o, "event"), *r = cJSON_GetObjectItem(o, "run"),
+                    *a = cJSON_GetObjectItem(o, "test_acc");
+        if (cJSON_IsString(ev) && !strcmp(ev->valuestring, "test") && cJSON_IsString(r) &&
+            !strcmp(r->valuestring, run) && cJSON_IsNumber(a))
+            acc = a->valuedouble;
+        cJSON_Delete(o);
+    }
+    free(t);
+    return acc;
 }
 
 /* Every tensor of a and b bitwise equal; returns the number that differ. */
@@ -95,6 +121,73 @@ int main(void) {
     free(dl);
     if (rc) show("distill.log");
     CHECK(metrics_lines("s.jsonl", "train_soft") == 2, "distill metrics carry the soft part");
+
+    /* 2b. --baseline: the student alone beside the distilled one, with the
+     * same recipe, seed, data order and augmentation, so that its file is
+     * bit-identical to a 'kdcl train' of the same options; an interrupted
+     * run (in the alone phase) resumes to the same files. Both KD methods. */
+    const char *bstudent = "conv8x3p1,bn,relu,maxpool2,conv16x3p1,relu,gap,dense32,relu,dropout0.5";
+    const char *kds[2] = {"--temperature 4 --alpha 0.5", "--kd dkd --temperature 4 --dkd-beta 2"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(args, sizeof args,
+                 "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment crop,flip --lr "
+                 "0.005 %s --baseline --out K%d.safetensors --log k%d.jsonl",
+                 bstudent, data, kds[k], k, k);
+        char log[32];
+        snprintf(log, sizeof log, "base%d.log", k);
+        rc = kdcl(log, args);
+        CHECK(rc == 0, "distill --baseline (%s) exit %d", kds[k], rc);
+        if (rc) show(log);
+        char *bl = slurp(log);
+        CHECK(strstr(bl, "\nalone ") && strstr(bl, "\ndistilled ") && strstr(bl, "\nteacher ") &&
+                  strstr(bl, "distilled vs alone: accuracy "),
+              "--baseline table has the teacher, alone and distilled rows and the difference (%s)", kds[k]);
+        free(bl);
+        snprintf(log, sizeof log, "k%d.jsonl", k);
+        CHECK(metrics_lines_of(log, "distilled", "train_soft") == 2 && metrics_lines_of(log, "alone", "val_acc") == 2,
+              "--baseline log: 2 epoch lines for each run, labelled");
+        double ta = test_acc_of(log, "alone"), td = test_acc_of(log, "distilled"), tt = test_acc_of(log, "teacher");
+        CHECK(ta > 0.1 && td > 0.1 && tt > 0.4, "--baseline test figures in the log: teacher %.3f alone %.3f "
+              "distilled %.3f (chance 0.1)", tt, ta, td);
+        /* They are those of the saved files, as 'kdcl eval' measures them. */
+        const char *files[2] = {"alone", "distilled"};
+        for (int f = 0; f < 2; f++) {
+            snprintf(args, sizeof args, "eval --model K%d%s.safetensors --data synthetic:1000:3x16x16", k,
+                     f ? "" : ".alone");
+            rc = kdcl("evk.log", args);
+            double ev = accuracy_in("evk.log"), lg = 100.0 * (f ? td : ta);
+            CHECK(rc == 0 && ev >= 0 && ev - lg < 0.006 && lg - ev < 0.006,
+                  "%s: test accuracy in the log %.3f%%, kdcl eval %.2f%%", files[f], lg, ev);
+        }
+    }
+    snprintf(args, sizeof args,
+             "train --model %s --dropout 0.1 %s --epochs 2 --augment crop,flip --lr 0.005 --out K0t.safetensors "
+             "--no-test --quiet",
+             bstudent, data);
+    rc = kdcl("k0t.log", args);
+    int nk = 0, dk = compare_files("K0.alone.safetensors", "K0t.safetensors", &nk);
+    CHECK(rc == 0 && dk == 0 && nk > 0, "the alone run equals 'kdcl train' with the same options: %d of %d differ",
+          dk, nk);
+    /* Stopped in the alone phase (epoch 2 of the distilled run is step 57), then resumed. */
+    for (int part = 0; part < 2; part++) {
+        snprintf(args, sizeof args,
+                 "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment crop,flip --lr "
+                 "0.005 %s --baseline --out R.safetensors --log r.jsonl --quiet %s",
+                 bstudent, data, kds[0], part ? "--resume R.ckpt.safetensors" : "--stop-after 80");
+        rc = kdcl(part ? "r2.log" : "r1.log", args);
+        CHECK(rc == (part ? 0 : 130), "--baseline %s exit %d", part ? "resumed" : "stopped", rc);
+    }
+    char *r1 = slurp("r1.log");
+    CHECK(strstr(r1, "R.alone.ckpt.safetensors") && strstr(r1, "--resume R.ckpt.safetensors"),
+          "the interrupt names the alone run's checkpoint and resumes with the distill one");
+    free(r1);
+    dk = compare_files("K0.alone.safetensors", "R.alone.safetensors", &nk);
+    int dk2 = compare_files("K0.safetensors", "R.safetensors", &nk);
+    CHECK(dk == 0 && dk2 == 0, "--baseline resumed equals uninterrupted: alone %d, distilled %d tensors differ", dk,
+          dk2);
+    CHECK(test_acc_of("r.jsonl", "alone") == test_acc_of("k0.jsonl", "alone") &&
+              metrics_lines_of("r.jsonl", "alone", "val_acc") == 2,
+          "--baseline resumed log: the alone run's epochs once each, same test figures");
 
     /* Cached teacher logits (no augmentation) give exactly the online teacher's result. */
     for (int cached = 0; cached <= 1; cached++) {

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/fsutil.h"
 #include "src/cli/commands.h"
 #include "src/cli/train_common.h"
 #include "src/model/summary.h"
@@ -14,9 +15,9 @@ typedef struct row {
     kd_model *m;
     kd_model_meta meta;
     kd_eval_result r;
-    bool owned;
 } row;
 
+enum { ROW_TEACHER, ROW_ALONE, ROW_DISTILLED, ROW_FILE, NROWS };
 
 static int argmax(const float *x, int n) {
     int b = 0;
@@ -33,39 +34,105 @@ static double agreement(const kd_eval_result *a, const kd_eval_result *b) {
     return (double)same / (double)a->n;
 }
 
-/* The comparison table of DESIGN.md section 1: teacher vs student (vs baseline). */
-static void print_table(row *rows, int n, FILE *out) {
-    fprintf(out, "\n%-9s %-34s %9s %13s %15s %10s %9s %10s\n", "", "model", "test acc", "parameters", "MACs/image",
-            "images/s", "file MiB", "agreement");
-    for (int i = 0; i < n; i++) {
+/* The comparison of DESIGN.md section 1: teacher, the student alone, the
+ * student distilled (and a student from --baseline-model), on the test split. */
+static void print_table(row *rows, const char *method, FILE *out) {
+    fprintf(out, "\n%-10s %-34s %9s %10s %13s %15s %10s %9s\n", "", "model", "test acc", "agreement", "parameters",
+            "MACs/image", "images/s", "file MiB");
+    double agree[NROWS];
+    for (int i = 0; i < NROWS; i++) {
         row *r = &rows[i];
+        if (!r->m) continue;
         char p[32], f[32], ag[16];
         kd_fmt_count(p, sizeof p, kd_model_params(r->m, false, false));
         kd_fmt_count(f, sizeof f, kd_model_macs(r->m));
-        double a = i == 0 ? 1.0 : agreement(&rows[0].r, &r->r);
-        if (a < 0) snprintf(ag, sizeof ag, "-");
-        else snprintf(ag, sizeof ag, "%.2f%%", 100.0 * a);
-        fprintf(out, "%-9s %-34.34s %8.2f%% %13s %15s %10.0f %9.2f %10s\n", r->role, r->m->spec, 100.0 * r->r.acc, p, f,
-                r->r.images_per_s, kd_file_mib(r->path), ag);
+        agree[i] = i == ROW_TEACHER ? 1.0 : agreement(&rows[ROW_TEACHER].r, &r->r);
+        if (agree[i] < 0) snprintf(ag, sizeof ag, "-");
+        else snprintf(ag, sizeof ag, "%.2f%%", 100.0 * agree[i]);
+        fprintf(out, "%-10s %-34.34s %8.2f%% %10s %13s %15s %10.0f %9.2f\n", r->role, r->m->spec, 100.0 * r->r.acc, ag,
+                p, f, r->r.images_per_s, kd_file_mib(r->path));
     }
-    if (n > 1) {
-        double ratio_p = (double)kd_model_params(rows[0].m, false, false) / (double)kd_model_params(rows[1].m, false, false);
-        double ratio_f = (double)kd_model_macs(rows[0].m) / (double)kd_model_macs(rows[1].m);
-        fprintf(out,
-                "student vs teacher: %.1fx fewer parameters, %.1fx fewer MACs, %.1fx the inference speed, accuracy "
-                "%+.2f points\n",
-                ratio_p, ratio_f, rows[1].r.images_per_s / (rows[0].r.images_per_s > 0 ? rows[0].r.images_per_s : 1),
-                100.0 * (rows[1].r.acc - rows[0].r.acc));
+    const row *t = &rows[ROW_TEACHER], *d = &rows[ROW_DISTILLED], *a = &rows[ROW_ALONE];
+    double ratio_p = (double)kd_model_params(t->m, false, false) / (double)kd_model_params(d->m, false, false);
+    double ratio_f = (double)kd_model_macs(t->m) / (double)kd_model_macs(d->m);
+    fprintf(out,
+            "distilled vs teacher: %.1fx fewer parameters, %.1fx fewer MACs, %.1fx the inference speed, accuracy "
+            "%+.2f points\n",
+            ratio_p, ratio_f, d->r.images_per_s / (t->r.images_per_s > 0 ? t->r.images_per_s : 1),
+            100.0 * (d->r.acc - t->r.acc));
+    if (a->m)
+        fprintf(out, "distilled vs alone: accuracy %+.2f points, agreement with the teacher %+.2f points\n",
+                100.0 * (d->r.acc - a->r.acc), 100.0 * (agree[ROW_DISTILLED] - agree[ROW_ALONE]));
+    fprintf(out, "(alone: the student trained on the labels only, with the same recipe, seed, data order and "
+                 "augmentation; distilled: trained by %s; agreement: share of test images where the model's top-1 "
+                 "equals the teacher's)\n",
+            method);
+}
+
+/* One "test" line per model into the metrics log, beside the epoch lines. */
+static void log_test(const char *path, row *rows) {
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (!f) return; /* the log was writable during training; a failure now loses only these lines */
+    for (int i = 0; i < NROWS; i++) {
+        row *r = &rows[i];
+        if (!r->m) continue;
+        double ag = i == ROW_TEACHER ? 1.0 : agreement(&rows[ROW_TEACHER].r, &r->r);
+        fprintf(f, "{\"event\":\"test\",\"run\":\"%s\",\"model\":\"%s\",\"test_acc\":%.6g,\"test_loss\":%.6g,"
+                   "\"agreement\":%.6g,\"parameters\":%lld,\"macs\":%lld,\"images_per_s\":%.1f,\"file_mib\":%.3f}\n",
+                r->role, r->m->spec, r->r.acc, r->r.loss, ag, (long long)kd_model_params(r->m, false, false),
+                (long long)kd_model_macs(r->m), r->r.images_per_s, kd_file_mib(r->path));
     }
-    fprintf(out, "(agreement: share of test images where the model's top-1 equals the teacher's)\n");
+    fclose(f);
+}
+
+/* S.safetensors -> S.<tag>.safetensors (and so S.<tag>.ckpt.safetensors). */
+static kd_status sibling_path(const char *out, const char *tag, char *buf, size_t cap, kd_err *err) {
+    size_t len = strlen(out);
+    const char *ext = ".safetensors";
+    int w;
+    if (len > strlen(ext) && !strcmp(out + len - strlen(ext), ext))
+        w = snprintf(buf, cap, "%.*s.%s%s", (int)(len - strlen(ext)), out, tag, ext);
+    else
+        w = snprintf(buf, cap, "%s.%s", out, tag);
+    if (w < 0 || (size_t)w >= cap) return kd_fail(err, KD_ERR_USAGE, "--out %s: the path is too long", out);
+    return KD_OK;
+}
+
+/* --baseline used to take a file; a path after it now means the old form. */
+static bool old_baseline_form(int argc, char **argv) {
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--baseline") && strncmp(argv[i + 1], "--", 2)) return true;
+    return false;
+}
+
+/* Builds the student and attaches it with the run's seed: both runs of
+ * --baseline start from the very same weights. */
+static kd_status build_student(const char *spec, const kd_train_opts *o, const kd_dataset *ds, kd_ctx *ctx, row *r,
+                               kd_err *err) {
+    int c = o->channels ? o->channels : ds->c, sz = o->resize ? o->resize : ds->h;
+    KD_TRY(kd_model_build(spec, c, sz, o->resize ? sz : ds->w, ds->classes, &r->m, err));
+    KD_TRY(kd_meta_for(ds, r->m, o->normalize, &r->meta, err));
+    if (kd_model_attach(r->m, ctx, (uint64_t)o->seed) != KD_OK) {
+        *err = ctx->err;
+        return err->code;
+    }
+    return KD_OK;
+}
+
+static kd_status open_model(const char *flag, const char *path, const kd_dataset *ds, kd_ctx *ctx, row *r,
+                            kd_err *err) {
+    KD_TRY(kd_model_open(path, ctx, &r->m, &r->meta, err));
+    kd_status s = kd_check_data_fits(&r->meta, ds, path, err);
+    if (s != KD_OK) kd_err_prefix(err, "%s ", flag);
+    return s;
 }
 
 int kd_cmd_distill(int argc, char **argv) {
     kd_train_opts o;
     kd_train_opts_defaults(&o);
-    const char *teacher_path = NULL, *student = "seed-cnn", *baseline = NULL;
-    double temperature = 4.0, alpha = 0.1;
-    bool cache = false;
+    const char *teacher_path = NULL, *student = "seed-cnn", *baseline_model = NULL, *method = "kd";
+    double temperature = 4.0, alpha = 0.1, dkd_alpha = 1.0, dkd_beta = 8.0, dkd_warmup = 1.0;
+    bool cache = false, baseline = false;
     kd_global g = {0};
     kd_opt opts[MAX_OPTS];
     int n = 0;
@@ -73,12 +140,27 @@ int kd_cmd_distill(int argc, char **argv) {
                          .help = "the trained teacher (from kdcl train); it runs in inference mode on every batch"};
     opts[n++] = (kd_opt){.name = "student", .kind = KD_OPT_STR, .dest = &student, .metavar = "SPEC",
                          .help = "student model spec (see 'kdcl summary --help')"};
+    opts[n++] = (kd_opt){.name = "kd", .kind = KD_OPT_STR, .dest = &method, .metavar = "kd|dkd",
+                         .help = "the distillation loss: kd (classic, Hinton et al.) or dkd (Decoupled KD, Zhao et "
+                                 "al. 2022)",
+                         .choices = "kd|dkd"};
     opts[n++] = (kd_opt){.name = "temperature", .kind = KD_OPT_FLOAT, .dest = &temperature, .metavar = "T",
-                         .help = "softmax temperature T > 0 (typically 2-8)", .min = 1e-6, .max = 1000};
+                         .help = "softmax temperature T > 0 (typically 2-8), both methods", .min = 1e-6, .max = 1000};
     opts[n++] = (kd_opt){.name = "alpha", .kind = KD_OPT_FLOAT, .dest = &alpha, .metavar = "A",
-                         .help = "weight of the hard-label cross-entropy in [0,1]; 1 - A goes to T^2 * KL", .min = 0, .max = 1};
-    opts[n++] = (kd_opt){.name = "baseline", .kind = KD_OPT_STR, .dest = &baseline, .metavar = "B.safetensors",
-                         .help = "a student trained alone (kdcl train), added to the final comparison"};
+                         .help = "kd: weight of the hard-label cross-entropy in [0,1]; 1 - A goes to T^2 * KL",
+                         .min = 0, .max = 1};
+    opts[n++] = (kd_opt){.name = "dkd-alpha", .kind = KD_OPT_FLOAT, .dest = &dkd_alpha, .metavar = "A",
+                         .help = "dkd: weight of the target-class term TCKD (cross-entropy has weight 1)", .min = 0,
+                         .max = 1000};
+    opts[n++] = (kd_opt){.name = "dkd-beta", .kind = KD_OPT_FLOAT, .dest = &dkd_beta, .metavar = "B",
+                         .help = "dkd: weight of the non-target-class term NCKD", .min = 0, .max = 1000};
+    opts[n++] = (kd_opt){.name = "dkd-warmup", .kind = KD_OPT_FLOAT, .dest = &dkd_warmup, .metavar = "EPOCHS",
+                         .help = "dkd: TCKD and NCKD ramp up linearly over these first epochs", .min = 0, .max = 100000};
+    opts[n++] = (kd_opt){.name = "baseline", .kind = KD_OPT_FLAG, .dest = &baseline,
+                         .help = "also train the student alone (labels only) with the identical recipe, seed, data "
+                                 "order and augmentation, to S.alone.safetensors, and compare all three"};
+    opts[n++] = (kd_opt){.name = "baseline-model", .kind = KD_OPT_STR, .dest = &baseline_model,
+                         .metavar = "B.safetensors", .help = "a student you trained yourself, added to the comparison"};
     opts[n++] = (kd_opt){.name = "cache-teacher", .kind = KD_OPT_FLAG, .dest = &cache,
                          .help = "with --augment none: compute each image's teacher logits once and reuse them "
                                  "(same result, faster epochs)"};
@@ -88,31 +170,62 @@ int kd_cmd_distill(int argc, char **argv) {
     kd_cmdline cl = {
         .command = "distill",
         .usage = "kdcl distill --teacher T.safetensors --student SPEC --data DATA --out S.safetensors "
-                 "[--temperature T] [--alpha A] [options]",
+                 "[--kd kd|dkd] [--temperature T] [--alpha A] [--baseline] [options]",
         .description =
             "Knowledge distillation: every step the teacher runs in inference mode on the very batch the student\n"
-            "sees (after augmentation; each model gets it at its own input size), and the student minimises\n"
-            "  L = (1/B) sum_b [ A * CE(y, softmax(s)) + (1-A) * T^2 * KL(softmax(t/T) || softmax(s/T)) ]\n"
-            "on logits. Ends with a table: teacher vs student (vs --baseline) on the test split: accuracy,\n"
-            "parameters, multiply-accumulates, inference images/s, file size and top-1 agreement.",
+            "sees (after augmentation; each model gets it at its own input size), and the student minimises, on\n"
+            "logits, with p = softmax(s), q = softmax(s/T), r = softmax(t/T):\n"
+            "  --kd kd:  L = (1/B) sum_b [ A * CE(y, p) + (1-A) * T^2 * KL(r || q) ]\n"
+            "  --kd dkd: L = (1/B) sum_b [ CE(y, p) + DA * TCKD + DB * NCKD ], TCKD = T^2 KL of the binary\n"
+            "            target/non-target split, NCKD = T^2 KL of the softmaxes over the non-target classes\n"
+            "--baseline also trains the student alone (A = 1) with the identical recipe, seed, data order and\n"
+            "augmentation, after the distilled one, into S.alone.safetensors; --log gets both runs, labelled\n"
+            "\"distilled\" and \"alone\", and their test figures. --resume resumes both (the alone run from\n"
+            "S.alone.ckpt.safetensors when it exists). Ends with a table: teacher, alone, distilled on the test\n"
+            "split: accuracy, agreement with the teacher, parameters, multiply-accumulates, inference images/s\n"
+            "and file size, and the difference in points.",
         .opts = opts,
         .nopts = n,
         .global = global,
         .nglobal = KD_GLOBAL_NOPTS,
     };
+    kd_err err = {0};
+    if (old_baseline_form(argc, argv)) {
+        kd_fail(&err, KD_ERR_USAGE,
+                "--baseline takes no file: it trains the student alone beside the distilled one. To add a student "
+                "you trained yourself to the comparison, use --baseline-model B.safetensors");
+        return kd_cli_report(&err);
+    }
     int done = kd_cmdline_run(&cl, argc, argv);
     if (done >= 0) return done;
-    kd_err err = {0};
     if (!teacher_path) {
         kd_fail(&err, KD_ERR_USAGE, "--teacher T.safetensors is required (train one with 'kdcl train')");
+        return kd_cli_report(&err);
+    }
+    bool dkd = !strcmp(method, "dkd");
+    const char *wrong = NULL;
+    for (int i = 0; i < n && !wrong; i++) {
+        if (!opts[i].seen) continue;
+        bool dkd_only = !strncmp(opts[i].name, "dkd-", 4), kd_only = !strcmp(opts[i].name, "alpha");
+        if ((dkd && kd_only) || (!dkd && dkd_only)) wrong = opts[i].name;
+    }
+    if (wrong) {
+        kd_fail(&err, KD_ERR_USAGE,
+                dkd ? "--%s belongs to classic KD (--kd kd); Decoupled KD weights cross-entropy by 1 and its two "
+                      "terms by --dkd-alpha and --dkd-beta"
+                    : "--%s belongs to Decoupled KD: add --kd dkd, or use --alpha for classic KD",
+                wrong);
         return kd_cli_report(&err);
     }
     kd_train_cfg cfg;
     char ckpt[1200];
     if (kd_train_cfg_from_opts(&o, &cfg, ckpt, sizeof ckpt, &err) != KD_OK) return kd_cli_report(&err);
     cfg.distill = true;
-    cfg.kd.temperature = (float)temperature;
-    cfg.kd.alpha = (float)alpha;
+    cfg.kd = (kd_distill_cfg){.temperature = (float)temperature, .alpha = (float)alpha,
+                              .method = dkd ? KD_KD_DKD : KD_KD_CLASSIC, .dkd_alpha = (float)dkd_alpha,
+                              .dkd_beta = (float)dkd_beta};
+    cfg.kd_warmup_epochs = dkd ? dkd_warmup : 0;
+    cfg.run_label = "distilled";
     if (kd_distill_check(&cfg.kd, &err) != KD_OK) return kd_cli_report(&err);
     if (cache && (cfg.aug.crop || cfg.aug.flip)) {
         kd_fail(&err, KD_ERR_USAGE,
@@ -121,124 +234,134 @@ int kd_cmd_distill(int argc, char **argv) {
         return kd_cli_report(&err);
     }
     cfg.cache_teacher = cache;
-    if (baseline && o.no_test) {
-        kd_fail(&err, KD_ERR_USAGE, "--baseline only feeds the final comparison on the test split, which --no-test "
-                                    "skips: drop one of them");
+    if ((baseline || baseline_model) && o.no_test) {
+        kd_fail(&err, KD_ERR_USAGE, "%s only feeds the final comparison on the test split, which --no-test skips: "
+                                    "drop one of them",
+                baseline ? "--baseline" : "--baseline-model");
         return kd_cli_report(&err);
     }
+    char spec_buf[256];
+    const char *spec;
+    if (kd_train_spec(&o, student, spec_buf, sizeof spec_buf, &spec, &err) != KD_OK) return kd_cli_report(&err);
+    char alone_out[1200], alone_ckpt[1200];
+    if (sibling_path(o.out, "alone", alone_out, sizeof alone_out, &err) != KD_OK ||
+        sibling_path(alone_out, "ckpt", alone_ckpt, sizeof alone_ckpt, &err) != KD_OK)
+        return kd_cli_report(&err);
 
     kd_job_data data;
     kd_ctx *ctx = NULL;
-    row rows[3];
+    row rows[NROWS];
     memset(rows, 0, sizeof rows);
-    int nrows = 0, rc = 0;
-    char *cfg_text = NULL;
+    int rc = 0;
+    char *cfg_text = NULL, *alone_text = NULL;
     if (kd_job_data_load(&o, &data, &err) != KD_OK) return kd_cli_report(&err);
     const kd_dataset *ds = &data.train;
     kd_ctx_opts co = {.profiling = o.profile};
-    if (kd_session_open(&g, &co, &ctx, &err) != KD_OK) {
-        rc = kd_cli_report(&err);
-        goto done;
-    }
-    row *t = &rows[nrows++], *s = &rows[nrows++];
+    row *t = &rows[ROW_TEACHER], *s = &rows[ROW_DISTILLED], *a = &rows[ROW_ALONE], *b = &rows[ROW_FILE];
     t->role = "teacher";
     t->path = teacher_path;
-    s->role = "student";
+    s->role = "distilled";
     s->path = o.out;
-    if (kd_model_open(teacher_path, ctx, &t->m, &t->meta, &err) != KD_OK) {
-        rc = kd_cli_report(&err);
-        goto done;
-    }
-    if (t->m->classes != ds->classes) {
-        kd_fail(&err, KD_ERR_INPUT, "--teacher %s predicts %d classes but %s has %d", teacher_path, t->m->classes,
-                ds->name, ds->classes);
-        rc = kd_cli_report(&err);
-        goto done;
-    }
-    /* The baseline is opened now, not after the whole run, so a wrong path
-     * or file fails in seconds. */
-    if (baseline) {
-        row *b = &rows[nrows++];
-        b->role = "baseline";
-        b->path = baseline;
-        if (kd_model_open(baseline, ctx, &b->m, &b->meta, &err) != KD_OK) {
-            rc = kd_cli_report(&err);
-            goto done;
-        }
-        if (b->m->classes != ds->classes) {
-            kd_fail(&err, KD_ERR_INPUT, "--baseline %s predicts %d classes but %s has %d", baseline, b->m->classes,
-                    ds->name, ds->classes);
-            rc = kd_cli_report(&err);
-            goto done;
-        }
-    }
-    int c = o.channels ? o.channels : ds->c, sz = o.resize ? o.resize : ds->h;
-    if (kd_model_build(student, c, sz, o.resize ? sz : ds->w, ds->classes, &s->m, &err) != KD_OK ||
-        kd_meta_for(ds, s->m, o.normalize, &s->meta, &err) != KD_OK) {
-        rc = kd_cli_report(&err);
-        goto done;
-    }
-    if (kd_model_attach(s->m, ctx, (uint64_t)o.seed) != KD_OK) {
-        rc = kd_cli_report(&ctx->err);
-        goto done;
-    }
+    a->role = "alone";
+    a->path = alone_out;
+    b->role = "baseline";
+    b->path = baseline_model;
+    if (kd_session_open(&g, &co, &ctx, &err) != KD_OK) goto fail;
+    /* Both models given as files are opened now, not after the whole run,
+     * so a wrong path or a model that does not fit the data fails in seconds. */
+    if (open_model("--teacher", teacher_path, ds, ctx, t, &err) != KD_OK) goto fail;
+    if (baseline_model && open_model("--baseline-model", baseline_model, ds, ctx, b, &err) != KD_OK) goto fail;
+    if (build_student(spec, &o, ds, ctx, s, &err) != KD_OK) goto fail;
     kd_prep_desc sprep = kd_prep_from_meta(&s->meta), tprep = kd_prep_from_meta(&t->meta);
-    cfg_text = kd_resume_config("distill", s->m->spec, &o, teacher_path, temperature, alpha, cache);
-    char hint[2048];
+    double dkd_cfg[3] = {dkd_alpha, dkd_beta, dkd_warmup};
+    cfg_text = kd_resume_config("distill", s->m->spec, &o, teacher_path, temperature, alpha, cache,
+                                dkd ? dkd_cfg : NULL);
+    char hint[2048], what[128];
     kd_command_line("distill", argc, argv, hint, sizeof hint);
     cfg.config_json = cfg_text;
     cfg.resume_hint = hint;
     cfg.stop = kd_sigint_flag();
     kd_install_sigint(cfg.stop);
+    if (dkd)
+        snprintf(what, sizeof what, "Decoupled KD, T %g, TCKD weight %g, NCKD weight %g", temperature, dkd_alpha,
+                 dkd_beta);
+    else
+        snprintf(what, sizeof what, "classic KD, T %g, alpha %g", temperature, alpha);
     if (!o.quiet)
-        printf("distilling %s (%dx%dx%d) into %s (%dx%dx%d) on %s, T=%g alpha=%g: %d training, %d validation images, "
+        printf("distilling %s (%dx%dx%d) into %s (%dx%dx%d) on %s by %s: %d training, %d validation images, "
                "device %s\n",
                t->m->spec, t->m->in_c, t->m->in_h, t->m->in_w, s->m->spec, s->m->in_c, s->m->in_h, s->m->in_w,
-               ds->name, temperature, alpha, data.ntrain, data.nval, ctx->dev.name);
+               ds->name, what, data.ntrain, data.nval, ctx->dev.name);
     kd_train_data td = {ds, data.train_idx, data.ntrain, data.val_idx, data.nval};
     kd_train_result res;
     double t0 = kd_now();
     kd_status st = kd_train(s->m, &sprep, &s->meta, t->m, &tprep, &td, &cfg, &res, &err);
+    if (st == KD_OK && !o.quiet) printf("saved %s (epoch %d); checkpoint %s\n", o.out, res.best_epoch, ckpt);
+    if (st == KD_OK && baseline) {
+        /* The student alone: the same options as a 'kdcl train' of this
+         * spec, so its checkpoint is a train checkpoint of those options. */
+        kd_train_cfg acfg = cfg;
+        acfg.distill = false;
+        acfg.cache_teacher = false;
+        acfg.kd_warmup_epochs = 0;
+        acfg.out = alone_out;
+        acfg.ckpt = alone_ckpt;
+        acfg.resume = o.resume && kd_file_exists(alone_ckpt) ? alone_ckpt : NULL;
+        acfg.resume_ckpt = ckpt;
+        acfg.run_label = "alone";
+        acfg.log_append = true;
+        /* --stop-after counts the steps of this process: the distilled run
+         * returned before spending them all (it stops at the last one). */
+        if (cfg.stop_after > 0) acfg.stop_after = cfg.stop_after - (int)res.steps;
+        alone_text = kd_resume_config("train", s->m->spec, &o, NULL, 0, 0, false, NULL);
+        acfg.config_json = alone_text;
+        if (build_student(spec, &o, ds, ctx, a, &err) != KD_OK) goto fail;
+        if (!o.quiet)
+            printf("training %s alone (labels only) with the same recipe, seed, data order and augmentation%s\n",
+                   a->m->spec, acfg.resume ? "" : (o.resume ? "; it has no checkpoint yet, so it starts now" : ""));
+        kd_train_result ares;
+        kd_prep_desc aprep = kd_prep_from_meta(&a->meta);
+        st = kd_train(a->m, &aprep, &a->meta, NULL, NULL, &td, &acfg, &ares, &err);
+        if (st == KD_OK && !o.quiet)
+            printf("saved %s (epoch %d); checkpoint %s\n", alone_out, ares.best_epoch, alone_ckpt);
+    }
     if (o.profile) {
         kd_finish(ctx);
         kd_prof_print(ctx, (kd_now() - t0) * 1000.0, stdout);
     }
-    if (st != KD_OK) {
-        rc = kd_cli_report(&err);
-        goto done;
-    }
-    if (!o.quiet) printf("saved %s (epoch %d); checkpoint %s\n", o.out, res.best_epoch, ckpt);
+    if (st != KD_OK) goto fail;
     if (o.no_test) goto done;
 
     /* The comparison on the test split, each model from its file as users will run it. */
-    kd_model_free(s->m);
-    s->m = NULL;
-    kd_model_meta_free(&s->meta);
-    if (kd_model_open(o.out, ctx, &s->m, &s->meta, &err) != KD_OK) {
-        rc = kd_cli_report(&err);
-        goto done;
-    }
-    if (kd_job_data_load_test(&o, &data, &err) != KD_OK) {
-        rc = kd_cli_report(&err);
-        goto done;
-    }
-    for (int i = 0; i < nrows; i++) {
+    for (int i = ROW_ALONE; i <= ROW_DISTILLED; i++) {
         row *r = &rows[i];
+        if (!r->m) continue;
+        kd_model_free(r->m);
+        r->m = NULL;
+        kd_model_meta_free(&r->meta);
+        if (kd_model_open(r->path, ctx, &r->m, &r->meta, &err) != KD_OK) goto fail;
+    }
+    if (kd_job_data_load_test(&o, &data, &err) != KD_OK) goto fail;
+    for (int i = 0; i < NROWS; i++) {
+        row *r = &rows[i];
+        if (!r->m) continue;
         kd_prep_desc p = kd_prep_from_meta(&r->meta);
         kd_eval_cfg ec = {.batch = o.batch, .keep_logits = true, .quiet = o.quiet, .label = r->role};
         if (kd_model_plan(r->m, o.batch, false) != KD_OK) {
-            rc = kd_cli_report(&ctx->err);
-            goto done;
+            err = ctx->err;
+            goto fail;
         }
-        if (kd_evaluate(r->m, &p, &data.test, data.test_idx, data.ntest, &ec, &r->r, &err) != KD_OK) {
-            rc = kd_cli_report(&err);
-            goto done;
-        }
+        if (kd_evaluate(r->m, &p, &data.test, data.test_idx, data.ntest, &ec, &r->r, &err) != KD_OK) goto fail;
     }
-    print_table(rows, nrows, stdout);
+    print_table(rows, what, stdout);
+    log_test(o.log, rows);
+    goto done;
+fail:
+    rc = kd_cli_report(&err);
 done:
     free(cfg_text);
-    for (int i = 0; i < 3; i++) {
+    free(alone_text);
+    for (int i = 0; i < NROWS; i++) {
         kd_model_free(rows[i].m);
         kd_model_meta_free(&rows[i].meta);
         kd_eval_result_free(&rows[i].r);

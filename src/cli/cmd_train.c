@@ -72,7 +72,10 @@ int kd_cmd_train(int argc, char **argv) {
                 ds->name, ds->c);
         return finish(&j, kd_cli_report(&err));
     }
-    if (kd_model_build(j.spec, c, s, j.o.resize ? s : ds->w, ds->classes, &j.m, &err) != KD_OK)
+    char spec_buf[256];
+    const char *spec;
+    if (kd_train_spec(&j.o, j.spec, spec_buf, sizeof spec_buf, &spec, &err) != KD_OK ||
+        kd_model_build(spec, c, s, j.o.resize ? s : ds->w, ds->classes, &j.m, &err) != KD_OK)
         return finish(&j, kd_cli_report(&err));
     kd_ctx_opts co = {.profiling = j.o.profile};
     if (kd_session_open(&j.g, &co, &j.ctx, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
@@ -95,10 +98,11 @@ int kd_cmd_train(int argc, char **argv) {
     }
     if (kd_meta_for(ds, j.m, j.o.normalize, &j.meta, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
     kd_prep_desc prep = kd_prep_from_meta(&j.meta);
-    char *cfg_text = kd_resume_config("train", j.m->spec, &j.o, NULL, 0, 0, false);
+    char *cfg_text = kd_resume_config("train", j.m->spec, &j.o, NULL, 0, 0, false, NULL);
     char hint[2048];
     kd_command_line("train", argc, argv, hint, sizeof hint);
     volatile sig_atomic_t *stop = kd_sigint_flag();
+    cfg.run_label = "train";
     cfg.config_json = cfg_text;
     cfg.resume_hint = hint;
     cfg.stop = stop;

@@ -80,12 +80,29 @@ void kd_train_opts_table(kd_train_opts *o, kd_opt *opts, int *n, int cap) {
          .help = "write one JSON object per epoch (and per --log-every steps)"},
         {.name = "log-every", .kind = KD_OPT_INT, .dest = &o->log_every, .metavar = "N",
          .help = "also log every N steps", .min = 0, .max = 1e9},
+        {.name = "dropout", .kind = KD_OPT_STR, .dest = &o->dropout, .metavar = "P",
+         .help = "set the probability of the model's dropout layers to P in [0,1) (seed-cnn has one, 0.5; 0 turns "
+                 "it off); the spec becomes e.g. seed-cnn:dropout=0.2"},
         {.name = "no-test", .kind = KD_OPT_FLAG, .dest = &o->no_test, .help = "skip the final test-set evaluation"},
         {.name = "profile", .kind = KD_OPT_FLAG, .dest = &o->profile,
          .help = "per-kernel device time from OpenCL events, GEMM vs own kernels, at the end"},
         {.name = "quiet", .kind = KD_OPT_FLAG, .dest = &o->quiet, .help = "no progress output, only results and errors"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0] && *n < cap; i++) opts[(*n)++] = t[i];
+}
+
+kd_status kd_train_spec(const kd_train_opts *o, const char *spec, char *buf, size_t cap, const char **out,
+                        kd_err *err) {
+    *out = spec;
+    if (!o->dropout) return KD_OK;
+    char *end;
+    double p = strtod(o->dropout, &end);
+    if (end == o->dropout || *end || !(p >= 0 && p < 1))
+        return kd_fail(err, KD_ERR_USAGE, "--dropout '%s' is not a probability in [0, 1) (e.g. --dropout 0.2)",
+                       o->dropout);
+    KD_TRY(kd_spec_with_dropout(spec, p, buf, cap, err));
+    *out = buf;
+    return KD_OK;
 }
 
 static kd_status limit_and_split(const kd_train_opts *o, kd_job_data *d, kd_err *err) {
@@ -337,14 +354,22 @@ void kd_eval_job_close(kd_eval_job *j) {
 }
 
 char *kd_resume_config(const char *cmd, const char *spec, const kd_train_opts *o, const char *teacher, double t,
-                       double alpha, bool cache_teacher) {
+                       double alpha, bool cache_teacher, const double dkd[3]) {
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "command", cmd);
     cJSON_AddStringToObject(c, "model", spec);
     if (teacher) {
         cJSON_AddStringToObject(c, "teacher", teacher);
         cJSON_AddNumberToObject(c, "temperature", t);
-        cJSON_AddNumberToObject(c, "alpha", alpha);
+        /* Classic KD's keys are those of older checkpoints, which stay resumable. */
+        if (dkd) {
+            cJSON_AddStringToObject(c, "kd", "dkd");
+            cJSON_AddNumberToObject(c, "dkd_alpha", dkd[0]);
+            cJSON_AddNumberToObject(c, "dkd_beta", dkd[1]);
+            cJSON_AddNumberToObject(c, "dkd_warmup", dkd[2]);
+        } else {
+            cJSON_AddNumberToObject(c, "alpha", alpha);
+        }
         cJSON_AddBoolToObject(c, "cache_teacher", cache_teacher);
     }
     cJSON_AddStringToObject(c, "data", o->data);

@@ -15,7 +15,7 @@
 #include "src/train/trainer.h"
 
 typedef struct kd_train_opts {
-    const char *data, *out, *resume, *log, *augment, *optimizer, *schedule, *normalize;
+    const char *data, *out, *resume, *log, *augment, *optimizer, *schedule, *normalize, *dropout;
     int epochs, batch, resize, channels, checkpoint_every, log_every, stop_after;
     long long limit, seed;
     double lr, momentum, weight_decay, val_split, warmup, lr_step, lr_gamma;
@@ -25,6 +25,11 @@ typedef struct kd_train_opts {
 void kd_train_opts_defaults(kd_train_opts *o);
 /* Appends the shared options to opts[*n..]; cap is the array size. */
 void kd_train_opts_table(kd_train_opts *o, kd_opt *opts, int *n, int cap);
+
+/* The model spec to build: spec with --dropout applied (buf holds it when
+ * it changes); *out points to spec or buf. */
+kd_status kd_train_spec(const kd_train_opts *o, const char *spec, char *buf, size_t cap, const char **out,
+                        kd_err *err);
 
 /* The data of a job: the train split with its validation hold-out, and the
  * test split (loaded lazily for the final evaluation). */
@@ -78,9 +83,10 @@ kd_status kd_eval_job_open(const kd_global *g, const char *model_path, const kd_
 void kd_eval_job_close(kd_eval_job *j);
 
 /* The settings a --resume must share with the run that wrote the checkpoint
- * (teacher NULL for train). Returns malloc'ed JSON. */
+ * (teacher NULL for train; dkd NULL for classic KD, else its alpha, beta
+ * and warm-up epochs). Returns malloc'ed JSON. */
 char *kd_resume_config(const char *cmd, const char *spec, const kd_train_opts *o, const char *teacher, double t,
-                       double alpha, bool cache_teacher);
+                       double alpha, bool cache_teacher, const double dkd[3]);
 
 /* Size of a file in MiB (for the comparison table), -1 if unknown. */
 double kd_file_mib(const char *path);

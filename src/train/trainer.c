@@ -33,6 +33,7 @@ typedef struct run {
     FILE *log;
     kd_ckpt_state st;
     int nb;
+    long kd_warmup_steps;
 } run;
 
 static kd_status dev_err(run *r, kd_status s) {
@@ -69,8 +70,10 @@ static void log_json(run *r, const char *event, int epoch, float lr, const float
                      double seconds, long images) {
     if (!r->log) return;
     double n = a[KD_ACC_SEEN] > 0 ? (double)a[KD_ACC_SEEN] : 1.0;
-    fprintf(r->log, "{\"event\":\"%s\",\"epoch\":%d,\"step\":%ld,\"lr\":%.6g,\"train_loss\":%.6g,\"train_acc\":%.6g",
-            event, epoch + 1, r->st.step, (double)lr, (double)a[KD_ACC_LOSS] / n, (double)a[KD_ACC_CORRECT] / n);
+    fprintf(r->log, "{\"event\":\"%s\",", event);
+    if (r->cfg->run_label) fprintf(r->log, "\"run\":\"%s\",", r->cfg->run_label);
+    fprintf(r->log, "\"epoch\":%d,\"step\":%ld,\"lr\":%.6g,\"train_loss\":%.6g,\"train_acc\":%.6g", epoch + 1,
+            r->st.step, (double)lr, (double)a[KD_ACC_LOSS] / n, (double)a[KD_ACC_CORRECT] / n);
     if (r->cfg->distill)
         fprintf(r->log, ",\"train_hard\":%.6g,\"train_soft\":%.6g,\"train_agree\":%.6g", (double)a[KD_ACC_HARD] / n,
                 (double)a[KD_ACC_SOFT] / n, (double)a[KD_ACC_AGREE] / n);
@@ -79,14 +82,27 @@ static void log_json(run *r, const char *event, int epoch, float lr, const float
     fflush(r->log);
 }
 
-/* The metrics log. On --resume, lines past the checkpoint's step were
- * written by the interrupted run and will be written again: drop them. */
+/* Whether a log line belongs to this run: its "run" is this run's label,
+ * or it has none (the lines of a run without a label, or of older kdcl). */
+static bool log_line_mine(const char *line, const char *label) {
+    const char *p = strstr(line, "\"run\":\"");
+    if (!p || !label) return true;
+    p += 7;
+    size_t n = strlen(label);
+    return !strncmp(p, label, n) && p[n] == '"';
+}
+
+/* The metrics log. On --resume, lines of this run past the checkpoint's
+ * step were written by the interrupted run and will be written again: drop
+ * them. Lines of other runs stay when resuming or appending (distill
+ * --baseline writes both of its runs into one file). */
 static kd_status open_log(run *r) {
     const char *path = r->cfg->log_path;
     char *old = NULL;
     size_t n = 0;
     kd_err ignored;
-    if (r->cfg->resume && kd_read_file(path, (void **)&old, &n, &ignored) != KD_OK) old = NULL;
+    bool keep_others = r->cfg->resume || r->cfg->log_append;
+    if (keep_others && kd_read_file(path, (void **)&old, &n, &ignored) != KD_OK) old = NULL;
     r->log = fopen(path, "w");
     if (!r->log) {
         free(old);
@@ -95,8 +111,14 @@ static kd_status open_log(run *r) {
     for (char *line = old, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
-        const char *st = strstr(line, "\"step\":");
-        if (st && strtol(st + 7, NULL, 10) <= r->st.step) fprintf(r->log, "%s\n", line);
+        bool keep;
+        if (!log_line_mine(line, r->cfg->run_label)) {
+            keep = true;
+        } else {
+            const char *st = strstr(line, "\"step\":");
+            keep = r->cfg->resume && st && strtol(st + 7, NULL, 10) <= r->st.step;
+        }
+        if (keep) fprintf(r->log, "%s\n", line);
     }
     free(old);
     fflush(r->log);
@@ -156,9 +178,17 @@ static kd_status train_step(run *r, const kd_batch *b, float lr) {
     KD_TRY(kd_model_forward(m, n, true));
     if (r->cfg->distill) {
         cl_mem tl = kd_model_logits(r->t);
-        KD_TRY(kd_distill_forward(ctx, &r->cfg->kd, n, k, r->acc, kd_model_logits(m), tl, b->labels));
-        KD_TRY(kd_distill_backward(ctx, &r->cfg->kd, n, k, scale, kd_model_dlogits(m), kd_model_logits(m), tl,
-                                   b->labels));
+        kd_distill_cfg kd = r->cfg->kd;
+        /* DKD's warm-up (as its authors train): the terms it adds to CE
+         * grow linearly over the first steps, so a random student is not
+         * pulled by beta-weighted NCKD before it has learnt anything. */
+        if (kd.method == KD_KD_DKD && r->kd_warmup_steps > 0 && r->st.step < r->kd_warmup_steps) {
+            float w = (float)(r->st.step + 1) / (float)r->kd_warmup_steps;
+            kd.dkd_alpha *= w;
+            kd.dkd_beta *= w;
+        }
+        KD_TRY(kd_distill_forward(ctx, &kd, n, k, r->acc, kd_model_logits(m), tl, b->labels));
+        KD_TRY(kd_distill_backward(ctx, &kd, n, k, scale, kd_model_dlogits(m), kd_model_logits(m), tl, b->labels));
     } else {
         KD_TRY(kd_ce_forward(ctx, n, k, r->acc, kd_model_logits(m), b->labels));
         KD_TRY(kd_ce_backward(ctx, n, k, scale, kd_model_dlogits(m), kd_model_logits(m), b->labels));
@@ -228,6 +258,8 @@ static kd_status resume(run *r) {
     return KD_OK;
 }
 
+static const char *resume_ckpt(const kd_train_cfg *cfg) { return cfg->resume_ckpt ? cfg->resume_ckpt : cfg->ckpt; }
+
 static kd_status run_epochs(run *r, kd_train_result *res) {
     const kd_train_cfg *cfg = r->cfg;
     kd_ctx *ctx = r->ctx;
@@ -281,7 +313,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
                                "interrupted in epoch %d at batch %d/%d; progress saved to %s. Resume with:\n  %s "
                                "--resume %s",
                                e + 1, r->st.batch, r->nb, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...",
-                               cfg->ckpt);
+                               resume_ckpt(cfg));
             }
         }
         KD_TRY(read_stats(r, a, e, lr));
@@ -320,7 +352,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
                 if (cfg->resume_hint)
                     kd_err_prefix(r->err, "saving the best model of epoch %d: the checkpoint %s of the previous "
                                   "epoch is intact; after fixing this, resume with '%s --resume %s'. ",
-                                  e + 1, cfg->ckpt, cfg->resume_hint, cfg->ckpt);
+                                  e + 1, cfg->ckpt, cfg->resume_hint, resume_ckpt(cfg));
                 return s;
             }
         }
@@ -334,7 +366,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         KD_TRY(save_ckpt(r));
         if ((cfg->stop && *cfg->stop) || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after))
             return kd_fail(r->err, KD_ERR_INTERRUPTED, "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s",
-                           e + 1, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", cfg->ckpt);
+                           e + 1, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", resume_ckpt(cfg));
     }
     res->seconds = kd_now() - t_run;
     return KD_OK;
@@ -346,6 +378,7 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
     memset(res, 0, sizeof *res);
     if (cfg->distill) {
         KD_TRY(kd_distill_check(&cfg->kd, err));
+        KD_TRY(kd_distill_check_classes(&cfg->kd, m->classes, err));
         KD_ASSERT(teacher && teacher->classes == m->classes);
     }
     if (data->ntrain < 1) return kd_fail(err, KD_ERR_USAGE, "no training images (check --limit and --val-split)");
@@ -354,6 +387,7 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
     r.st.best_acc = -1;
     if (cfg->config_json) snprintf(r.st.config, sizeof r.st.config, "%s", cfg->config_json);
     r.nb = (data->ntrain + cfg->batch - 1) / cfg->batch;
+    r.kd_warmup_steps = (long)(cfg->kd_warmup_epochs * r.nb);
     kd_status s = kd_model_plan(m, cfg->batch, true);
     if (s == KD_OK && r.t) s = kd_model_plan(r.t, cfg->batch, false);
     if (s != KD_OK) s = dev_err(&r, s);
@@ -362,7 +396,9 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
     if (s == KD_OK && cfg->log_path) s = open_log(&r);
     if (s == KD_OK && r.st.epoch >= cfg->epochs && !cfg->quiet)
         printf("the checkpoint has already finished all %d epochs\n", cfg->epochs);
+    long step0 = r.st.step;
     if (s == KD_OK) s = run_epochs(&r, res);
+    res->steps = r.st.step - step0;
     res->best_acc = r.st.best_acc;
     res->best_epoch = r.st.best_epoch;
     teardown(&r);

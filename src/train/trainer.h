@@ -23,6 +23,7 @@ typedef struct kd_train_cfg {
     kd_aug_cfg aug;
     bool distill;
     kd_distill_cfg kd;
+    double kd_warmup_epochs;  /* DKD: its two terms ramp linearly from 0 to full weight over these epochs */
     bool cache_teacher;       /* distill without augmentation: teacher logits computed once per image */
     const char *out;          /* best model */
     const char *ckpt;         /* checkpoint path (derived from out by the CLI) */
@@ -30,10 +31,13 @@ typedef struct kd_train_cfg {
     int checkpoint_every;     /* steps between mid-epoch checkpoints (0: per epoch only) */
     int stop_after;           /* behave as on SIGINT after this many steps of this run (0: never) */
     const char *log_path;     /* JSON lines, or NULL */
+    const char *run_label;    /* "run" of every log line ("train", "distilled", "alone"); NULL: none */
+    bool log_append;          /* keep the log's lines of other runs (a second run into the same file) */
     int log_every;            /* also a line every N steps (0: per epoch only) */
     bool profile, quiet;
     const char *config_json;  /* settings a resume must keep (checked) */
     const char *resume_hint;  /* the command line to print on interrupt */
+    const char *resume_ckpt;  /* the checkpoint that hint resumes with (NULL: ckpt) */
     volatile sig_atomic_t *stop; /* set by SIGINT: finish the step, save, return KD_ERR_INTERRUPTED */
 } kd_train_cfg;
 
@@ -50,6 +54,7 @@ typedef struct kd_train_result {
     int best_epoch;
     double last_train_loss, last_train_acc;
     double seconds;
+    long steps;               /* optimizer steps taken by this call */
 } kd_train_result;
 
 /* m (attached) learns; teacher (attached, or NULL) teaches when cfg->distill. */
