@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Learning curves from kdcl's --log metrics (JSON lines) as a PNG or SVG.
 
 usage: tools/plot_metrics.py [--out curves.png] [--title T] [LABEL=]RUN.jsonl ...
