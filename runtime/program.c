@@ -48,18 +48,32 @@ static void build_log(kd_ctx *ctx, cl_program p, char *log, size_t cap) {
         log[n < cap ? n : cap - 1] = '\0';
 }
 
+/* A program entry's payload is PROG_MAGIC then the driver's binary exactly
+ * as clGetProgramInfo gave it. The cache file's own checksum catches
+ * damage; the magic keeps anything kdcl did not take from the driver (a
+ * blob of another kind under the same key, a hand-made file) away from
+ * clCreateProgramWithBinary: rusticl (Mesa 22.3) aborts the whole process
+ * on a binary it does not recognise (a Rust panic, "unknown version",
+ * core/program.rs) instead of returning CL_INVALID_BINARY. */
+static const char PROG_MAGIC[8] = {'K', 'D', 'C', 'L', 'P', 'R', 'G', '1'};
+
 /* Tries the cached binary; false (quietly) if it is missing, damaged or refused. */
 static bool build_from_cache(kd_ctx *ctx, const char *name, uint64_t key, cl_program *out) {
     if (!ctx->cache_enabled) return false;
-    void *bin = NULL;
+    void *blob = NULL;
     size_t size = 0;
     char kind[96];
     snprintf(kind, sizeof kind, "prog-%s", name);
-    if (!kd_cache_load(ctx->cache_dir, kind, key, &bin, &size)) return false;
-    const unsigned char *bins[1] = {bin};
+    if (!kd_cache_load(ctx->cache_dir, kind, key, &blob, &size)) return false;
+    if (size <= sizeof PROG_MAGIC || memcmp(blob, PROG_MAGIC, sizeof PROG_MAGIC)) {
+        free(blob);
+        return false;
+    }
+    size -= sizeof PROG_MAGIC;
+    const unsigned char *bins[1] = {(const unsigned char *)blob + sizeof PROG_MAGIC};
     cl_int status = CL_SUCCESS, e = CL_SUCCESS;
     cl_program p = clCreateProgramWithBinary(ctx->context, 1, &ctx->dev.device, &size, bins, &status, &e);
-    free(bin);
+    free(blob);
     if (e != CL_SUCCESS || status != CL_SUCCESS) {
         if (p) clReleaseProgram(p);
         return false;
@@ -77,16 +91,17 @@ static void store_binary(kd_ctx *ctx, const char *name, uint64_t key, cl_program
     size_t size = 0;
     if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS || !size)
         return;
-    unsigned char *bin = malloc(size);
-    if (!bin) return;
-    unsigned char *bins[1] = {bin};
+    unsigned char *blob = malloc(sizeof PROG_MAGIC + size);
+    if (!blob) return;
+    memcpy(blob, PROG_MAGIC, sizeof PROG_MAGIC);
+    unsigned char *bins[1] = {blob + sizeof PROG_MAGIC};
     char kind[96];
     snprintf(kind, sizeof kind, "prog-%s", name);
     kd_err ignored;
     /* A cache that cannot be written (read-only home) only costs build time. */
     if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS)
-        kd_cache_store(ctx->cache_dir, kind, key, bin, size, &ignored);
-    free(bin);
+        kd_cache_store(ctx->cache_dir, kind, key, blob, sizeof PROG_MAGIC + size, &ignored);
+    free(blob);
 }
 
 kd_status kd_program_get(kd_ctx *ctx, const char *name, cl_program *out) {

@@ -106,6 +106,31 @@ int main(void) {
     MUST(d, kd_programs_build_all(d));
     CHECK(d->programs_from_source == nprog, "garbage binaries rebuilt (%d of %d)", d->programs_from_source, nprog);
     check_kernel_runs(d);
+
+    /* Past kdcl's own checks (the program-entry magic), a binary the driver
+     * refuses is rebuilt too. rusticl aborts the process on such a binary
+     * instead of refusing it, which is why kdcl checks first; skip it there. */
+    if (strstr(d->dev.platform_name, "rusticl")) {
+        printf("driver refusal of a bad binary: not tried on %s (it aborts instead of refusing)\n",
+               d->dev.platform_name);
+    } else {
+        kd_err err;
+        const char junk[] = "KDCLPRG1 and then not an OpenCL program binary";
+        for (int i = 0; i < nent; i++) {
+            const char *base = strrchr(names[i], '/') + 1;
+            const char *dash = strrchr(base, '-');
+            unsigned long long key = strtoull(dash + 1, NULL, 16);
+            char kind[128];
+            snprintf(kind, sizeof kind, "%.*s", (int)(dash - base), base);
+            MUST_E(&err, kd_cache_store(dir, kind, key, junk, sizeof junk, &err));
+        }
+        kd_ctx *d2 = th_ctx_opts(&o);
+        MUST(d2, kd_programs_build_all(d2));
+        CHECK(d2->programs_from_source == nprog, "binaries the driver refuses rebuilt (%d of %d)",
+              d2->programs_from_source, nprog);
+        check_kernel_runs(d2);
+        kd_ctx_free(d2);
+    }
     kd_ctx_free(d);
 
     /* Disabled cache: nothing written. */
