@@ -64,6 +64,18 @@ void loss_reduce(__local float *red, float *mine, __global float *acc) {
         for (int q = 0; q < LOSS_NACC; q++) acc[q] += red[q * wg];
 }
 
+/* One distillation sample's share of a work-item's private sums. */
+void loss_add_distill(float *mine, float loss, float hard, float soft, __global const float *s,
+                      __global const float *t, int c, int y) {
+    int as = loss_argmax(s, c);
+    mine[LOSS_ACC_LOSS] += loss;
+    mine[LOSS_ACC_HARD] += hard;
+    mine[LOSS_ACC_SOFT] += soft;
+    mine[LOSS_ACC_CORRECT] += as == y ? 1.0f : 0.0f;
+    mine[LOSS_ACC_SEEN] += 1.0f;
+    mine[LOSS_ACC_AGREE] += as == loss_argmax(t, c) ? 1.0f : 0.0f;
+}
+
 /* acc += per-sample sums of CE(y, softmax(s)); SOFT and AGREE get 0. */
 __kernel void loss_ce_forward(__global float *acc, __global const float *logits, __global const int *labels,
                               const int n, const int c, __local float *red) {
@@ -122,13 +134,7 @@ __kernel void loss_distill_forward(__global float *acc, __global const float *st
         /* KL >= 0; rounding can leave -1e-8. The comparison keeps a NaN. */
         if (kl < 0.0f) kl = 0.0f;
         float soft = T * T * kl;
-        int as = loss_argmax(s, c);
-        mine[LOSS_ACC_LOSS] += alpha * hard + (1.0f - alpha) * soft;
-        mine[LOSS_ACC_HARD] += hard;
-        mine[LOSS_ACC_SOFT] += soft;
-        mine[LOSS_ACC_CORRECT] += as == y ? 1.0f : 0.0f;
-        mine[LOSS_ACC_SEEN] += 1.0f;
-        mine[LOSS_ACC_AGREE] += as == loss_argmax(t, c) ? 1.0f : 0.0f;
+        loss_add_distill(mine, alpha * hard + (1.0f - alpha) * soft, hard, soft, s, t, c, y);
     }
     loss_reduce(red, mine, acc);
 }
@@ -225,13 +231,7 @@ __kernel void loss_dkd_forward(__global float *acc, __global const float *studen
             if (nckd < 0.0f) nckd = 0.0f;
             soft = T * T * (a * tckd + bw * nckd);
         }
-        int as = loss_argmax(s, c);
-        mine[LOSS_ACC_LOSS] += hard + soft;
-        mine[LOSS_ACC_HARD] += hard;
-        mine[LOSS_ACC_SOFT] += soft;
-        mine[LOSS_ACC_CORRECT] += as == y ? 1.0f : 0.0f;
-        mine[LOSS_ACC_SEEN] += 1.0f;
-        mine[LOSS_ACC_AGREE] += as == loss_argmax(t, c) ? 1.0f : 0.0f;
+        loss_add_distill(mine, hard + soft, hard, soft, s, t, c, y);
     }
     loss_reduce(red, mine, acc);
 }

@@ -13,22 +13,12 @@
 #include "runtime/buffer.h"
 #include "src/train/loss.h"
 #include "tests/harness.h"
+#include "tests/ref/logits.h"
 
-#define FEPS 5.96e-8 /* float rounding unit */
+#define FEPS TH_FEPS
 
 /* Largest error/tolerance ratios seen, printed at the end (test-only state). */
 static double worst_fwd, worst_bwd, worst_fd;
-/* *w = max(*w, v), where a NaN becomes +inf so that it sticks. */
-static void note(double *w, double v) {
-    if (!(v <= *w)) *w = isnan(v) ? INFINITY : v;
-}
-
-static cl_mem upload_labels(kd_ctx *ctx, const int *y, int n) {
-    cl_mem m;
-    MUST(ctx, kd_buffer_alloc(ctx, (size_t)n * sizeof(int), "labels", &m));
-    MUST(ctx, kd_write(ctx, m, 0, (size_t)n * sizeof(int), y, true));
-    return m;
-}
 
 /* log sum_j exp(x_j / T) in double, max subtracted. */
 static double lse_d(const double *x, int c, double T) {
@@ -90,41 +80,6 @@ static void ref_grad(const float *s, const float *t, const int *y, int n, int c,
     free(rt);
 }
 
-static int argmax_f(const float *x, int c) {
-    int a = 0;
-    for (int j = 1; j < c; j++)
-        if (x[j] > x[a]) a = j;
-    return a;
-}
-
-/* 1 + largest |logit| of a sample's student and teacher rows: the float
- * log-softmax carries errors of a few rounding units of this (over T). */
-static double mag(const float *s, const float *t, int c) {
-    double m = 0;
-    for (int j = 0; j < c; j++) m = fmax(m, fmax(fabs((double)s[j]), fabs((double)t[j])));
-    return 1 + m;
-}
-
-static void make_logits(th_rng *r, float *s, size_t n, float spread, float big) {
-    th_fill(r, s, n, -spread, spread);
-    if (big <= 0) return;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t u = th_next(r) % 5;
-        if (u == 0) s[i] = big;
-        else if (u == 1) s[i] = -big;
-    }
-}
-
-static void make_labels(th_rng *r, int *y, int n, int c) {
-    for (int b = 0; b < n; b++) y[b] = (int)(th_next(r) % (uint64_t)c);
-}
-
-static bool all_finite(const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return false;
-    return true;
-}
-
 /* Forward and backward against the reference for one (n, c, T, alpha, big). */
 static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha, float big) {
     size_t nc = (size_t)n * c;
@@ -132,9 +87,9 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha,
     float *t_after = malloc(nc * sizeof *t_after), *g2 = malloc(nc * sizeof *g2);
     double *gref = malloc(nc * sizeof *gref);
     int *y = malloc((size_t)n * sizeof *y);
-    make_logits(r, s, nc, 4, big);
-    make_logits(r, t, nc, 6, big);
-    make_labels(r, y, n, c);
+    th_make_logits(r, s, nc, 4, big);
+    th_make_logits(r, t, nc, 6, big);
+    th_make_labels(r, y, n, c);
     kd_distill_cfg cfg = {.temperature = T, .alpha = alpha};
 
     double sum[3] = {0}, sabs[3] = {0}, budget = 0;
@@ -151,15 +106,15 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha,
             sum[k] += v[k];
             sabs[k] += fabs(v[k]);
         }
-        budget += mag(s + (size_t)b * c, t + (size_t)b * c, c);
-        int as = argmax_f(s + (size_t)b * c, c);
+        budget += th_logit_mag(s + (size_t)b * c, t + (size_t)b * c, c);
+        int as = th_argmax(s + (size_t)b * c, c);
         correct += as == y[b];
-        agree += as == argmax_f(t + (size_t)b * c, c);
+        agree += as == th_argmax(t + (size_t)b * c, c);
     }
     free(rs);
     free(rt);
 
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = th_upload_labels(ctx, y, n);
     cl_mem dg = th_zeros(ctx, nc), dacc = th_zeros(ctx, KD_ACC_COUNT);
     float acc[KD_ACC_COUNT];
     MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, dacc, ds, dt, dy));
@@ -172,7 +127,7 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha,
     for (int k = 0; k < 3; k++) {
         double tol = 16 * FEPS * tmax * budget + 4 * FEPS * log2(n + 2.0) * sabs[k] + 1e-6;
         double e = fabs(acc[slot[k]] - sum[k]);
-        note(&worst_fwd, e / tol);
+        th_note(&worst_fwd, e / tol);
         CHECK(isfinite(acc[slot[k]]) && e <= tol,
               "distill n=%d c=%d T=%g alpha=%g big=%g: %s sum %.9g, ref %.9g (err %.2e, tol %.2e)",
               n, c, T, alpha, big, nm[k], acc[slot[k]], sum[k], e, tol);
@@ -188,12 +143,12 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha,
     ref_grad(s, t, y, n, c, T, alpha, scale, gref);
     double worst = 0;
     for (size_t i = 0; i < nc; i++) {
-        double gtol = scale * (1e-6 + 16 * FEPS * mag(s + (i / c) * c, t + (i / c) * c, c));
+        double gtol = scale * (1e-6 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
         double e = fabs(g[i] - gref[i]) / gtol;
-        note(&worst, e);
+        th_note(&worst, e);
     }
-    note(&worst_bwd, worst);
-    CHECK(all_finite(g, nc) && worst <= 1, "distill backward n=%d c=%d T=%g alpha=%g big=%g: worst err/tol %.3g", n,
+    th_note(&worst_bwd, worst);
+    CHECK(th_all_finite(g, nc) && worst <= 1, "distill backward n=%d c=%d T=%g alpha=%g big=%g: worst err/tol %.3g", n,
           c, T, alpha, big, worst);
 
     /* Central differences of the whole float64 mean loss, small cases. */
@@ -203,11 +158,11 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha,
         for (size_t i = 0; i < nc; i++) {
             double fd = (ref_mean_at(s, t, y, n, c, T, alpha, i, h) - ref_mean_at(s, t, y, n, c, T, alpha, i, -h)) /
                         (2 * h);
-            double gtol = scale * (1e-5 + 16 * FEPS * mag(s + (i / c) * c, t + (i / c) * c, c));
+            double gtol = scale * (1e-5 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
             double e = fabs(g[i] - fd) / gtol;
-            note(&worst, e);
+            th_note(&worst, e);
         }
-        note(&worst_fd, worst);
+        th_note(&worst_fd, worst);
         CHECK(worst <= 1, "distill backward vs central differences n=%d c=%d T=%g alpha=%g big=%g: worst err/tol %.3g",
               n, c, T, alpha, big, worst);
     }
@@ -241,9 +196,9 @@ static void check_identical(kd_ctx *ctx, th_rng *r, float big) {
     size_t nc = (size_t)n * c;
     float *s = malloc(nc * sizeof *s), *g = malloc(nc * sizeof *g), acc[KD_ACC_COUNT];
     int *y = malloc((size_t)n * sizeof *y);
-    make_logits(r, s, nc, 5, big);
-    make_labels(r, y, n, c);
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, s, nc), dy = upload_labels(ctx, y, n);
+    th_make_logits(r, s, nc, 5, big);
+    th_make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, s, nc), dy = th_upload_labels(ctx, y, n);
     cl_mem dg = th_zeros(ctx, nc);
     const float temps[] = {0.5f, 1, 4, 16};
     for (int k = 0; k < 4; k++) {
@@ -258,7 +213,7 @@ static void check_identical(kd_ctx *ctx, th_rng *r, float big) {
         th_download(ctx, dg, g, nc);
         double gmax = 0;
         for (size_t i = 0; i < nc; i++) gmax = fmax(gmax, fabs(g[i]));
-        CHECK(all_finite(g, nc) && gmax <= 1e-9, "identical logits T=%g big=%g: soft gradient max |g| %.3g, want 0",
+        CHECK(th_all_finite(g, nc) && gmax <= 1e-9, "identical logits T=%g big=%g: soft gradient max |g| %.3g, want 0",
               temps[k], big, gmax);
         kd_buffer_free(ctx, dacc);
     }
@@ -278,10 +233,10 @@ static void check_alpha_one(kd_ctx *ctx, th_rng *r, float big, int *bit_identica
     float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t);
     float *g1 = malloc(nc * sizeof *g1), *g2 = malloc(nc * sizeof *g2), a1[KD_ACC_COUNT], a2[KD_ACC_COUNT];
     int *y = malloc((size_t)n * sizeof *y);
-    make_logits(r, s, nc, 4, big);
-    make_logits(r, t, nc, 6, big);
-    make_labels(r, y, n, c);
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    th_make_logits(r, s, nc, 4, big);
+    th_make_logits(r, t, nc, 6, big);
+    th_make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = th_upload_labels(ctx, y, n);
     cl_mem dg = th_zeros(ctx, nc), acc1 = th_zeros(ctx, KD_ACC_COUNT), acc2 = th_zeros(ctx, KD_ACC_COUNT);
     kd_distill_cfg cfg = {.temperature = 3.0f, .alpha = 1.0f};
     MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, acc1, ds, dt, dy));
@@ -322,10 +277,10 @@ static void check_temperature_scaling(kd_ctx *ctx, th_rng *r) {
     size_t nc = (size_t)n * c;
     float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t), *g = malloc(nc * sizeof *g);
     int *y = malloc((size_t)n * sizeof *y);
-    make_logits(r, s, nc, 4, 0);
-    make_logits(r, t, nc, 6, 0);
-    make_labels(r, y, n, c);
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    th_make_logits(r, s, nc, 4, 0);
+    th_make_logits(r, t, nc, 6, 0);
+    th_make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = th_upload_labels(ctx, y, n);
     cl_mem dg = th_zeros(ctx, nc);
     /* The T -> infinity limit of the gradient. */
     double lim = 0;
@@ -403,7 +358,7 @@ static void check_cfg_validation(kd_ctx *ctx) {
     /* The forward and backward refuse a bad configuration too. */
     cl_mem dummy = th_zeros(ctx, 10);
     int zero = 0;
-    cl_mem dy = upload_labels(ctx, &zero, 1);
+    cl_mem dy = th_upload_labels(ctx, &zero, 1);
     CHECK(kd_distill_forward(ctx, &bad, 1, 10, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
               strstr(ctx->err.msg, "--temperature"),
           "forward accepted T=-1: %s", ctx->err.msg);

@@ -15,20 +15,11 @@
 #include "runtime/buffer.h"
 #include "src/train/loss.h"
 #include "tests/harness.h"
+#include "tests/ref/logits.h"
 
-#define FEPS 5.96e-8 /* float rounding unit */
+#define FEPS TH_FEPS
 
 static double worst_fwd, worst_bwd, worst_fd;
-static void note(double *w, double v) {
-    if (!(v <= *w)) *w = isnan(v) ? INFINITY : v;
-}
-
-static cl_mem upload_labels(kd_ctx *ctx, const int *y, int n) {
-    cl_mem m;
-    MUST(ctx, kd_buffer_alloc(ctx, (size_t)n * sizeof(int), "labels", &m));
-    MUST(ctx, kd_write(ctx, m, 0, (size_t)n * sizeof(int), y, true));
-    return m;
-}
 
 /* log sum_{j != skip} exp(x_j / T) in double, max subtracted (skip -1: all). */
 static double lse_skip(const double *x, int c, double T, int skip) {
@@ -114,39 +105,6 @@ static void ref_grad(const float *s, const float *t, const int *y, int n, int c,
     free(rt);
 }
 
-static int argmax_f(const float *x, int c) {
-    int a = 0;
-    for (int j = 1; j < c; j++)
-        if (x[j] > x[a]) a = j;
-    return a;
-}
-
-static double mag(const float *s, const float *t, int c) {
-    double m = 0;
-    for (int j = 0; j < c; j++) m = fmax(m, fmax(fabs((double)s[j]), fabs((double)t[j])));
-    return 1 + m;
-}
-
-static void make_logits(th_rng *r, float *s, size_t n, float spread, float big) {
-    th_fill(r, s, n, -spread, spread);
-    if (big <= 0) return;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t u = th_next(r) % 5;
-        if (u == 0) s[i] = big;
-        else if (u == 1) s[i] = -big;
-    }
-}
-
-static void make_labels(th_rng *r, int *y, int n, int c) {
-    for (int b = 0; b < n; b++) y[b] = (int)(th_next(r) % (uint64_t)c);
-}
-
-static bool all_finite(const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return false;
-    return true;
-}
-
 static kd_distill_cfg dkd_cfg(float T, float a, float b) {
     kd_distill_cfg cfg = {.temperature = T, .alpha = 0, .method = KD_KD_DKD, .dkd_alpha = a, .dkd_beta = b};
     return cfg;
@@ -158,9 +116,9 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float a, flo
     float *t_after = malloc(nc * sizeof *t_after), *g2 = malloc(nc * sizeof *g2);
     double *gref = malloc(nc * sizeof *gref);
     int *y = malloc((size_t)n * sizeof *y);
-    make_logits(r, s, nc, 4, big);
-    make_logits(r, t, nc, 6, big);
-    make_labels(r, y, n, c);
+    th_make_logits(r, s, nc, 4, big);
+    th_make_logits(r, t, nc, 6, big);
+    th_make_labels(r, y, n, c);
     kd_distill_cfg cfg = dkd_cfg(T, a, b);
 
     double sum[3] = {0}, sabs[3] = {0}, budget = 0;
@@ -175,15 +133,15 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float a, flo
             sum[k] += v[k];
             sabs[k] += fabs(v[k]);
         }
-        budget += mag(s + (size_t)i * c, t + (size_t)i * c, c);
-        int as = argmax_f(s + (size_t)i * c, c);
+        budget += th_logit_mag(s + (size_t)i * c, t + (size_t)i * c, c);
+        int as = th_argmax(s + (size_t)i * c, c);
         correct += as == y[i];
-        agree += as == argmax_f(t + (size_t)i * c, c);
+        agree += as == th_argmax(t + (size_t)i * c, c);
     }
     free(rs);
     free(rt);
 
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = th_upload_labels(ctx, y, n);
     cl_mem dg = th_zeros(ctx, nc), dacc = th_zeros(ctx, KD_ACC_COUNT);
     float acc[KD_ACC_COUNT];
     MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, dacc, ds, dt, dy));
@@ -196,7 +154,7 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float a, flo
     for (int k = 0; k < 3; k++) {
         double tol = 16 * FEPS * tmax * wsum * budget + 4 * FEPS * log2(n + 2.0) * sabs[k] + 1e-6;
         double e = fabs(acc[slot[k]] - sum[k]);
-        note(&worst_fwd, e / tol);
+        th_note(&worst_fwd, e / tol);
         CHECK(isfinite(acc[slot[k]]) && e <= tol, "dkd n=%d c=%d T=%g a=%g b=%g big=%g: %s sum %.9g, ref %.9g (err %.2e, tol %.2e)",
               n, c, T, a, b, big, nm[k], acc[slot[k]], sum[k], e, tol);
     }
@@ -210,11 +168,11 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float a, flo
     ref_grad(s, t, y, n, c, T, a, b, scale, gref);
     double worst = 0;
     for (size_t i = 0; i < nc; i++) {
-        double gtol = scale * wsum * (1e-6 + 16 * FEPS * mag(s + (i / c) * c, t + (i / c) * c, c));
-        note(&worst, fabs(g[i] - gref[i]) / gtol);
+        double gtol = scale * wsum * (1e-6 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
+        th_note(&worst, fabs(g[i] - gref[i]) / gtol);
     }
-    note(&worst_bwd, worst);
-    CHECK(all_finite(g, nc) && worst <= 1, "dkd backward n=%d c=%d T=%g a=%g b=%g big=%g: worst err/tol %.3g", n, c,
+    th_note(&worst_bwd, worst);
+    CHECK(th_all_finite(g, nc) && worst <= 1, "dkd backward n=%d c=%d T=%g a=%g b=%g big=%g: worst err/tol %.3g", n, c,
           T, a, b, big, worst);
 
     if (nc <= 300) {
@@ -223,10 +181,10 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float a, flo
         for (size_t i = 0; i < nc; i++) {
             double fd = (ref_mean_at(s, t, y, n, c, T, a, b, i, h) - ref_mean_at(s, t, y, n, c, T, a, b, i, -h)) /
                         (2 * h);
-            double gtol = scale * wsum * (1e-5 + 16 * FEPS * mag(s + (i / c) * c, t + (i / c) * c, c));
-            note(&worst, fabs(g[i] - fd) / gtol);
+            double gtol = scale * wsum * (1e-5 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
+            th_note(&worst, fabs(g[i] - fd) / gtol);
         }
-        note(&worst_fd, worst);
+        th_note(&worst_fd, worst);
         CHECK(worst <= 1, "dkd backward vs central differences n=%d c=%d T=%g a=%g b=%g big=%g: worst err/tol %.3g", n,
               c, T, a, b, big, worst);
     }
@@ -270,11 +228,11 @@ static void check_decomposition(kd_ctx *ctx, th_rng *r) {
     for (int it = 0; it < 30; it++) {
         float s[10], t[10];
         int y;
-        make_logits(r, s, c, 5, it % 3 == 2 ? 30 : 0);
-        make_logits(r, t, c, 7, 0);
-        make_labels(r, &y, 1, c);
+        th_make_logits(r, s, c, 5, it % 3 == 2 ? 30 : 0);
+        th_make_logits(r, t, c, 7, 0);
+        th_make_labels(r, &y, 1, c);
         float T = temps[it % 3];
-        cl_mem ds = th_upload(ctx, s, c), dt = th_upload(ctx, t, c), dy = upload_labels(ctx, &y, 1);
+        cl_mem ds = th_upload(ctx, s, c), dt = th_upload(ctx, t, c), dy = th_upload_labels(ctx, &y, 1);
         kd_distill_cfg kd = {.temperature = T, .alpha = 0, .method = KD_KD_CLASSIC};
         kd_distill_cfg tc = dkd_cfg(T, 1, 0), nc = dkd_cfg(T, 0, 1);
         double kl = soft_of(ctx, &kd, c, ds, dt, dy), tckd = soft_of(ctx, &tc, c, ds, dt, dy),
@@ -283,7 +241,7 @@ static void check_decomposition(kd_ctx *ctx, th_rng *r) {
         row_d(t, c, rt);
         double rg = exp(t[y] / T - lse_skip(rt, c, T, -1));
         double e = fabs(kl - (tckd + (1 - rg) * nckd)) / (1e-5 + 1e-5 * fabs(kl));
-        note(&worst, e);
+        th_note(&worst, e);
         kd_buffer_free(ctx, ds);
         kd_buffer_free(ctx, dt);
         kd_buffer_free(ctx, dy);
@@ -299,10 +257,10 @@ static void check_limits(kd_ctx *ctx, th_rng *r, float big) {
     float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t), *g1 = malloc(nc * sizeof *g1),
           *g2 = malloc(nc * sizeof *g2), a1[KD_ACC_COUNT], a2[KD_ACC_COUNT];
     int *y = malloc((size_t)n * sizeof *y);
-    make_logits(r, s, nc, 4, big);
-    make_logits(r, t, nc, 6, big);
-    make_labels(r, y, n, c);
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = upload_labels(ctx, y, n);
+    th_make_logits(r, s, nc, 4, big);
+    th_make_logits(r, t, nc, 6, big);
+    th_make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = th_upload_labels(ctx, y, n);
     cl_mem dg = th_zeros(ctx, nc), acc1 = th_zeros(ctx, KD_ACC_COUNT), acc2 = th_zeros(ctx, KD_ACC_COUNT);
     kd_distill_cfg zero = dkd_cfg(4, 0, 0);
     MUST(ctx, kd_distill_forward(ctx, &zero, n, c, acc1, ds, dt, dy));
@@ -368,7 +326,7 @@ static void check_refusals(kd_ctx *ctx) {
     /* One class leaves no non-target class. */
     cl_mem dummy = th_zeros(ctx, 4);
     int zero = 0;
-    cl_mem dy = upload_labels(ctx, &zero, 1);
+    cl_mem dy = th_upload_labels(ctx, &zero, 1);
     CHECK(kd_distill_forward(ctx, &ok, 1, 1, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
               strstr(ctx->err.msg, "at least 2 classes"),
           "dkd with 1 class accepted: %s", ctx->err.msg);

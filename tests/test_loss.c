@@ -10,22 +10,12 @@
 #include "runtime/buffer.h"
 #include "src/train/loss.h"
 #include "tests/harness.h"
+#include "tests/ref/logits.h"
 
-#define FEPS 5.96e-8 /* float rounding unit */
+#define FEPS TH_FEPS
 
 /* Largest error/tolerance ratios seen, printed at the end (test-only state). */
 static double worst_fwd, worst_bwd, worst_fd;
-/* *w = max(*w, v), where a NaN becomes +inf so that it sticks. */
-static void note(double *w, double v) {
-    if (!(v <= *w)) *w = isnan(v) ? INFINITY : v;
-}
-
-static cl_mem upload_labels(kd_ctx *ctx, const int *y, int n) {
-    cl_mem m;
-    MUST(ctx, kd_buffer_alloc(ctx, (size_t)n * sizeof(int), "labels", &m));
-    MUST(ctx, kd_write(ctx, m, 0, (size_t)n * sizeof(int), y, true));
-    return m;
-}
 
 /* Per-sample CE in double: log sum exp(s) - s_y. */
 static double ref_ce(const float *s, int c, int y) {
@@ -52,13 +42,6 @@ static double ref_ce_mean_at(const float *s, const int *y, int n, int c, size_t 
     return L / n;
 }
 
-static int ref_argmax(const float *s, int c) {
-    int a = 0;
-    for (int j = 1; j < c; j++)
-        if (s[j] > s[a]) a = j;
-    return a;
-}
-
 /* Largest |x| of a row, plus one: float results carry errors of a few
  * rounding units of this (the log-sum-exp is of that size). */
 static double row_mag(const float *s, int c) {
@@ -81,22 +64,12 @@ static void make_logits(th_rng *r, float *s, int n, int c, float big) {
         for (int j = 0; j < c; j++) s[(size_t)b * c + j] = (th_next(r) & 1) ? big : -big;
 }
 
-static void make_labels(th_rng *r, int *y, int n, int c) {
-    for (int b = 0; b < n; b++) y[b] = (int)(th_next(r) % (uint64_t)c);
-}
-
-static bool all_finite(const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return false;
-    return true;
-}
-
 static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float big) {
     size_t nc = (size_t)n * c;
     float *s = malloc(nc * sizeof *s), *g = malloc(nc * sizeof *g), *g2 = malloc(nc * sizeof *g2);
     int *y = malloc((size_t)n * sizeof *y);
     make_logits(r, s, n, c, big);
-    make_labels(r, y, n, c);
+    th_make_labels(r, y, n, c);
 
     /* Reference: loss sum, correct count, error budget. */
     double L = 0, Labs = 0, budget = 0;
@@ -106,10 +79,10 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float big) {
         L += l;
         Labs += fabs(l);
         budget += row_mag(s + (size_t)b * c, c);
-        correct += ref_argmax(s + (size_t)b * c, c) == y[b];
+        correct += th_argmax(s + (size_t)b * c, c) == y[b];
     }
 
-    cl_mem ds = th_upload(ctx, s, nc), dy = upload_labels(ctx, y, n), dg = th_zeros(ctx, nc);
+    cl_mem ds = th_upload(ctx, s, nc), dy = th_upload_labels(ctx, y, n), dg = th_zeros(ctx, nc);
     /* acc starts non-zero: the forward must add, not overwrite. */
     float acc0[KD_ACC_COUNT] = {0.5f, 1.5f, 2.5f, 3.0f, 4.0f, 5.0f}, acc[KD_ACC_COUNT];
     cl_mem dacc = th_upload(ctx, acc0, KD_ACC_COUNT);
@@ -118,9 +91,9 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float big) {
     double tol = 8 * FEPS * budget + 4 * FEPS * log2(n + 2.0) * Labs + 1e-6;
     double eloss = fabs(acc[KD_ACC_LOSS] - acc0[KD_ACC_LOSS] - L);
     double ehard = fabs(acc[KD_ACC_HARD] - acc0[KD_ACC_HARD] - L);
-    CHECK(all_finite(acc, KD_ACC_COUNT), "ce n=%d c=%d big=%g: acc not finite (loss %g)", n, c, big,
+    CHECK(th_all_finite(acc, KD_ACC_COUNT), "ce n=%d c=%d big=%g: acc not finite (loss %g)", n, c, big,
           acc[KD_ACC_LOSS]);
-    note(&worst_fwd, fmax(eloss, ehard) / tol);
+    th_note(&worst_fwd, fmax(eloss, ehard) / tol);
     CHECK(eloss <= tol && ehard <= tol,
           "ce n=%d c=%d big=%g: loss sum %.9g hard %.9g, ref %.9g (err %.2e/%.2e, tol %.2e)",
           n, c, big, acc[KD_ACC_LOSS] - acc0[KD_ACC_LOSS], acc[KD_ACC_HARD] - acc0[KD_ACC_HARD], L, eloss, ehard,
@@ -155,11 +128,11 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float big) {
             for (int j = 0; j < c; j++) {
                 double ref = scale * (exp((double)sb[j] - m) / z - (j == y[b]));
                 double e = fabs(g[(size_t)b * c + j] - ref) / gtol;
-                note(&worst, e);
+                th_note(&worst, e);
             }
         }
-        note(&worst_bwd, worst);
-        CHECK(all_finite(g, nc) && worst <= 1, "ce backward n=%d c=%d big=%g scale=%g: worst err/tol %.3g", n, c, big,
+        th_note(&worst_bwd, worst);
+        CHECK(th_all_finite(g, nc) && worst <= 1, "ce backward n=%d c=%d big=%g scale=%g: worst err/tol %.3g", n, c, big,
               scale, worst);
     }
 
@@ -176,9 +149,9 @@ static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float big) {
             double fd = (lp - lm) / (2 * h);
             double gtol = scale * (1e-5 + 8 * FEPS * row_mag(s + (i / c) * c, c));
             double e = fabs(g[i] - fd) / gtol;
-            note(&worst, e);
+            th_note(&worst, e);
         }
-        note(&worst_fd, worst);
+        th_note(&worst_fd, worst);
         CHECK(worst <= 1, "ce backward vs central differences n=%d c=%d big=%g: worst err/tol %.3g", n, c, big, worst);
     }
 
@@ -205,8 +178,8 @@ static void check_determinism(kd_ctx *ctx, th_rng *r) {
     float *s = malloc((size_t)n * c * sizeof *s);
     int *y = malloc((size_t)n * sizeof *y);
     make_logits(r, s, n, c, 0);
-    make_labels(r, y, n, c);
-    cl_mem ds = th_upload(ctx, s, (size_t)n * c), dy = upload_labels(ctx, y, n);
+    th_make_labels(r, y, n, c);
+    cl_mem ds = th_upload(ctx, s, (size_t)n * c), dy = th_upload_labels(ctx, y, n);
     float a[3][KD_ACC_COUNT];
     for (int k = 0; k < 3; k++) {
         cl_mem dacc = th_zeros(ctx, KD_ACC_COUNT);
@@ -229,7 +202,7 @@ static void check_bad_label(kd_ctx *ctx, th_rng *r) {
     float s[15], g[15], acc[KD_ACC_COUNT];
     int y[3] = {1, 5, -1};
     th_fill(r, s, 15, -2, 2);
-    cl_mem ds = th_upload(ctx, s, 15), dy = upload_labels(ctx, y, n), dg = th_zeros(ctx, 15),
+    cl_mem ds = th_upload(ctx, s, 15), dy = th_upload_labels(ctx, y, n), dg = th_zeros(ctx, 15),
            dacc = th_zeros(ctx, KD_ACC_COUNT);
     MUST(ctx, kd_ce_forward(ctx, n, c, dacc, ds, dy));
     th_download(ctx, dacc, acc, KD_ACC_COUNT);
@@ -237,7 +210,7 @@ static void check_bad_label(kd_ctx *ctx, th_rng *r) {
           acc[KD_ACC_LOSS], acc[KD_ACC_SEEN]);
     MUST(ctx, kd_ce_backward(ctx, n, c, 1.0f, dg, ds, dy));
     th_download(ctx, dg, g, 15);
-    bool row0_ok = all_finite(g, 5), rows_nan = true;
+    bool row0_ok = th_all_finite(g, 5), rows_nan = true;
     for (int i = 5; i < 15; i++) rows_nan &= isnan(g[i]) != 0;
     CHECK(row0_ok && rows_nan, "bad label: gradient rows finite/NaN as expected (%d %d)", row0_ok, rows_nan);
     /* A NaN logit (a diverged model) shows in the loss, wherever it sits in the row. */

@@ -44,6 +44,20 @@ static void check_kernel_runs(kd_ctx *ctx) {
     kd_buffer_free(ctx, m);
 }
 
+/* Overwrites every entry with a well-formed one (valid checksum) holding
+ * `payload`, re-keyed from each entry's file name. */
+static void store_everywhere(const char *dir, char names[][512], int nent, const void *payload, size_t size) {
+    kd_err err;
+    for (int i = 0; i < nent; i++) {
+        const char *base = strrchr(names[i], '/') + 1;
+        const char *dash = strrchr(base, '-');
+        unsigned long long key = strtoull(dash + 1, NULL, 16);
+        char kind[128];
+        snprintf(kind, sizeof kind, "%.*s", (int)(dash - base), base);
+        MUST_E(&err, kd_cache_store(dir, kind, key, payload, size, &err));
+    }
+}
+
 int main(void) {
     char dir[512];
     th_tempdir(dir, sizeof dir, "cache");
@@ -90,19 +104,8 @@ int main(void) {
 
     /* A well-formed entry (valid checksum) whose payload is not a binary. */
     kd_ctx *d = th_ctx_opts(&o);
-    {
-        kd_err err;
-        const char junk[] = "this is not an OpenCL program binary";
-        for (int i = 0; i < nent; i++) {
-            /* Overwrite by re-keying: find each entry's key from its file name. */
-            const char *base = strrchr(names[i], '/') + 1;
-            const char *dash = strrchr(base, '-');
-            unsigned long long key = strtoull(dash + 1, NULL, 16);
-            char kind[128];
-            snprintf(kind, sizeof kind, "%.*s", (int)(dash - base), base);
-            MUST_E(&err, kd_cache_store(dir, kind, key, junk, sizeof junk, &err));
-        }
-    }
+    const char junk[] = "this is not an OpenCL program binary";
+    store_everywhere(dir, names, nent, junk, sizeof junk);
     MUST(d, kd_programs_build_all(d));
     CHECK(d->programs_from_source == nprog, "garbage binaries rebuilt (%d of %d)", d->programs_from_source, nprog);
     check_kernel_runs(d);
@@ -114,16 +117,8 @@ int main(void) {
         printf("driver refusal of a bad binary: not tried on %s (it aborts instead of refusing)\n",
                d->dev.platform_name);
     } else {
-        kd_err err;
-        const char junk[] = "KDCLPRG1 and then not an OpenCL program binary";
-        for (int i = 0; i < nent; i++) {
-            const char *base = strrchr(names[i], '/') + 1;
-            const char *dash = strrchr(base, '-');
-            unsigned long long key = strtoull(dash + 1, NULL, 16);
-            char kind[128];
-            snprintf(kind, sizeof kind, "%.*s", (int)(dash - base), base);
-            MUST_E(&err, kd_cache_store(dir, kind, key, junk, sizeof junk, &err));
-        }
+        const char junk2[] = "KDCLPRG1 and then not an OpenCL program binary";
+        store_everywhere(dir, names, nent, junk2, sizeof junk2);
         kd_ctx *d2 = th_ctx_opts(&o);
         MUST(d2, kd_programs_build_all(d2));
         CHECK(d2->programs_from_source == nprog, "binaries the driver refuses rebuilt (%d of %d)",
