@@ -27,17 +27,17 @@ COMMON=(--teacher "$TEACHER" --student seed-cnn --resize 36 --data fashion-mnist
 # name | student recipe | distillation settings. A recipe's first line
 # carries its baseline (the student alone, same recipe).
 CONFIGS=$(cat <<'EOF'
-A-adam-const-do0.5|--epochs 15 --cache-teacher|--alpha 0.1 --temperature 4
 B-adam-cos-do0.5|--epochs 15 --schedule cosine --cache-teacher|--alpha 0.1 --temperature 4
 B-adam-cos-do0.5|--epochs 15 --schedule cosine --cache-teacher|--alpha 0.5 --temperature 4
-B-adam-cos-do0.5|--epochs 15 --schedule cosine --cache-teacher|--alpha 0.1 --temperature 2
-B-adam-cos-do0.5|--epochs 15 --schedule cosine --cache-teacher|--alpha 0.1 --temperature 8
 C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha 0.1 --temperature 4
 C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha 0.5 --temperature 4
+C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 8
 D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--alpha 0.1 --temperature 4
 E-adam-cos-do0-aug|--epochs 15 --schedule cosine --dropout 0 --augment crop,flip|--alpha 0.1 --temperature 4
-C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 8
+C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha 0.1 --temperature 2
+C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha 0.1 --temperature 8
 C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 2
+A-adam-const-do0.5|--epochs 15 --cache-teacher|--alpha 0.1 --temperature 4
 EOF
 )
 
