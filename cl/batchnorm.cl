@@ -1,13 +1,14 @@
 /* BatchNorm2d, NCHW. The training kernels run one work-group per channel
  * (group id = channel) with a power-of-two local size: each work-item
  * strides over the channel's n*hw values, then a local-memory tree reduces
- * the partial sums. Statistics are two-pass (mean, then the mean of squared
- * deviations) because E[x^2]-E[x]^2 cancels catastrophically in float when
- * |mean| >> std. Every output element is written by the work-item that read
+ * the partial sums. Statistics take one pass over data shifted by one of
+ * the channel's values (sum(x-K), sum((x-K)^2)), because E[x^2]-E[x]^2
+ * cancels catastrophically in float when |mean| >> std, while a K within a
+ * few deviations of the mean does not. Every output element is written by the work-item that read
  * it, so out may alias in (and dx may alias dout). */
 
 /* Sums `v` over the work-group; every work-item gets the total. */
-inline float bn_reduce(__local float *scratch, float v) {
+static inline float bn_reduce(__local float *scratch, float v) {
     int lid = get_local_id(0), L = get_local_size(0);
     scratch[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);

@@ -142,7 +142,7 @@ __kernel void conv_sum_batches(__global float *dst, __global const float *part, 
 
 /* Output columns ox in [*lo, *hi) whose tap kx lands inside the input row,
  * i.e. 0 <= ox*stride - pad + kx < w. Stride 1 needs no division. */
-inline void conv_tap_range(int kx, int w, int stride, int pad, int ow, int *lo, int *hi) {
+static inline void conv_tap_range(int kx, int w, int stride, int pad, int ow, int *lo, int *hi) {
     int first = pad - kx;        /* ox*stride >= first */
     int last = w - 1 + pad - kx; /* ox*stride <= last */
     int l, e;

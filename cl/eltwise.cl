@@ -25,7 +25,7 @@ __kernel void eltwise_add_fwd(__global float *out, __global const float *a, __gl
 }
 
 /* murmur3's 32-bit finaliser: a bijection with full avalanche. */
-inline uint eltwise_fmix32(uint h) {
+static inline uint eltwise_fmix32(uint h) {
     h ^= h >> 16;
     h *= 0x85ebca6bu;
     h ^= h >> 13;

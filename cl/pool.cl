@@ -16,11 +16,11 @@
 
 /* First window index o with o*stride - pad + k > i (window reaches i), and
  * the last with o*stride - pad <= i, clamped to [0, on-1]. */
-inline int pool_first_window(int i, int k, int stride, int pad) {
+static inline int pool_first_window(int i, int k, int stride, int pad) {
     int t = i + pad - k + 1;
     return t <= 0 ? 0 : (t + stride - 1) / stride;
 }
-inline int pool_last_window(int i, int stride, int pad, int on) {
+static inline int pool_last_window(int i, int stride, int pad, int on) {
     int o = (i + pad) / stride;
     return o < on - 1 ? o : on - 1;
 }
@@ -31,7 +31,7 @@ inline int pool_last_window(int i, int stride, int pad, int on) {
  * NaNs are tracked beside the max rather than inside its comparison: with
  * the NaN test in it, the compare-and-select chain ran 4.5x slower on POCL;
  * branch-free because random data makes a branch unpredictable. */
-inline float pool_window_max(__global const float *src, int h, int w, int k, int stride, int pad, int oy, int ox,
+static inline float pool_window_max(__global const float *src, int h, int w, int k, int stride, int pad, int oy, int ox,
                              int *best) {
     int y0 = oy * stride - pad, x0 = ox * stride - pad;
     int y1 = min(y0 + k, h), x1 = min(x0 + k, w);
@@ -51,7 +51,7 @@ inline float pool_window_max(__global const float *src, int h, int w, int k, int
     return nan_at >= 0 ? NAN : m;
 }
 
-inline float pool_window_sum(__global const float *src, int h, int w, int k, int stride, int pad, int oy, int ox) {
+static inline float pool_window_sum(__global const float *src, int h, int w, int k, int stride, int pad, int oy, int ox) {
     int y0 = oy * stride - pad, x0 = ox * stride - pad;
     int y1 = min(y0 + k, h), x1 = min(x0 + k, w);
     y0 = max(y0, 0);

@@ -9,8 +9,23 @@
 #include "runtime/program.h"
 #include "runtime/tune.h"
 
+/* "OpenCL C 1.2 PoCL" -> 102; 0 when unreadable (then the build decides). */
+static int opencl_c_version(const char *s) {
+    int major = 0, minor = 0;
+    if (sscanf(s, "OpenCL C %d.%d", &major, &minor) != 2) return 0;
+    return major * 100 + minor;
+}
+
 kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_ctx **out, kd_err *err) {
     *out = NULL;
+    /* The kernels are built with -cl-std=CL1.2 and use 1.2's static
+     * functions; the host calls 1.2 API (clEnqueueFillBuffer, markers). */
+    int cver = opencl_c_version(dev->opencl_c_version);
+    if (cver && cver < 102)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "device %s supports %s, and kdcl needs OpenCL C 1.2 or later: select another device "
+                       "('kdcl devices' lists them)",
+                       dev->name, dev->opencl_c_version);
     kd_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return kd_fail(err, KD_ERR_NOMEM, "out of host memory creating the OpenCL context");
     ctx->dev = *dev;
@@ -216,6 +231,26 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
 
 kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
                     int nargs, const kd_arg *args) {
+    /* Local memory and explicit group sizes are sized by their callers from
+     * the kernel's limits; a device below what they ask (an embedded-profile
+     * device has 1 KiB of local memory) gets a named error here rather than
+     * an opaque CL_OUT_OF_RESOURCES from the enqueue. */
+    size_t local_bytes = 0;
+    for (int i = 0; i < nargs; i++)
+        if (!args[i].ptr) local_bytes += args[i].size;
+    if (local_bytes && ctx->dev.local_mem && local_bytes > ctx->dev.local_mem)
+        return kd_fail(&ctx->err, KD_ERR_CL,
+                       "kernel %s needs %zu bytes of local memory; device %s has %llu: this device is too small "
+                       "for kdcl (select another with --device)",
+                       k->name, local_bytes, ctx->dev.name, (unsigned long long)ctx->dev.local_mem);
+    if (local) {
+        size_t total = 1;
+        for (int d = 0; d < dims; d++) {
+            total *= local[d];
+            KD_ASSERT(!ctx->dev.max_item[d] || local[d] <= ctx->dev.max_item[d]);
+        }
+        KD_ASSERT(total <= k->max_wg);
+    }
     for (int i = 0; i < nargs; i++) {
         cl_int e = clSetKernelArg(k->k, (cl_uint)i, args[i].size, args[i].ptr);
         if (e != CL_SUCCESS) {

@@ -15,6 +15,10 @@ typedef struct kd_cl_source {
 /* Generated at build time from cl/ (cmake/embed_cl.cmake); ends with {0,0}. */
 extern const kd_cl_source kd_cl_sources[];
 
+/* No fast-math options (-cl-fast-relaxed-math, -cl-finite-math-only):
+ * kernels rely on NaN and infinity behaving as IEEE says (the NaN checks of
+ * pool.cl and optim.cl, NaN-poisoned losses of bad labels in loss.cl, the
+ * -INFINITY start of DKD's maxima). */
 #define KD_CL_BUILD_OPTIONS "-cl-std=CL1.2"
 
 struct kd_ctx;
