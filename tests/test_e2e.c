@@ -165,7 +165,7 @@ int main(void) {
              "--no-test --quiet",
              bstudent, data);
     rc = kdcl("k0t.log", args);
-    int nk = 0, dk = compare_files("K0.alone.safetensors", "K0t.safetensors", &nk);
+    int nk = 0, dk = compare_files("K0.alone.safetensors", "K0t.safetensors", &nk), dk2;
     CHECK(rc == 0 && dk == 0 && nk > 0, "the alone run equals 'kdcl train' with the same options: %d of %d differ",
           dk, nk);
     /* Stopped in the alone phase (the distilled run takes 2 x 29 steps), then resumed. */
@@ -177,12 +177,38 @@ int main(void) {
         rc = kdcl(part ? "r2.log" : "r1.log", args);
         CHECK(rc == (part ? 0 : 130), "--baseline %s exit %d", part ? "resumed" : "stopped", rc);
     }
+    /* Stopped in the distilled phase, with a stale alone checkpoint of an
+     * older run lying beside it: the fresh run removes that, the resumed one
+     * trains the alone run from the start. */
+    char stale[1100];
+    snprintf(stale, sizeof stale, "%s/Q.alone.ckpt.safetensors", dir);
+    FILE *sf = fopen(stale, "w");
+    if (sf) {
+        fputs("an older run's checkpoint", sf);
+        fclose(sf);
+    }
+    for (int part = 0; part < 2; part++) {
+        snprintf(args, sizeof args,
+                 "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment crop,flip --lr "
+                 "0.005 %s --baseline --out Q.safetensors --log q.jsonl --quiet %s",
+                 bstudent, data, kds[0], part ? "--resume Q.ckpt.safetensors" : "--stop-after 20");
+        rc = kdcl(part ? "q2.log" : "q1.log", args);
+        CHECK(rc == (part ? 0 : 130), "--baseline stopped in the distilled phase: %s exit %d",
+              part ? "resumed" : "stopped", rc);
+        if (part && rc) show("q2.log");
+    }
+    dk = compare_files("K0.alone.safetensors", "Q.alone.safetensors", &nk);
+    dk2 = compare_files("K0.safetensors", "Q.safetensors", &nk);
+    CHECK(dk == 0 && dk2 == 0, "--baseline resumed from the distilled phase equals uninterrupted: alone %d, "
+          "distilled %d tensors differ", dk, dk2);
+    CHECK(metrics_lines_of("q.jsonl", "distilled", "train_soft") == 2 && metrics_lines_of("q.jsonl", "alone", "val_acc") == 2,
+          "--baseline resumed from the distilled phase: each run's epochs once in the log");
     char *r1 = slurp("r1.log");
     CHECK(strstr(r1, "R.alone.ckpt.safetensors") && strstr(r1, "--resume R.ckpt.safetensors"),
           "the interrupt names the alone run's checkpoint and resumes with the distill one");
     free(r1);
     dk = compare_files("K0.alone.safetensors", "R.alone.safetensors", &nk);
-    int dk2 = compare_files("K0.safetensors", "R.safetensors", &nk);
+    dk2 = compare_files("K0.safetensors", "R.safetensors", &nk);
     CHECK(dk == 0 && dk2 == 0, "--baseline resumed equals uninterrupted: alone %d, distilled %d tensors differ", dk,
           dk2);
     CHECK(test_acc_of("r.jsonl", "alone") == test_acc_of("k0.jsonl", "alone") &&

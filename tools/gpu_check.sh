@@ -19,9 +19,11 @@ KDCL=${KDCL:-./build/kdcl}
 OUT=${1:-runs/gpu-check}
 TUNE_BUDGET=${TUNE_BUDGET:-120}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 REPORT="$OUT/gpu-check.md"
-# The tests and benchmarks cache kernels and tuning away from the user's cache.
-export KDCL_CACHE_DIR=${KDCL_CACHE_DIR:-$PWD/$OUT/cache}
+# The tuning and the benchmarks' kernels stay out of the user's cache (the
+# tests keep theirs in the build tree anyway).
+export KDCL_CACHE_DIR=${KDCL_CACHE_DIR:-$OUT/cache}
 
 if ! "$KDCL" devices --device-type gpu > "$OUT/devices.txt" 2>&1; then
   echo "no OpenCL GPU visible here:" >&2; cat "$OUT/devices.txt" >&2

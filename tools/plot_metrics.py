@@ -5,9 +5,10 @@ usage: tools/plot_metrics.py [--out curves.png] [--title T] [LABEL=]RUN.jsonl ..
 
 Each file may hold several runs ("run": "train", "distilled", "alone" --
 distill --baseline writes both of its runs into one file); each run is one
-curve, named LABEL (or the file's name) plus the run's label. Curves of the
-same name from several files (seeds) are drawn as their mean with a band of
-one standard deviation. Four panels per epoch: training cross-entropy (for a
+curve, named LABEL plus the run's label (the run's label alone when the file
+has no LABEL). Curves of the same name from several files -- the seeds of
+one experiment, given with the same LABEL or none -- are drawn as their
+mean with a band of one standard deviation. Four panels per epoch: training cross-entropy (for a
 distilled run its hard-label part, so that it compares with the others),
 validation cross-entropy, training accuracy and validation accuracy. A
 run's test accuracy, when the log has it, goes into its legend entry.
@@ -95,7 +96,7 @@ def main():
         for i, (name, runs) in enumerate(curves.items()):
             color = f"C{i % 10}"
             mean, std = mean_std([r[key] for r in runs])
-            epochs = list(range(1, len(mean) + 1))
+            epochs = max((r["epoch"] for r in runs), key=len)[: len(mean)]
             k = 100.0 if pct else 1.0
             entry = name if len(runs) == 1 else f"{name} (mean of {len(runs)})"
             tests = [r["test"] for r in runs if r["test"] is not None]

@@ -86,9 +86,8 @@ for name, rs in rows.items():
     print(f"| {name} | {ms(acc)} | {' '.join(f'{a:.2f}' for a in acc)} | {ms(agr)} | {diff} |")
 EOF
 cat "$OUT/protocol.md"
-curves=("$OUT"/kd-*.jsonl)
-dkds=()
-for s in $SEEDS; do dkds+=("DKD=$OUT/dkd-$s.jsonl"); done
+curves=() dkds=()
+for s in $SEEDS; do curves+=("$OUT/kd-$s.jsonl"); dkds+=("DKD=$OUT/dkd-$s.jsonl"); done
 teacher_log=()
 [ -f "$OUT/teacher.jsonl" ] && teacher_log=("teacher=$OUT/teacher.jsonl")
 /usr/bin/python3 tools/plot_metrics.py --out "$OUT/curves.png" --title "Fashion-MNIST: seed-cnn alone, KD, DKD" \

@@ -3,7 +3,7 @@
 
 usage: tools/sweep_table.py OUTDIR
 
-One row per run: recipe (the part of the file name before the first dot),
+One row per run: recipe (the part of the file name before the last dot),
 distillation settings, test accuracy, agreement with the teacher, and the
 difference to the student alone of the same recipe; the alone rows come from
 the --baseline run of each recipe.
@@ -32,7 +32,7 @@ def main():
     teacher = None
     for path in sorted(glob.glob(os.path.join(d, "*.jsonl"))):
         name = os.path.basename(path)[: -len(".jsonl")]
-        recipe, _, kd = name.partition(".")
+        recipe, _, kd = name.rpartition(".")
         t = tests_of(path)
         if "distilled" not in t:
             continue

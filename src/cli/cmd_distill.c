@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +102,7 @@ static kd_status sibling_path(const char *out, const char *tag, char *buf, size_
 /* --baseline used to take a file; a path after it now means the old form. */
 static bool old_baseline_form(int argc, char **argv) {
     for (int i = 0; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--baseline") && strncmp(argv[i + 1], "--", 2)) return true;
+        if (!strcmp(argv[i], "--baseline") && argv[i + 1][0] != '-') return true;
     return false;
 }
 
@@ -293,6 +294,13 @@ int kd_cmd_distill(int argc, char **argv) {
                "device %s\n",
                t->m->spec, t->m->in_c, t->m->in_h, t->m->in_w, s->m->spec, s->m->in_c, s->m->in_h, s->m->in_w,
                ds->name, what, data.ntrain, data.nval, ctx->dev.name);
+    /* A fresh run must not later resume the alone run of an older one
+     * (after an interrupt in the distilled phase, --resume would find it). */
+    if (baseline && !o.resume && kd_file_exists(alone_ckpt) && remove(alone_ckpt) != 0) {
+        kd_fail(&err, KD_ERR_IO, "cannot remove the old %s before a fresh --baseline run: %s", alone_ckpt,
+                strerror(errno));
+        goto fail;
+    }
     kd_train_data td = {ds, data.train_idx, data.ntrain, data.val_idx, data.nval};
     kd_train_result res;
     double t0 = kd_now();

@@ -73,8 +73,8 @@ void kd_train_opts_table(kd_train_opts *o, kd_opt *opts, int *n, int cap) {
         {.name = "checkpoint-every", .kind = KD_OPT_INT, .dest = &o->checkpoint_every, .metavar = "N",
          .help = "also checkpoint every N steps (default: at the end of each epoch only)", .min = 0, .max = 1e9},
         {.name = "stop-after", .kind = KD_OPT_INT, .dest = &o->stop_after, .metavar = "N",
-         .help = "stop as Ctrl-C would (checkpoint, exit 130) after N steps of this run, to split long training "
-                 "into sessions; continue with --resume",
+         .help = "stop as Ctrl-C would (checkpoint, exit 130) after N steps of this process (distill --baseline: "
+                 "its two runs together), to split long training into sessions; continue with --resume",
          .min = 0, .max = 1e9},
         {.name = "log", .kind = KD_OPT_STR, .dest = &o->log, .metavar = "metrics.jsonl",
          .help = "write one JSON object per epoch (and per --log-every steps)"},
@@ -97,7 +97,7 @@ kd_status kd_train_spec(const kd_train_opts *o, const char *spec, char *buf, siz
     if (!o->dropout) return KD_OK;
     char *end;
     double p = strtod(o->dropout, &end);
-    if (end == o->dropout || *end || !(p >= 0 && p < 1))
+    if (end == o->dropout || *end || !(p >= 0 && p < 1) || !((float)p < 1.0f))
         return kd_fail(err, KD_ERR_USAGE, "--dropout '%s' is not a probability in [0, 1) (e.g. --dropout 0.2)",
                        o->dropout);
     KD_TRY(kd_spec_with_dropout(spec, p, buf, cap, err));

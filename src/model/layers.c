@@ -108,40 +108,40 @@ static const char *seed_cnn_text(const char *spec, char *buf, size_t cap, bool *
         return NULL;
     }
     /* SEED_CNN ends in its dropout layer: swap that layer's probability. */
-    const char *base = SEED_CNN;
-    size_t keep = strlen(base) - strlen("0.5");
-    snprintf(buf, cap, "%.*s%s", (int)keep, base, num);
+    size_t keep = strlen(SEED_CNN) - strlen("0.5");
+    snprintf(buf, cap, "%.*s%.9g", (int)keep, SEED_CNN, (double)p);
     return buf;
 }
 
 kd_status kd_spec_with_dropout(const char *spec, double p, char *out, size_t cap, kd_err *err) {
-    if (!(p >= 0 && p < 1))
+    /* The probability is written with 9 digits, which a float parses back
+     * to itself; one that rounds to 1 as a float is refused here. */
+    if (!(p >= 0 && p < 1) || !((float)p < 1.0f))
         return kd_fail(err, KD_ERR_USAGE, "--dropout must be in [0, 1) (got %g); 0 removes dropout's effect", p);
-    if (!strcmp(spec, "seed-cnn") || !strncmp(spec, "seed-cnn:", 9)) {
-        if ((size_t)snprintf(out, cap, "seed-cnn:dropout=%g", p) >= cap)
+    if (!strcmp(spec, "seed-cnn") || !strncmp(spec, "seed-cnn:dropout=", 17)) {
+        if ((size_t)snprintf(out, cap, "seed-cnn:dropout=%.9g", (double)(float)p) >= cap)
             return kd_fail(err, KD_ERR_USAGE, "model spec is too long");
         return KD_OK;
     }
     if (kd_resnet_is_spec(spec))
         return kd_fail(err, KD_ERR_USAGE, "--dropout: model '%s' has no dropout layer (the ResNets have none)", spec);
-    /* A layer string: every dropout[P] layer gets P. */
+    /* A layer string: every dropout[P] layer gets P; every other layer,
+     * empty ones included (the parser reports them), is copied as it is. */
     size_t o = 0;
     bool found = false;
-    for (const char *t = spec; *t;) {
+    for (const char *t = spec;;) {
         size_t len = strcspn(t, ",");
-        char piece[64];
-        if (!strncmp(t, "dropout", 7)) {
-            snprintf(piece, sizeof piece, "dropout%g", p);
+        int w;
+        if (!strncmp(t, "dropout", 7) && len >= 7) {
+            w = snprintf(out + o, cap - o, "%sdropout%.9g", t == spec ? "" : ",", (double)(float)p);
             found = true;
         } else {
-            snprintf(piece, sizeof piece, "%.*s", (int)(len < 63 ? len : 63), t);
-            if (len >= 64) return kd_fail(err, KD_ERR_USAGE, "model spec '%s': a layer is too long", spec);
+            w = snprintf(out + o, cap - o, "%s%.*s", t == spec ? "" : ",", (int)len, t);
         }
-        int w = snprintf(out + o, cap - o, "%s%s", o ? "," : "", piece);
         if (w < 0 || (size_t)w >= cap - o) return kd_fail(err, KD_ERR_USAGE, "model spec is too long");
         o += (size_t)w;
-        t += len;
-        if (*t == ',') t++;
+        if (!t[len]) break;
+        t += len + 1;
     }
     if (!found) return kd_fail(err, KD_ERR_USAGE, "--dropout: model '%s' has no dropout layer to set", spec);
     return KD_OK;

@@ -82,20 +82,22 @@ static void log_json(run *r, const char *event, int epoch, float lr, const float
     fflush(r->log);
 }
 
-/* Whether a log line belongs to this run: its "run" is this run's label,
- * or it has none (the lines of a run without a label, or of older kdcl). */
-static bool log_line_mine(const char *line, const char *label) {
+/* Whether a log line belongs to this run: its "run" is this run's label.
+ * A line without one (written by older kdcl, or by a run without a label)
+ * is this run's when resuming that run, another run's when appending. */
+static bool log_line_mine(const char *line, const kd_train_cfg *cfg) {
     const char *p = strstr(line, "\"run\":\"");
-    if (!p || !label) return true;
+    if (!p || !cfg->run_label) return cfg->resume != NULL;
     p += 7;
-    size_t n = strlen(label);
-    return !strncmp(p, label, n) && p[n] == '"';
+    size_t n = strlen(cfg->run_label);
+    return !strncmp(p, cfg->run_label, n) && p[n] == '"';
 }
 
 /* The metrics log. On --resume, lines of this run past the checkpoint's
  * step were written by the interrupted run and will be written again: drop
  * them. Lines of other runs stay when resuming or appending (distill
- * --baseline writes both of its runs into one file). */
+ * --baseline writes both of its runs into one file); "test" lines go when
+ * the first run reopens the file, as the command writes them anew at its end. */
 static kd_status open_log(run *r) {
     const char *path = r->cfg->log_path;
     char *old = NULL;
@@ -112,7 +114,9 @@ static kd_status open_log(run *r) {
         next = strchr(line, '\n');
         if (next) *next++ = '\0';
         bool keep;
-        if (!log_line_mine(line, r->cfg->run_label)) {
+        if (strstr(line, "\"event\":\"test\"")) {
+            keep = r->cfg->log_append;
+        } else if (!log_line_mine(line, r->cfg)) {
             keep = true;
         } else {
             const char *st = strstr(line, "\"step\":");
