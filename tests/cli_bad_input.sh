@@ -281,6 +281,11 @@ bad "--baseline-model m.safetensors takes 1-channel images but .* 3 channels" di
 bad "--alpha belongs to classic KD.*--dkd-alpha" distill --teacher m.safetensors "${dt[@]}" --kd dkd --alpha 0.5
 bad "--dkd-beta belongs to Decoupled KD.*--kd dkd" distill --teacher m.safetensors "${dt[@]}" --dkd-beta 2
 bad "--dkd-alpha belongs to Decoupled KD" distill --teacher m.safetensors "${dt[@]}" --kd kd --dkd-alpha 2
+bad "--nesterov applies to --optimizer sgd only" distill --teacher m.safetensors "${dt[@]}" --optimizer adam --nesterov
+bad "--no-nesterov takes no value" distill --teacher m.safetensors "${dt[@]}" --no-nesterov=1
+bad "unknown option --no-such|--no-such" distill --teacher m.safetensors "${dt[@]}" --no-such
+run 0 "" distill --teacher m.safetensors "${dt[@]}" --optimizer adam
+run 0 "" distill --teacher m.safetensors "${dt[@]}" --no-nesterov
 bad "--kd: 'fitnet' is not one of" distill --teacher m.safetensors "${dt[@]}" --kd fitnet
 bad "--dkd-beta: -1 is out of range" distill --teacher m.safetensors "${dt[@]}" --kd dkd --dkd-beta -1
 bad "--dropout '1' is not a probability" distill --teacher m.safetensors "${dt[@]}" --dropout 1

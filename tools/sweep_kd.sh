@@ -33,10 +33,17 @@ C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha
 C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha 0.5 --temperature 4
 C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 8
 D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--alpha 0.1 --temperature 4
+D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--alpha 0.5 --temperature 4
+D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--alpha 0.1 --temperature 2
+D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 8
+D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 2
+G-sgd-cos-do0.5|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --cache-teacher|--alpha 0.1 --temperature 4
+F-sgd-cos-do0-aug|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --augment crop,flip|--alpha 0.1 --temperature 4
+D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 8 --dkd-warmup 5
+D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--kd dkd --temperature 2 --dkd-alpha 1 --dkd-beta 1
+H-sgdplain-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--alpha 0.1 --temperature 4
+D-sgd-cos-do0|--epochs 15 --optimizer sgd --lr 0.05 --nesterov --weight-decay 5e-4 --schedule cosine --warmup 1 --dropout 0 --cache-teacher|--alpha 0.1 --temperature 8
 E-adam-cos-do0-aug|--epochs 15 --schedule cosine --dropout 0 --augment crop,flip|--alpha 0.1 --temperature 4
-C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha 0.1 --temperature 2
-C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--alpha 0.1 --temperature 8
-C-adam-cos-do0|--epochs 15 --schedule cosine --dropout 0 --cache-teacher|--kd dkd --temperature 4 --dkd-alpha 1 --dkd-beta 2
 A-adam-const-do0.5|--epochs 15 --cache-teacher|--alpha 0.1 --temperature 4
 EOF
 )
@@ -48,7 +55,11 @@ while IFS='|' read -r recipe student kd; do
   name="$recipe.$tag"
   [[ $name =~ $ONLY ]] || continue
   base=()
-  if [ -z "${have_baseline[$recipe]:-}" ]; then base=(--baseline); have_baseline[$recipe]=1; fi
+  # A recipe's baseline once: from this invocation, or a finished earlier one.
+  if [ -z "${have_baseline[$recipe]:-}" ] && ! grep -qs '"event":"test","run":"alone"' "$OUT/$recipe".*.jsonl; then
+    base=(--baseline)
+  fi
+  have_baseline[$recipe]=1
   if [ -f "$OUT/$name.jsonl" ] && grep -q '"event":"test"' "$OUT/$name.jsonl"; then echo "have $name"; continue; fi
   echo "+ $name"
   t0=$(date +%s)

@@ -131,8 +131,23 @@ static kd_status open_model(const char *flag, const char *path, const kd_dataset
 int kd_cmd_distill(int argc, char **argv) {
     kd_train_opts o;
     kd_train_opts_defaults(&o);
-    const char *teacher_path = NULL, *student = "seed-cnn", *baseline_model = NULL, *method = "kd";
-    double temperature = 4.0, alpha = 0.1, dkd_alpha = 1.0, dkd_beta = 8.0, dkd_warmup = 1.0;
+    /* The distillation recipe chosen by the sweep in docs/results.md (one
+     * teacher, seed-cnn on 10,000 Fashion-MNIST images, 15 epochs): SGD with
+     * momentum and weight decay beat Adam for the student alone and
+     * distilled (87.25% vs 85.15% alone), dropout 0.5 on top of distillation
+     * cost 2.3 points where without it distillation gained, T 2 with alpha
+     * 0.1 gained most (+1.24 points over the same recipe alone), and plain
+     * momentum in place of Nesterov's lost (-0.88 at T 2, -2.40 at T 4).
+     * The tutorial's Adam/const/10 epochs stay the defaults of 'kdcl train'. */
+    o.epochs = 15;
+    o.optimizer = "sgd";
+    o.nesterov = true;
+    o.lr = 0.05;
+    o.weight_decay = 5e-4;
+    o.schedule = "cosine";
+    o.warmup = 1;
+    const char *teacher_path = NULL, *student = "seed-cnn:dropout=0", *baseline_model = NULL, *method = "kd";
+    double temperature = 2.0, alpha = 0.1, dkd_alpha = 1.0, dkd_beta = 8.0, dkd_warmup = 1.0;
     bool cache = false, baseline = false;
     kd_global g = {0};
     kd_opt opts[MAX_OPTS];
@@ -140,7 +155,8 @@ int kd_cmd_distill(int argc, char **argv) {
     opts[n++] = (kd_opt){.name = "teacher", .kind = KD_OPT_STR, .dest = &teacher_path, .metavar = "T.safetensors",
                          .help = "the trained teacher (from kdcl train); it runs in inference mode on every batch"};
     opts[n++] = (kd_opt){.name = "student", .kind = KD_OPT_STR, .dest = &student, .metavar = "SPEC",
-                         .help = "student model spec (see 'kdcl summary --help')"};
+                         .help = "student model spec (see 'kdcl summary --help'); the default is the tutorial's "
+                                 "student without dropout, which distils better (docs/results.md)"};
     opts[n++] = (kd_opt){.name = "kd", .kind = KD_OPT_STR, .dest = &method, .metavar = "kd|dkd",
                          .help = "the distillation loss: kd (classic, Hinton et al.) or dkd (Decoupled KD, Zhao et "
                                  "al. 2022)",
@@ -204,6 +220,10 @@ int kd_cmd_distill(int argc, char **argv) {
         kd_fail(&err, KD_ERR_USAGE, "--teacher T.safetensors is required (train one with 'kdcl train')");
         return kd_cli_report(&err);
     }
+    /* Nesterov's momentum is a default of distill's SGD; with another
+     * optimizer it goes, unless it was asked for (then the usual error). */
+    for (int i = 0; i < n; i++)
+        if (!strcmp(opts[i].name, "nesterov") && !opts[i].seen && strcmp(o.optimizer, "sgd")) o.nesterov = false;
     bool dkd = !strcmp(method, "dkd");
     const char *wrong = NULL;
     for (int i = 0; i < n && !wrong; i++) {

@@ -105,6 +105,16 @@ kd_status kd_cmdline_parse(kd_cmdline *cl, int argc, char **argv, kd_err *err) {
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         kd_opt *o = find(cl, name, len);
+        /* --no-FLAG turns a flag off (for flags a command sets by default). */
+        if (!o && len > 3 && !strncmp(name, "no-", 3)) {
+            kd_opt *f = find(cl, name + 3, len - 3);
+            if (f && f->kind == KD_OPT_FLAG) {
+                if (eq) return kd_fail(err, KD_ERR_USAGE, "--%.*s takes no value", (int)len, name);
+                *(bool *)f->dest = false;
+                f->seen = true;
+                continue;
+            }
+        }
         if (!o) return unknown(cl, name, len, err);
         if (o->kind == KD_OPT_FLAG) {
             if (eq) return kd_fail(err, KD_ERR_USAGE, "--%s takes no value", o->name);
