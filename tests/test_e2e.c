@@ -95,6 +95,25 @@ static int compare_files(const char *a, const char *b, int *count) {
     return diff;
 }
 
+/* "kdcl ARGS --out X.safetensors --log x.jsonl" stopped after `stop` steps
+ * (exit 130, log x1.log), then resumed from X.ckpt.safetensors (exit 0,
+ * log x2.log); X is one capital letter. */
+static void stop_and_resume(const char *args, const char *X, int stop) {
+    char cmd[2600], log[16];
+    char x = (char)(X[0] - 'A' + 'a');
+    for (int part = 0; part < 2; part++) {
+        char tail[96];
+        if (part) snprintf(tail, sizeof tail, "--resume %s.ckpt.safetensors", X);
+        else snprintf(tail, sizeof tail, "--stop-after %d", stop);
+        snprintf(cmd, sizeof cmd, "%s --out %s.safetensors --log %c.jsonl %s", args, X, x, tail);
+        snprintf(log, sizeof log, "%c%d.log", x, part + 1);
+        int rc = kdcl(log, cmd);
+        CHECK(rc == (part ? 0 : 130), "%s after --stop-after %d: %s exit %d", X, stop, part ? "resumed" : "stopped",
+              rc);
+        if (part && rc) show(log);
+    }
+}
+
 int main(void) {
     th_tempdir(dir, sizeof dir, "e2e");
     const char *data = "--data synthetic:1000:3x16x16 --batch 32 --seed 3";
@@ -173,14 +192,9 @@ int main(void) {
     CHECK(rc == 0 && dk == 0 && nk > 0, "the alone run equals 'kdcl train' with the same options: %d of %d differ",
           dk, nk);
     /* Stopped in the alone phase (the distilled run takes 2 x 29 steps), then resumed. */
-    for (int part = 0; part < 2; part++) {
-        snprintf(args, sizeof args,
-                 "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment crop,flip %s %s "
-                 "--baseline --out R.safetensors --log r.jsonl --quiet %s",
-                 bstudent, data, recipe, kds[0], part ? "--resume R.ckpt.safetensors" : "--stop-after 80");
-        rc = kdcl(part ? "r2.log" : "r1.log", args);
-        CHECK(rc == (part ? 0 : 130), "--baseline %s exit %d", part ? "resumed" : "stopped", rc);
-    }
+    snprintf(args, sizeof args, "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment "
+             "crop,flip %s %s --baseline --quiet", bstudent, data, recipe, kds[0]);
+    stop_and_resume(args, "R", 80);
     /* Stopped in the distilled phase, with a stale alone checkpoint of an
      * older run lying beside it: the fresh run removes that, the resumed one
      * trains the alone run from the start. */
@@ -191,16 +205,7 @@ int main(void) {
         fputs("an older run's checkpoint", sf);
         fclose(sf);
     }
-    for (int part = 0; part < 2; part++) {
-        snprintf(args, sizeof args,
-                 "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment crop,flip %s %s "
-                 "--baseline --out Q.safetensors --log q.jsonl --quiet %s",
-                 bstudent, data, recipe, kds[0], part ? "--resume Q.ckpt.safetensors" : "--stop-after 20");
-        rc = kdcl(part ? "q2.log" : "q1.log", args);
-        CHECK(rc == (part ? 0 : 130), "--baseline stopped in the distilled phase: %s exit %d",
-              part ? "resumed" : "stopped", rc);
-        if (part && rc) show("q2.log");
-    }
+    stop_and_resume(args, "Q", 20);
     dk = compare_files("K0.alone.safetensors", "Q.alone.safetensors", &nk);
     dk2 = compare_files("K0.safetensors", "Q.safetensors", &nk);
     CHECK(dk == 0 && dk2 == 0, "--baseline resumed from the distilled phase equals uninterrupted: alone %d, "

@@ -86,19 +86,6 @@ static void log_test(const char *path, row *rows) {
     fclose(f);
 }
 
-/* S.safetensors -> S.<tag>.safetensors (and so S.<tag>.ckpt.safetensors). */
-static kd_status sibling_path(const char *out, const char *tag, char *buf, size_t cap, kd_err *err) {
-    size_t len = strlen(out);
-    const char *ext = ".safetensors";
-    int w;
-    if (len > strlen(ext) && !strcmp(out + len - strlen(ext), ext))
-        w = snprintf(buf, cap, "%.*s.%s%s", (int)(len - strlen(ext)), out, tag, ext);
-    else
-        w = snprintf(buf, cap, "%s.%s", out, tag);
-    if (w < 0 || (size_t)w >= cap) return kd_fail(err, KD_ERR_USAGE, "--out %s: the path is too long", out);
-    return KD_OK;
-}
-
 /* --baseline used to take a file; a path after it now means the old form. */
 static bool old_baseline_form(int argc, char **argv) {
     for (int i = 0; i + 1 < argc; i++)
@@ -222,8 +209,7 @@ int kd_cmd_distill(int argc, char **argv) {
     }
     /* Nesterov's momentum is a default of distill's SGD; with another
      * optimizer it goes, unless it was asked for (then the usual error). */
-    for (int i = 0; i < n; i++)
-        if (!strcmp(opts[i].name, "nesterov") && !opts[i].seen && strcmp(o.optimizer, "sgd")) o.nesterov = false;
+    if (!kd_opt_seen(&cl, "nesterov") && strcmp(o.optimizer, "sgd")) o.nesterov = false;
     bool dkd = !strcmp(method, "dkd");
     const char *wrong = NULL;
     for (int i = 0; i < n && !wrong; i++) {
@@ -266,8 +252,8 @@ int kd_cmd_distill(int argc, char **argv) {
     const char *spec;
     if (kd_train_spec(&o, student, spec_buf, sizeof spec_buf, &spec, &err) != KD_OK) return kd_cli_report(&err);
     char alone_out[1200], alone_ckpt[1200];
-    if (sibling_path(o.out, "alone", alone_out, sizeof alone_out, &err) != KD_OK ||
-        sibling_path(alone_out, "ckpt", alone_ckpt, sizeof alone_ckpt, &err) != KD_OK)
+    if (kd_sibling_path(o.out, "alone", alone_out, sizeof alone_out, &err) != KD_OK ||
+        kd_sibling_path(alone_out, "ckpt", alone_ckpt, sizeof alone_ckpt, &err) != KD_OK)
         return kd_cli_report(&err);
 
     kd_job_data data;

@@ -92,6 +92,18 @@ void kd_train_opts_table(kd_train_opts *o, kd_opt *opts, int *n, int cap) {
     for (size_t i = 0; i < sizeof t / sizeof t[0] && *n < cap; i++) opts[(*n)++] = t[i];
 }
 
+kd_status kd_sibling_path(const char *out, const char *tag, char *buf, size_t cap, kd_err *err) {
+    size_t len = strlen(out);
+    const char *ext = ".safetensors";
+    int w;
+    if (len > strlen(ext) && !strcmp(out + len - strlen(ext), ext))
+        w = snprintf(buf, cap, "%.*s.%s%s", (int)(len - strlen(ext)), out, tag, ext);
+    else
+        w = snprintf(buf, cap, "%s.%s%s", out, tag, ext);
+    if (w < 0 || (size_t)w >= cap) return kd_fail(err, KD_ERR_USAGE, "--out %s: the path is too long", out);
+    return KD_OK;
+}
+
 kd_status kd_train_spec(const kd_train_opts *o, const char *spec, char *buf, size_t cap, const char **out,
                         kd_err *err) {
     *out = spec;
@@ -187,12 +199,7 @@ kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char
     cfg->aug.flip = strstr(o->augment, "flip") != NULL;
     cfg->aug.crop_pad = cfg->aug.crop ? 4 : 0;
     cfg->out = o->out;
-    size_t len = strlen(o->out);
-    const char *ext = ".safetensors";
-    if (len > strlen(ext) && !strcmp(o->out + len - strlen(ext), ext))
-        snprintf(ckpt, ckpt_cap, "%.*s.ckpt.safetensors", (int)(len - strlen(ext)), o->out);
-    else
-        snprintf(ckpt, ckpt_cap, "%s.ckpt.safetensors", o->out);
+    KD_TRY(kd_sibling_path(o->out, "ckpt", ckpt, ckpt_cap, err));
     cfg->ckpt = ckpt;
     cfg->resume = o->resume;
     cfg->checkpoint_every = o->checkpoint_every;

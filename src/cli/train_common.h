@@ -44,6 +44,11 @@ kd_status kd_job_data_load(const kd_train_opts *o, kd_job_data *d, kd_err *err);
 kd_status kd_job_data_load_test(const kd_train_opts *o, kd_job_data *d, kd_err *err);
 void kd_job_data_free(kd_job_data *d);
 
+/* out "S.safetensors" -> "S.<tag>.safetensors" (out without that suffix:
+ * "out.<tag>.safetensors"): the checkpoint (tag "ckpt") and distill
+ * --baseline's student alone (tag "alone") beside the model. */
+kd_status kd_sibling_path(const char *out, const char *tag, char *buf, size_t cap, kd_err *err);
+
 /* Fills cfg from the options (optimizer, schedule, augmentation, paths). */
 kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char *ckpt, size_t ckpt_cap,
                                  kd_err *err);
