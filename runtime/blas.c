@@ -37,6 +37,7 @@ static kd_status check(kd_ctx *ctx, CLBlastStatusCode s, const char *call, const
 
 static kd_status track(kd_ctx *ctx, CLBlastStatusCode s, const char *call, const char *label, const kd_gemm_args *g,
                        cl_event from, cl_event ev) {
+    ctx->blas_calls++;
     kd_status st = check(ctx, s, call, g);
     if (st != KD_OK || !ev) {
         if (from) clReleaseEvent(from);

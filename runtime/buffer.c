@@ -1,5 +1,8 @@
 #include "runtime/buffer.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "runtime/clcheck.h"
 
 static double to_mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
@@ -10,6 +13,21 @@ static kd_status too_big(kd_ctx *ctx, size_t bytes, const char *what, const char
                    "memory %.1f MiB, kdcl already holds %.1f MiB). Try a smaller --batch or input size",
                    to_mib(bytes), what, ctx->dev.name, why, to_mib((size_t)ctx->dev.max_alloc),
                    to_mib((size_t)ctx->dev.global_mem), to_mib((size_t)ctx->mem_in_use));
+}
+
+/* oclgrind only (see kd_ctx.oclgrind): bytes of dst written from the host,
+ * every byte `byte`, or repeating the float *value when value is given. */
+static kd_status host_pattern(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, int byte, const float *value) {
+    unsigned char *h = malloc(bytes);
+    if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory initialising a %zu-byte buffer", bytes);
+    if (value)
+        for (size_t i = 0; i + sizeof *value <= bytes; i += sizeof *value) memcpy(h + i, value, sizeof *value);
+    else
+        memset(h, byte, bytes);
+    cl_int e = clEnqueueWriteBuffer(ctx->queue, dst, CL_TRUE, offset, bytes, h, 0, NULL, NULL);
+    free(h);
+    KD_CL_RET(&ctx->err, e, "clEnqueueWriteBuffer");
+    return KD_OK;
 }
 
 kd_status kd_buffer_alloc(kd_ctx *ctx, size_t bytes, const char *what, cl_mem *out) {
@@ -25,6 +43,13 @@ kd_status kd_buffer_alloc(kd_ctx *ctx, size_t bytes, const char *what, cl_mem *o
         e == CL_INVALID_BUFFER_SIZE)
         return too_big(ctx, bytes, what, kd_cl_error_str(e));
     KD_CL_RET(&ctx->err, e, "clCreateBuffer");
+    if (ctx->oclgrind) {
+        kd_status s = host_pattern(ctx, m, 0, bytes, 0xff, NULL);
+        if (s != KD_OK) {
+            clReleaseMemObject(m);
+            return s;
+        }
+    }
     ctx->mem_in_use += bytes;
     if (ctx->mem_in_use > ctx->mem_peak) ctx->mem_peak = ctx->mem_in_use;
     *out = m;
@@ -68,12 +93,15 @@ kd_status kd_read(kd_ctx *ctx, cl_mem src, size_t offset, size_t bytes, void *ds
 
 kd_status kd_copy(kd_ctx *ctx, cl_mem dst, size_t dst_off, cl_mem src, size_t src_off, size_t bytes) {
     if (!bytes) return KD_OK;
+    ctx->commands++;
     KD_CL(&ctx->err, clEnqueueCopyBuffer(ctx->queue, src, dst, src_off, dst_off, bytes, 0, NULL, NULL));
     return KD_OK;
 }
 
 kd_status kd_fill(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, float value) {
     if (!bytes) return KD_OK;
+    ctx->commands++;
+    if (ctx->oclgrind) return host_pattern(ctx, dst, offset, bytes, 0, &value);
     KD_CL(&ctx->err, clEnqueueFillBuffer(ctx->queue, dst, &value, sizeof value, offset, bytes, 0, NULL, NULL));
     return KD_OK;
 }

@@ -52,6 +52,7 @@ kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_c
      * per-group overhead. GPUs want 128-256 for occupancy. */
     ctx->wg_limit = 256;
     ctx->serial_reductions = (dev->type & CL_DEVICE_TYPE_CPU) != 0;
+    ctx->oclgrind = strstr(dev->platform_name, "Oclgrind") != NULL;
     if (dev->max_work_group && dev->max_work_group < ctx->wg_limit) ctx->wg_limit = dev->max_work_group;
 
     /* Stored CLBlast tuning (kdcl tune) for this device. A damaged or
@@ -190,6 +191,14 @@ void kd_prof_print(const kd_ctx *ctx, double wall_ms, FILE *out) {
     }
 }
 
+void kd_prof_print_steps(const kd_ctx *ctx, const char *what, long steps, long commands, long blas_calls, FILE *out) {
+    if (steps > 0)
+        fprintf(out, "  %s: per training step (mean of %ld) %.1f kdcl commands (kernels, copies, fills) + %.1f CLBlast calls\n",
+                what, steps, (double)commands / (double)steps, (double)blas_calls / (double)steps);
+    fprintf(out, "  peak device memory: %.1f MiB in kdcl's buffers (CLBlast's temporary buffers not counted)\n",
+            (double)ctx->mem_peak / (1024.0 * 1024.0));
+}
+
 kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kernel **out) {
     for (int i = 0; i < ctx->nkernels; i++)
         if (!strcmp(ctx->kernels[i].name, name)) {
@@ -286,6 +295,7 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
         glob[d] = (glob[d] + loc[d] - 1) / loc[d] * loc[d];
     }
     cl_event ev = NULL;
+    ctx->commands++;
     cl_int e = clEnqueueNDRangeKernel(ctx->queue, k->k, (cl_uint)dims, NULL, glob, loc, 0, NULL,
                                       ctx->profiling ? &ev : NULL);
     if (e != CL_SUCCESS) {

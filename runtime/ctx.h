@@ -60,6 +60,14 @@ typedef struct kd_ctx {
     kd_kernel kernels[KD_MAX_KERNELS];
     int nkernels;
     size_t wg_limit; /* upper bound for automatically chosen work-group sizes */
+    /* The device is oclgrind's simulator. Its uninitialised-value checker
+     * (21.10) forgets what a kernel stored into a buffer the host never
+     * wrote, and what clEnqueueFillBuffer wrote, so every later read of
+     * such data would be reported. There, new buffers are written from the
+     * host with an all-ones pattern (NaN as a float, -1 as an int: a read
+     * of data no kernel wrote still shows up in the results) and fills are
+     * host writes. */
+    bool oclgrind;
     bool serial_reductions; /* CPU devices: per-channel reductions as one work-item each, no barriers
                                (set from the device type; tests flip it to cover both kernels) */
 
@@ -71,6 +79,9 @@ typedef struct kd_ctx {
     int npending, pending_cap;
 
     uint64_t mem_in_use, mem_peak; /* bytes of device buffers kdcl allocated */
+    /* Commands enqueued so far: kdcl's kernels, copies and fills; CLBlast
+     * calls (each one to a few kernels inside CLBlast). Always counted. */
+    long commands, blas_calls;
 } kd_ctx;
 
 /* Creates a context and queue on `dev`. On failure *out is NULL and err says why. */
@@ -117,5 +128,9 @@ void kd_prof_reset(kd_ctx *ctx);
 /* Table sorted by time: kernel, calls, total ms, share; GEMM and own kernels
  * subtotalled; wall_ms (if >0) gives the host time not covered by kernels. */
 void kd_prof_print(const kd_ctx *ctx, double wall_ms, FILE *out);
+/* What a training step costs beyond time (the GPU-readiness figures):
+ * commands and CLBlast calls per step over `steps` steps (counted with
+ * kd_ctx.commands / blas_calls around them), and kdcl's peak device memory. */
+void kd_prof_print_steps(const kd_ctx *ctx, const char *what, long steps, long commands, long blas_calls, FILE *out);
 
 #endif

@@ -343,6 +343,8 @@ int kd_cmd_distill(int argc, char **argv) {
     if (o.profile) {
         kd_finish(ctx);
         kd_prof_print(ctx, (kd_now() - t0) * 1000.0, stdout);
+        kd_prof_print_steps(ctx, "distilled student (teacher forward included)", res.steps, res.step_commands,
+                            res.step_blas_calls, stdout);
     }
     if (st != KD_OK) goto fail;
     if (o.no_test) goto done;

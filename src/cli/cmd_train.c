@@ -123,6 +123,7 @@ int kd_cmd_train(int argc, char **argv) {
     if (j.o.profile) {
         kd_finish(j.ctx);
         kd_prof_print(j.ctx, (kd_now() - t0) * 1000.0, stdout);
+        kd_prof_print_steps(j.ctx, j.m->spec, res.steps, res.step_commands, res.step_blas_calls, stdout);
     }
     if (st != KD_OK) return finish(&j, kd_cli_report(&err));
     if (!j.o.quiet && res.best_acc >= 0)

@@ -86,7 +86,8 @@ void kd_train_opts_table(kd_train_opts *o, kd_opt *opts, int *n, int cap) {
                  "it off); the spec becomes e.g. seed-cnn:dropout=0.2"},
         {.name = "no-test", .kind = KD_OPT_FLAG, .dest = &o->no_test, .help = "skip the final test-set evaluation"},
         {.name = "profile", .kind = KD_OPT_FLAG, .dest = &o->profile,
-         .help = "per-kernel device time from OpenCL events, GEMM vs own kernels, at the end"},
+         .help = "at the end: per-kernel device time from OpenCL events (GEMM vs own kernels), commands and "
+                 "CLBlast calls per training step, peak device memory"},
         {.name = "quiet", .kind = KD_OPT_FLAG, .dest = &o->quiet, .help = "no progress output, only results and errors"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0] && *n < cap; i++) opts[(*n)++] = t[i];

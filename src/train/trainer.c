@@ -289,7 +289,10 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             KD_TRY(dev_err(r, kd_loader_next(r->ld, &b, &done)));
             if (done) break;
             lr = kd_sched_lr(&sched, r->st.step);
+            long c0 = r->ctx->commands, b0 = r->ctx->blas_calls;
             KD_TRY(dev_err(r, train_step(r, &b, lr)));
+            res->step_commands += r->ctx->commands - c0;
+            res->step_blas_calls += r->ctx->blas_calls - b0;
             r->st.batch++;
             images += b.n;
             r->st.dropout_counter = r->m->dropout_counter;

@@ -55,6 +55,7 @@ typedef struct kd_train_result {
     double last_train_loss, last_train_acc;
     double seconds;
     long steps;               /* optimizer steps taken by this call */
+    long step_commands, step_blas_calls; /* enqueued by those steps (input pipeline, teacher, model, loss, optimizer) */
 } kd_train_result;
 
 /* m (attached) learns; teacher (attached, or NULL) teaches when cfg->distill. */
