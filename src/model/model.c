@@ -10,6 +10,7 @@
 #include "src/layers/dense.h"
 #include "src/layers/eltwise.h"
 #include "src/model/graph.h"
+#include "src/model/plan.h"
 
 static kd_status build_at(const char *spec, int c, int h, int w, int classes, kd_model **out, bool *too_small,
                           kd_err *err) {
@@ -80,14 +81,15 @@ static void release_activations(kd_model *m) {
     if (!m->ctx) return;
     for (int i = 0; i < m->nnodes; i++) {
         kd_node *n = &m->nodes[i];
-        if (n->op != KD_OP_FLATTEN) {
-            kd_buffer_free(m->ctx, n->out);
-            kd_buffer_free(m->ctx, n->grad);
-        }
         kd_buffer_free(m->ctx, n->aux);
         kd_buffer_free(m->ctx, n->aux2);
         n->out = n->grad = n->aux = n->aux2 = NULL;
     }
+    /* Node outputs and gradients point into these. */
+    for (int b = 0; b < m->nbufs; b++) kd_buffer_free(m->ctx, m->bufs[b]);
+    free(m->bufs);
+    m->bufs = NULL;
+    m->nbufs = 0;
     kd_buffer_free(m->ctx, m->input);
     kd_buffer_free(m->ctx, m->ws);
     kd_buffer_free(m->ctx, m->scratch);
@@ -277,13 +279,22 @@ void kd_model_memory(const kd_model *m, int batch, bool grads, uint64_t *total, 
         t += b_;                                                                                                      \
         if (b_ > big) big = b_;                                                                                       \
     } while (0)
-    ADD((uint64_t)batch * (uint64_t)m->in_c * (uint64_t)m->in_h * (uint64_t)m->in_w * sizeof(float));
+    uint64_t nb = (uint64_t)batch;
+    ADD(nb * (uint64_t)m->in_c * (uint64_t)m->in_h * (uint64_t)m->in_w * sizeof(float));
+    kd_mem_plan plan;
+    kd_err err = {0};
+    if (kd_mem_plan_make(m, grads, &plan, &err) == KD_OK) {
+        for (int b = 0; b < plan.nact; b++) ADD(nb * plan.act_floats[b] * sizeof(float));
+        for (int b = 0; b < plan.ngrad; b++) ADD(nb * plan.grad_floats[b] * sizeof(float));
+        kd_mem_plan_free(&plan);
+    } else { /* no host memory to plan with: price one buffer per node */
+        for (int i = 0; i < m->nnodes; i++)
+            if (m->nodes[i].op != KD_OP_FLATTEN) ADD(nb * node_numel(&m->nodes[i]) * sizeof(float) * (grads ? 2 : 1));
+    }
     for (int i = 0; i < m->nnodes; i++) {
         const kd_node *n = &m->nodes[i];
-        uint64_t count = (uint64_t)batch * node_numel(n);
+        uint64_t count = nb * node_numel(n);
         if (count > biggest) biggest = count;
-        if (n->op == KD_OP_FLATTEN) continue;
-        ADD(count * sizeof(float) * (grads ? 2 : 1));
         if (n->op == KD_OP_MAXPOOL) ADD(count * sizeof(int));
         if (n->op == KD_OP_CONV) {
             kd_conv_desc d = kd_model_conv_desc(m, n, batch);
@@ -347,9 +358,32 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
     KD_TRY(check_fits(m, batch, grads));
     if (grads && !m->written && !(m->written = calloc((size_t)m->nnodes, sizeof *m->written)))
         return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory planning %s", m->spec);
-    char what[160];
+    char what[320];
     size_t input_floats = (size_t)batch * (size_t)m->in_c * (size_t)m->in_h * (size_t)m->in_w;
     KD_TRY(kd_buffer_alloc(ctx, input_floats * sizeof(float), "the input batch", &m->input));
+    kd_mem_plan plan;
+    KD_TRY(kd_mem_plan_make(m, grads, &plan, &ctx->err));
+    kd_status s = KD_OK;
+    m->nbufs = 0;
+    if (!(m->bufs = calloc((size_t)(plan.nact + plan.ngrad + 1), sizeof *m->bufs)))
+        s = kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory planning %s", m->spec);
+    for (int b = 0; b < plan.nact && s == KD_OK; b++) {
+        snprintf(what, sizeof what, "activations %d of %d of %s (batch %d)", b + 1, plan.nact, m->spec, batch);
+        s = kd_buffer_alloc(ctx, (size_t)batch * plan.act_floats[b] * sizeof(float), what, &m->bufs[m->nbufs++]);
+    }
+    for (int b = 0; b < plan.ngrad && s == KD_OK; b++) {
+        snprintf(what, sizeof what, "gradients %d of %d of %s (batch %d)", b + 1, plan.ngrad, m->spec, batch);
+        s = kd_buffer_alloc(ctx, (size_t)batch * plan.grad_floats[b] * sizeof(float), what, &m->bufs[m->nbufs++]);
+    }
+    for (int i = 0; i < m->nnodes && s == KD_OK; i++) {
+        kd_node *n = &m->nodes[i];
+        n->out = n->grad = NULL;
+        if (n->op == KD_OP_FLATTEN) continue; /* below: its producer's memory */
+        n->out = m->bufs[plan.act[i]];
+        if (plan.grad[i] >= 0) n->grad = m->bufs[plan.nact + plan.grad[i]];
+    }
+    kd_mem_plan_free(&plan);
+    KD_TRY(s);
     size_t ws = 1, biggest = 1;
     for (int i = 0; i < m->nnodes; i++) {
         kd_node *n = &m->nodes[i];
@@ -360,12 +394,6 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
              * input batch when flatten is the first layer). */
             KD_ASSERT(n->in < 0 || m->nodes[n->in].consumers == 1);
             continue;
-        }
-        snprintf(what, sizeof what, "activations of %s (batch %d)", n->name, batch);
-        KD_TRY(kd_buffer_alloc(ctx, count * sizeof(float), what, &n->out));
-        if (grads) {
-            snprintf(what, sizeof what, "gradients of %s (batch %d)", n->name, batch);
-            KD_TRY(kd_buffer_alloc(ctx, count * sizeof(float), what, &n->grad));
         }
         if (n->op == KD_OP_MAXPOOL) {
             snprintf(what, sizeof what, "argmax of %s", n->name);

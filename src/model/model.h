@@ -78,6 +78,8 @@ typedef struct kd_model {
     int batch;            /* planned batch size (0: not planned) */
     bool grads;           /* planned with gradient buffers */
     cl_mem input;         /* float [batch][in_c][in_h][in_w], written by the input pipeline */
+    cl_mem *bufs;         /* activation and gradient buffers; nodes' out/grad point into them (src/model/plan.h) */
+    int nbufs;
     cl_mem ws;            /* conv workspace, shared by every conv */
     cl_mem scratch;       /* a second gradient for nodes consumed twice */
     bool *written;        /* backward: which nodes' gradients hold a value this step (host, planned once) */
