@@ -5,7 +5,18 @@
  * the channel's values (sum(x-K), sum((x-K)^2)), because E[x^2]-E[x]^2
  * cancels catastrophically in float when |mean| >> std, while a K within a
  * few deviations of the mean does not. Every output element is written by the work-item that read
- * it, so out may alias in (and dx may alias dout). */
+ * it, so out may alias in (and dx may alias dout).
+ *
+ * relu != 0 fuses the ReLU that follows (in place over this output, see
+ * src/model/plan.c): forward writes max(y, 0) (a NaN passes, as
+ * eltwise_relu_fwd), backward takes dout as the ReLU's gradient and masks
+ * it by y > 0, y being that fused output (as eltwise_relu_bwd). */
+
+static inline float bn_relu(float v, int relu) { return relu && v < 0.0f ? 0.0f : v; }
+/* The gradient that reaches batch norm's output through the fused ReLU. */
+static inline float bn_dy(__global const float *dout, __global const float *y, size_t o, int relu) {
+    return relu && !(y[o] > 0.0f) ? 0.0f : dout[o];
+}
 
 /* Sums `v` over the work-group; every work-item gets the total. */
 static inline float bn_reduce(__local float *scratch, float v) {
@@ -46,7 +57,7 @@ __kernel void bn_fwd_train(__global float *out, __global float *mean, __global f
                            __global float *running_mean, __global float *running_var,
                            __global const float *in, __global const float *gamma, __global const float *beta,
                            const int n, const int c, const int hw, const float eps, const float momentum,
-                           __local float *scratch) {
+                           const int relu, __local float *scratch) {
     int ch = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
     if (ch >= c) return; /* whole group leaves together: no barrier is skipped by half a group */
     int cnt = n * hw;
@@ -69,7 +80,7 @@ __kernel void bn_fwd_train(__global float *out, __global float *mean, __global f
     float is = 1.0f / sqrt(var + eps);
 
     float g = gamma[ch] * is, bb = beta[ch] - mu * g;
-    BN_FOR_EACH(o, out[o] = in[o] * g + bb;)
+    BN_FOR_EACH(o, out[o] = bn_relu(in[o] * g + bb, relu);)
     if (lid == 0) {
         mean[ch] = mu;
         invstd[ch] = is;
@@ -85,20 +96,20 @@ __kernel void bn_fwd_train(__global float *out, __global float *mean, __global f
 __kernel void bn_fwd_infer(__global float *out, __global const float *in, __global const float *gamma,
                            __global const float *beta, __global const float *running_mean,
                            __global const float *running_var, const int total, const int c, const int hw,
-                           const float eps) {
+                           const float eps, const int relu) {
     int gid = get_global_id(0);
     if (gid >= total) return;
     int ch = (gid / hw) % c;
     float is = 1.0f / sqrt(running_var[ch] + eps);
-    out[gid] = (in[gid] - running_mean[ch]) * (gamma[ch] * is) + beta[ch];
+    out[gid] = bn_relu((in[gid] - running_mean[ch]) * (gamma[ch] * is) + beta[ch], relu);
 }
 
 /* dx = gamma*invstd/N * (N*dy - sum(dy) - xhat*sum(dy*xhat)),
  * dgamma += sum(dy*xhat), dbeta += sum(dy). */
 __kernel void bn_bwd(__global float *dx, __global float *dgamma, __global float *dbeta,
                      __global const float *dout, __global const float *in, __global const float *mean,
-                     __global const float *invstd, __global const float *gamma, const int n, const int c,
-                     const int hw, __local float *scratch) {
+                     __global const float *invstd, __global const float *gamma, __global const float *y,
+                     const int n, const int c, const int hw, const int relu, __local float *scratch) {
     int ch = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
     if (ch >= c) return;
     int cnt = n * hw;
@@ -106,7 +117,7 @@ __kernel void bn_bwd(__global float *dx, __global float *dgamma, __global float 
 
     float sd = 0.0f, sdx = 0.0f;
     BN_FOR_EACH(o, {
-        float dy = dout[o];
+        float dy = bn_dy(dout, y, o, relu);
         sd += dy;
         sdx += dy * (in[o] - mu);
     })
@@ -116,7 +127,7 @@ __kernel void bn_bwd(__global float *dx, __global float *dgamma, __global float 
     /* dx = k*(N*dy - sd - xhat*sdx) with xhat = (x-mu)*is, folded into a*dy + b*x + c0. */
     float k = gamma[ch] * is / (float)cnt, fn = (float)cnt;
     float a = k * fn, bx = -k * sdx * is, c0 = -k * sd + k * sdx * is * mu;
-    BN_FOR_EACH(o, dx[o] = a * dout[o] + bx * in[o] + c0;)
+    BN_FOR_EACH(o, dx[o] = a * bn_dy(dout, y, o, relu) + bx * in[o] + c0;)
     if (lid == 0) {
         dgamma[ch] += sdx;
         dbeta[ch] += sd;
@@ -129,7 +140,8 @@ __kernel void bn_bwd(__global float *dx, __global float *dgamma, __global float 
 __kernel void bn_fwd_train_small(__global float *out, __global float *mean, __global float *invstd,
                                  __global float *running_mean, __global float *running_var,
                                  __global const float *in, __global const float *gamma, __global const float *beta,
-                                 const int n, const int c, const int hw, const float eps, const float momentum) {
+                                 const int n, const int c, const int hw, const float eps, const float momentum,
+                                 const int relu) {
     int ch = get_global_id(0);
     if (ch >= c) return;
     int cnt = n * hw;
@@ -148,7 +160,7 @@ __kernel void bn_fwd_train_small(__global float *out, __global float *mean, __gl
     float g = gamma[ch] * is, bb = beta[ch] - mu * g;
     for (int b = 0; b < n; b++) {
         size_t o = ((size_t)b * c + ch) * hw;
-        for (int p = 0; p < hw; p++) out[o + p] = in[o + p] * g + bb;
+        for (int p = 0; p < hw; p++) out[o + p] = bn_relu(in[o + p] * g + bb, relu);
     }
     mean[ch] = mu;
     invstd[ch] = is;
@@ -159,8 +171,8 @@ __kernel void bn_fwd_train_small(__global float *out, __global float *mean, __gl
 
 __kernel void bn_bwd_small(__global float *dx, __global float *dgamma, __global float *dbeta,
                            __global const float *dout, __global const float *in, __global const float *mean,
-                           __global const float *invstd, __global const float *gamma, const int n, const int c,
-                           const int hw) {
+                           __global const float *invstd, __global const float *gamma, __global const float *y,
+                           const int n, const int c, const int hw, const int relu) {
     int ch = get_global_id(0);
     if (ch >= c) return;
     int cnt = n * hw;
@@ -168,7 +180,7 @@ __kernel void bn_bwd_small(__global float *dx, __global float *dgamma, __global 
     for (int b = 0; b < n; b++) {
         size_t o = ((size_t)b * c + ch) * hw;
         for (int p = 0; p < hw; p++) {
-            float dy = dout[o + p];
+            float dy = bn_dy(dout, y, o + p, relu);
             sd += dy;
             sdx += dy * (in[o + p] - mu);
         }
@@ -178,7 +190,7 @@ __kernel void bn_bwd_small(__global float *dx, __global float *dgamma, __global 
     float a = k * fn, bx = -k * sdx * is, c0 = -k * sd + k * sdx * is * mu;
     for (int b = 0; b < n; b++) {
         size_t o = ((size_t)b * c + ch) * hw;
-        for (int p = 0; p < hw; p++) dx[o + p] = a * dout[o + p] + bx * in[o + p] + c0;
+        for (int p = 0; p < hw; p++) dx[o + p] = a * bn_dy(dout, y, o + p, relu) + bx * in[o + p] + c0;
     }
     dgamma[ch] += sdx;
     dbeta[ch] += sd;

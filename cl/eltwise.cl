@@ -17,11 +17,13 @@ __kernel void eltwise_relu_bwd(__global float *dx, __global const float *dout, _
     dx[i] = out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
+/* relu != 0: the ReLU after a residual join, fused (NaN passes). */
 __kernel void eltwise_add_fwd(__global float *out, __global const float *a, __global const float *b,
-                              const int n) {
+                              const int n, const int relu) {
     int i = get_global_id(0);
     if (i >= n) return;
-    out[i] = a[i] + b[i];
+    float v = a[i] + b[i];
+    out[i] = relu && v < 0.0f ? 0.0f : v;
 }
 
 /* murmur3's 32-bit finaliser: a bijection with full avalanche. */

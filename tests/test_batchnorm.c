@@ -3,7 +3,9 @@
  * forward, and backward (dx, dgamma, dbeta) against central finite
  * differences of the reference training forward, for L = sum(out * r).
  * Shapes: batch 1 and 3, odd planes, one value per channel, channels longer
- * than a work-group, and a large-mean channel that E[x^2]-E[x]^2 would ruin. */
+ * than a work-group, and a large-mean channel that E[x^2]-E[x]^2 would ruin.
+ * With the ReLU fused (d.relu): the reference applies max(y, 0) and its
+ * finite differences give the masked gradient. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@ static void bn_ref_train(const kd_bn_desc *d, const double *x, const double *g, 
             for (int j = 0; j < d->hw; j++) {
                 size_t o = ((size_t)i * d->c + ch) * d->hw + j;
                 out[o] = (x[o] - mu) * is * g[ch] + b[ch];
+                if (d->relu && out[o] < 0) out[o] = 0;
             }
         if (mean) mean[ch] = mu;
         if (var) var[ch] = v;
@@ -54,8 +57,9 @@ static double *to_double(const float *x, size_t n) {
     return y;
 }
 
-static void bn_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw, float center, float spread, double tol) {
-    kd_bn_desc d = {.n = n, .c = c, .hw = hw, .eps = 1e-5f, .momentum = 0.1f};
+static void bn_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw, float center, float spread, double tol,
+                    bool relu) {
+    kd_bn_desc d = {.n = n, .c = c, .hw = hw, .eps = 1e-5f, .momentum = 0.1f, .relu = relu};
     size_t nx = (size_t)n * c * hw, cnt = (size_t)n * hw;
     float *x = malloc(nx * sizeof *x), *r = malloc(nx * sizeof *r), *out = malloc(nx * sizeof *out);
     float *dx = malloc(nx * sizeof *dx);
@@ -137,6 +141,7 @@ static void bn_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw, float center
         for (size_t o = 0; o < nx; o++) {
             int ch = (int)((o / (size_t)hw) % (size_t)c);
             ref_inf[o] = (x[o] - (double)rm_got[ch]) / sqrt((double)rv_got[ch] + d.eps) * g[ch] + b[ch];
+            if (relu && ref_inf[o] < 0) ref_inf[o] = 0;
         }
         cl_mem d_y = th_upload(ctx, x, nx);
         MUST(ctx, kd_bn_forward_infer(ctx, &d, d_y, d_y, d_g, d_b, d_rm, d_rv));
@@ -155,7 +160,7 @@ static void bn_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw, float center
     cl_mem d_dx = th_upload(ctx, junk, nx), d_r = th_upload(ctx, r, nx);
     cl_mem d_dg = th_upload(ctx, dg0, (size_t)c), d_db = th_upload(ctx, db0, (size_t)c);
     MUST(ctx, kd_bn_forward_train(ctx, &d, d_out, d_mean, d_inv, d_rm, d_rv, d_x, d_g, d_b));
-    MUST(ctx, kd_bn_backward(ctx, &d, d_dx, d_dg, d_db, d_r, d_x, d_mean, d_inv, d_g));
+    MUST(ctx, kd_bn_backward(ctx, &d, d_dx, d_dg, d_db, d_r, d_x, d_mean, d_inv, d_g, relu ? d_out : NULL));
     th_download(ctx, d_dx, dx, nx);
     th_download(ctx, d_dg, dg, (size_t)c);
     th_download(ctx, d_db, db, (size_t)c);
@@ -236,14 +241,18 @@ int main(void) {
     for (int serial = 0; serial <= 1; serial++) {
         ctx->serial_reductions = serial;
         th_rng rng = {11};
-        bn_case(ctx, &rng, 1, 5, 9 * 11, 0.2f, 1.0f, 1e-4);
-        bn_case(ctx, &rng, 3, 5, 7 * 7, -0.3f, 2.0f, 1e-4);
-        bn_case(ctx, &rng, 3, 4, 1, 0.0f, 1.0f, 1e-4);   /* after GAP: one value per sample */
-        bn_case(ctx, &rng, 1, 3, 1, 0.0f, 1.0f, 1e-4);   /* a single value per channel: output is beta */
-        bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4); /* many values per work-item */
+        bn_case(ctx, &rng, 1, 5, 9 * 11, 0.2f, 1.0f, 1e-4, false);
+        bn_case(ctx, &rng, 3, 5, 7 * 7, -0.3f, 2.0f, 1e-4, false);
+        bn_case(ctx, &rng, 3, 4, 1, 0.0f, 1.0f, 1e-4, false);   /* after GAP: one value per sample */
+        bn_case(ctx, &rng, 1, 3, 1, 0.0f, 1.0f, 1e-4, false);   /* a single value per channel: output is beta */
+        bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4, false); /* many values per work-item */
         /* |mean| / std = 1e4: shifted statistics keep invstd to ~1e-3, E[x^2]-E[x]^2 would not. */
-        bn_case(ctx, &rng, 2, 2, 15 * 17, 100.0f, 0.01f, 2e-3);
-        bn_case(ctx, &rng, 2, 37, 5 * 3, 0.1f, 1.0f, 1e-4); /* more channels than a work-group */
+        bn_case(ctx, &rng, 2, 2, 15 * 17, 100.0f, 0.01f, 2e-3, false);
+        bn_case(ctx, &rng, 2, 37, 5 * 3, 0.1f, 1.0f, 1e-4, false); /* more channels than a work-group */
+        /* The ReLU after it, fused into both directions. */
+        bn_case(ctx, &rng, 3, 5, 7 * 7, -0.3f, 2.0f, 1e-4, true);
+        bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4, true);
+        bn_case(ctx, &rng, 2, 37, 5 * 3, 0.1f, 1.0f, 1e-4, true);
     }
     bad_args(ctx);
     printf("worst error / tolerance: forward %.3g, backward %.3g\n", worst_fwd, worst_bwd);

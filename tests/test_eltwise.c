@@ -85,7 +85,7 @@ static void add_axpy_case(kd_ctx *ctx, th_rng *rng, size_t n) {
     cl_mem d_a = th_upload(ctx, a, n), d_b = th_upload(ctx, b, n), d_y = th_zeros(ctx, n);
 
     for (size_t i = 0; i < n; i++) ref[i] = (double)a[i] + b[i];
-    MUST(ctx, kd_add_forward(ctx, n, d_y, d_a, d_b));
+    MUST(ctx, kd_add_forward(ctx, n, d_y, d_a, d_b, false));
     th_download(ctx, d_y, y, n);
     double e = th_max_rel(y, ref, n, 1e-7, 1e-6);
     CHECK(e <= 1, "add n=%zu: max rel err %.3g", n, e);
@@ -99,10 +99,22 @@ static void add_axpy_case(kd_ctx *ctx, th_rng *rng, size_t n) {
 
     /* In place: the residual join writes into one of its inputs. */
     for (size_t i = 0; i < n; i++) ref[i] = (double)y[i] + b[i];
-    MUST(ctx, kd_add_forward(ctx, n, d_a, d_a, d_b));
+    MUST(ctx, kd_add_forward(ctx, n, d_a, d_a, d_b, false));
     th_download(ctx, d_a, y, n);
     e = th_max_rel(y, ref, n, 1e-7, 1e-6);
     CHECK(e <= 1, "add in place n=%zu: max rel err %.3g", n, e);
+
+    /* With the ReLU after the join fused, in place (as ResNets run it). */
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)y[i] + b[i];
+        ref[i] = v < 0 ? 0 : v;
+    }
+    MUST(ctx, kd_add_forward(ctx, n, d_a, d_a, d_b, true));
+    th_download(ctx, d_a, y, n);
+    e = th_max_rel(y, ref, n, 1e-7, 1e-6);
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; i++) zeros += ref[i] == 0 && y[i] == 0.0f;
+    CHECK(e <= 1 && (n < 8 || zeros > 0), "add + relu n=%zu: max rel err %.3g, %zu zeros", n, e, zeros);
 
     kd_buffer_free(ctx, d_a);
     kd_buffer_free(ctx, d_b);

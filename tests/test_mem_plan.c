@@ -39,13 +39,26 @@ static void check_plan(const char *spec, int c, int hw, bool grads) {
     kd_mem_plan p;
     kd_err err = {0};
     MUST_E(&err, kd_mem_plan_make(m, grads, &p, &err));
-    int nn = m->nnodes, bad_size = 0, bad_act = 0, bad_grad = 0, bad_inplace = 0, in_place = 0;
+    int nn = m->nnodes, bad_size = 0, bad_act = 0, bad_grad = 0, bad_inplace = 0, in_place = 0, fused = 0;
+    int bad_fused = 0;
     for (int i = 0; i < nn; i++) {
         const kd_node *n = &m->nodes[i];
         if (n->op == KD_OP_FLATTEN) continue;
         size_t numel = (size_t)n->c * n->h * n->w;
         if (p.act[i] < 0 || p.act[i] >= p.nact || p.act_floats[p.act[i]] < numel) bad_size++;
-        if (grads && (p.grad[i] < 0 || p.grad[i] >= p.ngrad || p.grad_floats[p.grad[i]] < numel)) bad_size++;
+        /* Batch norm with its ReLU fused reads the ReLU's gradient: none of its own. */
+        bool bn_fused = false;
+        for (int j = i + 1; j < nn; j++) bn_fused |= m->nodes[j].in == i && p.fused_bwd[j];
+        if (bn_fused && (n->op != KD_OP_BN || p.grad[i] != -1)) bad_fused++;
+        if (grads && !bn_fused && (p.grad[i] < 0 || p.grad[i] >= p.ngrad || p.grad_floats[p.grad[i]] < numel))
+            bad_size++;
+        if (p.fused[i]) {
+            fused++;
+            kd_op prev = m->nodes[n->in].op;
+            if (n->op != KD_OP_RELU || !p.in_place[i] || (prev != KD_OP_BN && prev != KD_OP_ADD) ||
+                p.fused_bwd[i] != (prev == KD_OP_BN))
+                bad_fused++;
+        }
         if (p.in_place[i]) {
             in_place++;
             kd_op prev = m->nodes[n->in].op;
@@ -73,13 +86,15 @@ static void check_plan(const char *spec, int c, int hw, bool grads) {
             if (!(end_i < cj || end_j < ci)) bad_act++;
         }
     /* Gradients: node i's lives from its last reader's backward step (which
-     * writes it) down to step i (which reads it). */
+     * writes it) down to the step that reads it: i's own, or for a ReLU fused
+     * into batch norm, batch norm's. */
     if (grads)
         for (int i = 0; i < nn; i++)
             for (int j = i + 1; j < nn; j++) {
                 if (m->nodes[i].op == KD_OP_FLATTEN || m->nodes[j].op == KD_OP_FLATTEN) continue;
-                if (p.grad[i] != p.grad[j]) continue;
-                if (!(last_reader(m, i) < j)) bad_grad++;
+                if (p.grad[i] < 0 || p.grad[i] != p.grad[j]) continue;
+                int read_j = p.fused_bwd[j] ? m->nodes[j].in : j;
+                if (!(last_reader(m, i) < read_j)) bad_grad++;
             }
     size_t biggest;
     size_t floats = kd_mem_plan_floats(&p, &biggest);
@@ -87,14 +102,16 @@ static void check_plan(const char *spec, int c, int hw, bool grads) {
     for (int i = 0; i < nn; i++)
         if (m->nodes[i].op != KD_OP_FLATTEN)
             unshared += (size_t)m->nodes[i].c * m->nodes[i].h * m->nodes[i].w * (grads ? 2 : 1);
-    printf("%-28s %3dpx %-9s nodes %3d  buffers %3d act + %2d grad, in place %2d, floats/sample %9zu of %9zu (%.0f%%)\n",
-           spec, hw, grads ? "training" : "inference", nn, p.nact, p.ngrad, in_place, floats, unshared,
+    printf("%-28s %3dpx %-9s nodes %3d  buffers %3d act + %2d grad, in place %2d (fused %2d), floats/sample %9zu of "
+           "%9zu (%.0f%%)\n",
+           spec, hw, grads ? "training" : "inference", nn, p.nact, p.ngrad, in_place, fused, floats, unshared,
            100.0 * (double)floats / (double)unshared);
     CHECK(bad_size == 0, "%s %s: %d nodes without a large enough buffer", spec, grads ? "train" : "infer", bad_size);
     CHECK(bad_inplace == 0, "%s: %d nodes in place where the backward needs the input", spec, bad_inplace);
     CHECK(bad_act == 0, "%s %s: %d pairs of live activations share a buffer", spec, grads ? "train" : "infer",
           bad_act);
     CHECK(bad_grad == 0, "%s: %d pairs of live gradients share a buffer", spec, bad_grad);
+    CHECK(bad_fused == 0, "%s: %d fusions where the graph does not allow them", spec, bad_fused);
     CHECK(floats <= unshared, "%s: the plan is larger than one buffer per node", spec);
     kd_mem_plan_free(&p);
     kd_model_free(m);

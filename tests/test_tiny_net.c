@@ -70,7 +70,7 @@ static void net_backward(kd_ctx *ctx, net *m) {
     MUST(ctx, kd_maxpool_backward(ctx, &m->pd, m->g_act, m->g_pool, m->argmax));
     MUST(ctx, kd_relu_backward(ctx, (size_t)N * COUT * m->cd.oh * m->cd.ow, m->g_act, m->g_act, m->bn_out));
     MUST(ctx, kd_bn_backward(ctx, &m->bd, m->g_conv, m->params[2].grad, m->params[3].grad, m->g_act, m->conv_out,
-                             m->bn_mean, m->bn_invstd, m->params[2].value));
+                             m->bn_mean, m->bn_invstd, m->params[2].value, NULL));
     MUST(ctx, kd_conv_backward(ctx, &m->cd, NULL, m->params[0].grad, m->params[1].grad, m->g_conv, m->x,
                                m->params[0].value, m->ws));
 }

@@ -86,6 +86,8 @@ prof() { # prof NAME SPEC ARGS...
 prof teacher resnet14:width=0.25
 prof student seed-cnn --resize 36
 
+# Sections measured by other means (below this marker) survive a rerun.
+KEEP=$(sed -n '/^<!-- kept by bench_compare.sh -->$/,$p' "$DOC" 2>/dev/null || true)
 "$PYTHON" - "$RAW" "$KDCL" "$THREADS" > "$DOC" <<'EOF'
 import json, subprocess, sys, datetime, os
 raw, kdcl, threads = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -184,7 +186,9 @@ for name, what in (("teacher", "resnet14:width=0.25 at 1x28x28"), ("student", "s
     if start is None:
         continue
     body = lines[start:]
-    keep = body[:8] + [l for l in body[8:] if l.strip().startswith(("GEMM", "own kernels", "wall"))]
+    keep = body[:8] + [l for l in body[8:] if l.strip().startswith(("GEMM", "own kernels", "wall", "peak device"))
+                       or "per training step" in l]
     print(f"{what}:\n\n```\n" + "\n".join(keep) + "\n```\n")
 EOF
+if [ -n "$KEEP" ]; then printf '\n%s\n' "$KEEP" >> "$DOC"; fi
 echo "wrote $DOC (raw figures in $RAW)"

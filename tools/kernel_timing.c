@@ -243,7 +243,7 @@ static void relu_bwd(kd_ctx *ctx, void *s) {
 }
 static void add_fwd(kd_ctx *ctx, void *s) {
     elt_state *e = s;
-    TRY(kd_add_forward(ctx, e->n, e->c, e->a, e->b));
+    TRY(kd_add_forward(ctx, e->n, e->c, e->a, e->b, false));
 }
 static void dropout_fwd(kd_ctx *ctx, void *s) {
     elt_state *e = s;

@@ -52,26 +52,32 @@ static kd_status bn_launch_per_channel(kd_ctx *ctx, const char *name, const kd_b
 kd_status kd_bn_forward_train(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_mem mean, cl_mem invstd,
                               cl_mem running_mean, cl_mem running_var, cl_mem in, cl_mem gamma, cl_mem beta) {
     KD_TRY(bn_check(ctx, d));
+    int relu = d->relu;
     return bn_launch_per_channel(ctx, "bn_fwd_train", d,
                                  KD_ARGS(KD_ARG(out), KD_ARG(mean), KD_ARG(invstd), KD_ARG(running_mean),
                                          KD_ARG(running_var), KD_ARG(in), KD_ARG(gamma), KD_ARG(beta), KD_ARG(d->n),
-                                         KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps), KD_ARG(d->momentum)));
+                                         KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps), KD_ARG(d->momentum),
+                                         KD_ARG(relu)));
 }
 
 kd_status kd_bn_forward_infer(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_mem in, cl_mem gamma,
                               cl_mem beta, cl_mem running_mean, cl_mem running_var) {
     KD_TRY(bn_check(ctx, d));
-    int total = d->n * d->c * d->hw;
+    int total = d->n * d->c * d->hw, relu = d->relu;
     return kd_run1d(ctx, "batchnorm", "bn_fwd_infer", (size_t)total,
                     KD_ARGS(KD_ARG(out), KD_ARG(in), KD_ARG(gamma), KD_ARG(beta), KD_ARG(running_mean),
-                            KD_ARG(running_var), KD_ARG(total), KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps)));
+                            KD_ARG(running_var), KD_ARG(total), KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps),
+                            KD_ARG(relu)));
 }
 
 kd_status kd_bn_backward(kd_ctx *ctx, const kd_bn_desc *d, cl_mem dx, cl_mem dgamma, cl_mem dbeta,
-                         cl_mem dout, cl_mem in, cl_mem mean, cl_mem invstd, cl_mem gamma) {
+                         cl_mem dout, cl_mem in, cl_mem mean, cl_mem invstd, cl_mem gamma, cl_mem y) {
     KD_TRY(bn_check(ctx, d));
+    KD_ASSERT(!d->relu || y);
+    int relu = d->relu;
+    cl_mem mask = y ? y : dout; /* a valid buffer the kernel never reads without relu */
     return bn_launch_per_channel(ctx, "bn_bwd", d,
                                  KD_ARGS(KD_ARG(dx), KD_ARG(dgamma), KD_ARG(dbeta), KD_ARG(dout), KD_ARG(in),
-                                         KD_ARG(mean), KD_ARG(invstd), KD_ARG(gamma), KD_ARG(d->n), KD_ARG(d->c),
-                                         KD_ARG(d->hw)));
+                                         KD_ARG(mean), KD_ARG(invstd), KD_ARG(gamma), KD_ARG(mask), KD_ARG(d->n),
+                                         KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(relu)));
 }

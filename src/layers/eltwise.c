@@ -28,10 +28,11 @@ kd_status kd_relu_backward(kd_ctx *ctx, size_t n, cl_mem dx, cl_mem dout, cl_mem
                     KD_ARGS(KD_ARG(dx), KD_ARG(dout), KD_ARG(out), KD_ARG(cnt)));
 }
 
-kd_status kd_add_forward(kd_ctx *ctx, size_t n, cl_mem out, cl_mem a, cl_mem b) {
-    int cnt;
+kd_status kd_add_forward(kd_ctx *ctx, size_t n, cl_mem out, cl_mem a, cl_mem b, bool relu) {
+    int cnt, r = relu;
     KD_TRY(eltwise_count(ctx, "residual add", n, &cnt));
-    return kd_run1d(ctx, "eltwise", "eltwise_add_fwd", n, KD_ARGS(KD_ARG(out), KD_ARG(a), KD_ARG(b), KD_ARG(cnt)));
+    return kd_run1d(ctx, "eltwise", "eltwise_add_fwd", n,
+                    KD_ARGS(KD_ARG(out), KD_ARG(a), KD_ARG(b), KD_ARG(cnt), KD_ARG(r)));
 }
 
 kd_status kd_axpy(kd_ctx *ctx, size_t n, cl_mem y, cl_mem x, float alpha) {

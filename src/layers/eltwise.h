@@ -4,6 +4,7 @@
 #ifndef KD_LAYERS_ELTWISE_H
 #define KD_LAYERS_ELTWISE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "runtime/ctx.h"
@@ -12,9 +13,10 @@ kd_status kd_relu_forward(kd_ctx *ctx, size_t n, cl_mem out, cl_mem in);
 /* dx = dout * (out > 0); dx may alias dout. */
 kd_status kd_relu_backward(kd_ctx *ctx, size_t n, cl_mem dx, cl_mem dout, cl_mem out);
 
-/* out = a + b (residual join). Its backward passes dout to both branches
- * unchanged, so the model reuses the same gradient buffer for both. */
-kd_status kd_add_forward(kd_ctx *ctx, size_t n, cl_mem out, cl_mem a, cl_mem b);
+/* out = a + b (residual join), or max(a + b, 0) with relu (the ReLU after
+ * it, fused; its backward stays kd_relu_backward). The join's backward
+ * passes dout to both branches unchanged. */
+kd_status kd_add_forward(kd_ctx *ctx, size_t n, cl_mem out, cl_mem a, cl_mem b, bool relu);
 /* y += alpha * x (joins gradients where a branch splits). */
 kd_status kd_axpy(kd_ctx *ctx, size_t n, cl_mem y, cl_mem x, float alpha);
 

@@ -34,6 +34,7 @@ static kd_node *push_node(kd_graph *g, kd_op op, int in, const char *name) {
     n->op = op;
     n->in = in;
     n->in2 = -1;
+    n->relu_after = -1;
     n->head = g->head;
     for (int i = 0; i < 4; i++) n->param[i] = -1;
     snprintf(n->name, sizeof n->name, "%s", name);

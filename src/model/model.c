@@ -267,7 +267,7 @@ static kd_pool_desc pool_desc(const kd_model *m, const kd_node *n, int batch) {
 }
 
 static kd_bn_desc bn_desc(const kd_node *n, int batch) {
-    kd_bn_desc d = {batch, n->c, n->h * n->w, 1e-5f, 0.1f};
+    kd_bn_desc d = {batch, n->c, n->h * n->w, 1e-5f, 0.1f, n->relu_after >= 0};
     return d;
 }
 
@@ -375,6 +375,11 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
         snprintf(what, sizeof what, "gradients %d of %d of %s (batch %d)", b + 1, plan.ngrad, m->spec, batch);
         s = kd_buffer_alloc(ctx, (size_t)batch * plan.grad_floats[b] * sizeof(float), what, &m->bufs[m->nbufs++]);
     }
+    for (int i = 0; i < m->nnodes; i++) m->nodes[i].relu_after = -1;
+    for (int i = 0; i < m->nnodes; i++) {
+        m->nodes[i].fused = plan.fused[i];
+        if (plan.fused[i]) m->nodes[m->nodes[i].in].relu_after = i;
+    }
     for (int i = 0; i < m->nnodes && s == KD_OK; i++) {
         kd_node *n = &m->nodes[i];
         n->out = n->grad = NULL;
@@ -460,7 +465,9 @@ kd_status kd_model_forward(kd_model *m, int n, bool training) {
                                            pmem(m, nd->param[2]), pmem(m, nd->param[3])));
             break;
         }
-        case KD_OP_RELU: KD_TRY(kd_relu_forward(ctx, count, nd->out, x)); break;
+        case KD_OP_RELU:
+            if (!nd->fused) KD_TRY(kd_relu_forward(ctx, count, nd->out, x));
+            break;
         case KD_OP_MAXPOOL: {
             kd_pool_desc d = pool_desc(m, nd, n);
             KD_TRY(kd_maxpool_forward(ctx, &d, nd->out, nd->aux, x));
@@ -491,7 +498,7 @@ kd_status kd_model_forward(kd_model *m, int n, bool training) {
             else
                 KD_TRY(kd_copy(ctx, nd->out, 0, x, 0, count * sizeof(float)));
             break;
-        case KD_OP_ADD: KD_TRY(kd_add_forward(ctx, count, nd->out, x, in_buf(m, nd->in2))); break;
+        case KD_OP_ADD: KD_TRY(kd_add_forward(ctx, count, nd->out, x, in_buf(m, nd->in2), nd->relu_after >= 0)); break;
         }
     }
     return KD_OK;
@@ -547,6 +554,10 @@ kd_status kd_model_backward(kd_model *m, int n) {
             if (nd->in >= 0) written[nd->in] = true; /* same memory as the producer's gradient */
             continue;
         }
+        if (nd->fused && m->nodes[nd->in].op == KD_OP_BN) {
+            written[nd->in] = true; /* batch norm's backward reads this ReLU's gradient */
+            continue;
+        }
         if (nd->op == KD_OP_ADD) {
             /* Both branches receive the join's gradient unchanged. */
             int ins[2] = {nd->in, nd->in2};
@@ -574,8 +585,9 @@ kd_status kd_model_backward(kd_model *m, int n) {
              * still learn, so dx goes to scratch (free: d.mem is NULL only
              * for the model input, which never accumulates there). */
             kd_bn_desc bd = bn_desc(nd, n);
+            cl_mem dy = bd.relu ? m->nodes[nd->relu_after].grad : nd->grad;
             s = kd_bn_backward(ctx, &bd, d.mem ? d.mem : m->scratch, pgrad(m, nd->param[0]), pgrad(m, nd->param[1]),
-                               nd->grad, x, nd->aux, nd->aux2, pmem(m, nd->param[0]));
+                               dy, x, nd->aux, nd->aux2, pmem(m, nd->param[0]), bd.relu ? nd->out : NULL);
             break;
         }
         case KD_OP_RELU:

@@ -47,6 +47,8 @@ typedef struct kd_node {
     /* device, after kd_model_plan */
     cl_mem out, grad;     /* flatten aliases its input's buffers */
     cl_mem aux, aux2;     /* maxpool: argmax; bn: mean, invstd */
+    bool fused;           /* a ReLU computed by its producer's kernels (src/model/plan.h) */
+    int relu_after;       /* bn, add: the fused ReLU that follows, or -1 */
 } kd_node;
 
 typedef struct kd_param {

@@ -59,9 +59,11 @@ kd_status kd_mem_plan_make(const kd_model *m, bool grads, kd_mem_plan *p, kd_err
     p->act = malloc(cap * sizeof *p->act);
     p->grad = malloc(cap * sizeof *p->grad);
     p->in_place = calloc(cap, sizeof *p->in_place);
+    p->fused = calloc(cap, sizeof *p->fused);
+    p->fused_bwd = calloc(cap, sizeof *p->fused_bwd);
     p->act_floats = malloc(cap * sizeof *p->act_floats);
     p->grad_floats = malloc(cap * sizeof *p->grad_floats);
-    if (!root || !act_end || !grad_end || !order || !busy || !p->act || !p->grad || !p->in_place ||
+    if (!root || !act_end || !grad_end || !order || !busy || !p->act || !p->grad || !p->in_place || !p->fused || !p->fused_bwd ||
         !p->act_floats || !p->grad_floats) {
         free(root), free(act_end), free(grad_end), free(order), free(busy);
         kd_mem_plan_free(p);
@@ -73,6 +75,9 @@ kd_status kd_mem_plan_make(const kd_model *m, bool grads, kd_mem_plan *p, kd_err
     for (int i = 0; i < nn; i++) {
         const kd_node *n = &m->nodes[i];
         p->in_place[i] = writes_in_place(m, n);
+        kd_op prev = n->in >= 0 ? m->nodes[n->in].op : KD_OP_FLATTEN;
+        p->fused[i] = p->in_place[i] && n->op == KD_OP_RELU && (prev == KD_OP_BN || prev == KD_OP_ADD);
+        p->fused_bwd[i] = p->fused[i] && prev == KD_OP_BN;
         root[i] = n->op == KD_OP_FLATTEN ? (n->in >= 0 ? root[n->in] : -1) : p->in_place[i] ? root[n->in] : i;
         act_end[i] = i;
         grad_end[i] = i;
@@ -115,7 +120,10 @@ kd_status kd_mem_plan_make(const kd_model *m, bool grads, kd_mem_plan *p, kd_err
     int ng = 0;
     for (int i = 0; i < nn; i++) {
         p->grad[i] = -1;
-        if (grads && m->nodes[i].op != KD_OP_FLATTEN) order[ng++] = i;
+        bool bn_fused = false; /* batch norm whose ReLU reads the gradient instead */
+        for (int j = i + 1; j < nn && m->nodes[i].op == KD_OP_BN; j++)
+            if (m->nodes[j].in == i && p->fused_bwd[j]) bn_fused = true;
+        if (grads && m->nodes[i].op != KD_OP_FLATTEN && !bn_fused) order[ng++] = i;
     }
     for (int a = 1; a < ng; a++) { /* insertion sort by grad_end, descending */
         int v = order[a], b = a - 1;
@@ -128,7 +136,8 @@ kd_status kd_mem_plan_make(const kd_model *m, bool grads, kd_mem_plan *p, kd_err
     pool gp = {0, p->grad_floats, busy};
     for (int a = 0; a < ng; a++) {
         int i = order[a];
-        p->grad[i] = pool_take(&gp, -1, i, grad_end[i], numel(&m->nodes[i]));
+        int reader = p->fused_bwd[i] ? m->nodes[i].in : i;
+        p->grad[i] = pool_take(&gp, -1, reader, grad_end[i], numel(&m->nodes[i]));
     }
     p->ngrad = gp.n;
     free(root), free(act_end), free(grad_end), free(order), free(busy);
@@ -139,6 +148,8 @@ void kd_mem_plan_free(kd_mem_plan *p) {
     free(p->act);
     free(p->grad);
     free(p->in_place);
+    free(p->fused);
+    free(p->fused_bwd);
     free(p->act_floats);
     free(p->grad_floats);
     memset(p, 0, sizeof *p);

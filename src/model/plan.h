@@ -10,9 +10,15 @@
  * backward pass; inference reuses a chain's buffer once its last consumer
  * has run.
  *
+ * Fusion: a ReLU in place over batch norm or a residual join is computed
+ * by that node's forward kernel (no launch of its own); over batch norm its
+ * backward too (batch norm's backward masks the ReLU's gradient), so batch
+ * norm needs no gradient buffer and reads the ReLU's.
+ *
  * Gradients: node j's gradient lives from the backward step of its last
- * consumer (which writes it first) down to step j (which reads it); nodes
- * whose lifetimes do not overlap share a buffer. */
+ * consumer (which writes it first) down to the step that reads it (j's, or
+ * for a fused ReLU its batch norm's); nodes whose lifetimes do not overlap
+ * share a buffer. */
 #ifndef KD_MODEL_PLAN_H
 #define KD_MODEL_PLAN_H
 
@@ -28,6 +34,8 @@ typedef struct kd_mem_plan {
     int *act;                /* [nnodes] buffer of each node's output; -1: flatten (its producer's) */
     int *grad;               /* [nnodes] buffer of each node's gradient; -1: none (flatten: its producer's) */
     bool *in_place;          /* [nnodes] the node writes over its first input */
+    bool *fused;             /* [nnodes] a ReLU its producer's forward computes */
+    bool *fused_bwd;         /* [nnodes] ... and its backward too (producer: batch norm) */
 } kd_mem_plan;
 
 /* grads: plan for training (activations kept for the backward pass, and
