@@ -128,6 +128,28 @@ __kernel void conv_bias_grad(__global float *db, __global const float *x, const 
 
 /* dst[i] += sum over b of part[part_off + b*len + i]: folds partial weight
  * gradients (per image, or per slice of a split reduction) in a fixed order. */
+/* dW[o] += sum over i < np of dy[co][i] * col[j][i], o = co * k + j: a
+ * narrow layer's weight gradient (k = cin*kh*kw small, np = n*oh*ow long)
+ * as one dot product per weight, one work-group each. The group's items
+ * stride over i and a local tree adds their sums; a local size of 1 (CPUs)
+ * is a plain serial loop. */
+__kernel void conv_dw_dot(__global float *dw, __global const float *dy, const int dy_off,
+                          __global const float *col, const int col_off, const int np, const int k,
+                          __local float *scratch) {
+    int o = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+    int co = o / k, j = o - co * k;
+    __global const float *a = dy + dy_off + (size_t)co * np, *b = col + col_off + (size_t)j * np;
+    float s = 0.0f;
+    for (int i = lid; i < np; i += L) s += a[i] * b[i];
+    scratch[lid] = s;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int h = L / 2; h > 0; h >>= 1) {
+        if (lid < h) scratch[lid] += scratch[lid + h];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) dw[o] += scratch[0];
+}
+
 __kernel void conv_sum_batches(__global float *dst, __global const float *part, const int part_off, const int nb,
                                const int len) {
     const int i = get_global_id(0);

@@ -281,6 +281,8 @@ int main(void) {
         test_backward(ctx, &r, make_desc(2, 1, 32, 32, 2, geoms[2], true));
         test_backward(ctx, &r, make_desc(2, 2, 33, 33, 3, geoms[2], false));
         test_backward(ctx, &r, make_desc(1, 1, 45, 47, 2, geoms[2], true));
+        /* K = 36 > 32 with n*P >= 2048: the split GEMMs (the cases above, K <= 32, take conv_dw_dot). */
+        test_backward(ctx, &r, make_desc(2, 4, 32, 32, 2, geoms[2], true));
 
         /* Rows wider than a work-group; more channels than one (bias gradient). */
         test_forward(ctx, &r, make_desc(2, 3, 5, 300, 4, geoms[2], true));

@@ -42,6 +42,18 @@ static bool pointwise_dw_batched(const kd_conv_desc *d) { return d->n > 1 && d->
  * to split; the parts must be equal, so fewer are used when 8 does not
  * divide NP. */
 enum { DW_SPLITS = 8, DW_SPLIT_MIN = 2048 };
+
+/* Narrower still (a first layer: K = cin*kh*kw <= 32), a GEMM is the wrong
+ * tool at any split: seed-cnn's first conv dW (16 x 9 over 41,472) ran at
+ * 1.1 GFLOP/s in CLBlast where OpenBLAS reaches 70 (docs/gemm-shapes.md).
+ * There one dot product per weight (conv_dw_dot) replaces the GEMMs:
+ * measured on POCL, 40 training steps at batch 32, 1x36x36 (kdcl train
+ * --profile, twice each): that layer's dW 200 / 196 ms -> 134 / 135 ms,
+ * the step's device time 601 / 635 -> 573 / 580 ms. */
+enum { DW_DOT_MAX_K = 32 };
+static bool dw_dot(const kd_conv_desc *d) {
+    return !is_pointwise(d) && d->cin * d->kh * d->kw <= DW_DOT_MAX_K;
+}
 static int dw_splits(const kd_conv_desc *d) {
     int64_t np = (int64_t)d->n * d->oh * d->ow;
     if (is_pointwise(d) || np < DW_SPLIT_MIN) return 1;
@@ -67,8 +79,13 @@ int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3
     } else {
         out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, NP, K, 0.0f, 1};
         int s = dw_splits(d);
-        if (s > 1) out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP / s, 0.0f, s};
-        else out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP, 1.0f, 1};
+        if (dw_dot(d)) {
+            /* no GEMM: conv_dw_dot */
+        } else if (s > 1) {
+            out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP / s, 0.0f, s};
+        } else {
+            out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP, 1.0f, 1};
+        }
         if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, K, NP, d->cout, 0.0f, 1};
     }
     return n;
@@ -237,6 +254,23 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
     return cm_to_nchw(ctx, out, ws, tmp_off, d->bias ? bias : NULL, n, cout, plane);
 }
 
+static kd_status dw_dot_run(kd_ctx *ctx, cl_mem dw, cl_mem dy, int dy_off, cl_mem col, int col_off, int np,
+                            int cout, int k) {
+    kd_kernel *kn;
+    KD_TRY(kd_kernel_get(ctx, "conv", "conv_dw_dot", &kn));
+    /* CPUs: one item per weight (on POCL, groups of 8, 16, 64, 256 items
+     * were as fast or up to 1.7x slower: seed-cnn's first layer, 40 steps,
+     * 129 / 130 / 128 / 217 / 224 ms); GPUs: a power-of-two group per
+     * weight, up to 256. */
+    size_t cap = kn->max_wg < ctx->wg_limit ? kn->max_wg : ctx->wg_limit, l = 1;
+    if (!ctx->serial_reductions)
+        while (l * 2 <= cap && l * 2 <= 256 && l * 64 < (size_t)np) l *= 2;
+    size_t global = (size_t)cout * (size_t)k * l;
+    return kd_launch(ctx, kn, 1, &global, &l,
+                     KD_ARGS(KD_ARG(dw), KD_ARG(dy), KD_ARG(dy_off), KD_ARG(col), KD_ARG(col_off), KD_ARG(np),
+                             KD_ARG(k), KD_LOCAL(l * sizeof(float))));
+}
+
 kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem dweight, cl_mem dbias,
                            cl_mem dout, cl_mem in, cl_mem weight, cl_mem ws) {
     KD_ASSERT(d->oh > 0 && d->ow > 0);
@@ -292,7 +326,9 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
                           .a = dy, .a_off = (size_t)dy_off, .lda = NP, .b = ws, .b_off = (size_t)col_off,
                           .ldb = NP, .c = dweight, .ldc = K};
         int splits = dw_splits(d);
-        if (splits == 1) {
+        if (dw_dot(d)) {
+            KD_TRY(dw_dot_run(ctx, dweight, dy, dy_off, ws, col_off, (int)NP, cout, (int)K));
+        } else if (splits == 1) {
             KD_TRY(kd_sgemm(ctx, &g));
         } else {
             size_t part = NP / (size_t)splits;
