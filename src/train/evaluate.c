@@ -50,7 +50,7 @@ kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *d
     if (s == KD_OK) s = kd_fill(ctx, acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f);
     if (s == KD_OK) s = kd_loader_start(ld, 0, 0);
     kd_progress pr;
-    kd_progress_begin(&pr, stdout, cfg->quiet, cfg->label ? cfg->label : "eval", (count + bs - 1) / bs);
+    kd_progress_begin(&pr, stdout, cfg->quiet, cfg->label ? cfg->label : "eval", 0, (count + bs - 1) / bs);
     double t0 = kd_now();
     long done_n = 0, step = 0;
     while (s == KD_OK) {

@@ -21,13 +21,14 @@ void kd_fmt_duration(char *buf, size_t cap, double s) {
     else snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-void kd_progress_begin(kd_progress *p, FILE *out, bool quiet, const char *label, long total) {
+void kd_progress_begin(kd_progress *p, FILE *out, bool quiet, const char *label, long first, long total) {
     memset(p, 0, sizeof *p);
     p->out = out;
     p->quiet = quiet;
     p->tty = isatty(fileno(out));
     p->label = label;
     p->total = total > 0 ? total : 1;
+    p->first = p->last_line_step = first;
     p->t_start = p->t_last_line = kd_now();
     p->width = 24;
 }
@@ -36,7 +37,8 @@ void kd_progress_update(kd_progress *p, long step, long images, const char *stat
     if (p->quiet) return;
     double now = kd_now(), el = now - p->t_start;
     double ips = el > 0 ? (double)images / el : 0;
-    double eta = step > 0 ? el * (double)(p->total - step) / (double)step : -1;
+    /* The rate is that of this run's steps: a resumed epoch starts at `first`. */
+    double eta = step > p->first ? el * (double)(p->total - step) / (double)(step - p->first) : -1;
     char etab[32], elb[32];
     kd_fmt_duration(etab, sizeof etab, eta);
     kd_fmt_duration(elb, sizeof elb, el);

@@ -11,14 +11,14 @@ typedef struct kd_progress {
     FILE *out;
     bool tty, quiet;
     const char *label;    /* "epoch 3/10", "eval" */
-    long total;           /* steps */
+    long first, total;    /* steps: where this run starts (a resumed epoch: not 0), how many in all */
     double t_start, t_last_line;
     long last_line_step;
     int width;
 } kd_progress;
 
 double kd_now(void); /* seconds, monotonic */
-void kd_progress_begin(kd_progress *p, FILE *out, bool quiet, const char *label, long total);
+void kd_progress_begin(kd_progress *p, FILE *out, bool quiet, const char *label, long first, long total);
 /* `status` is the text after the bar ("loss 0.53 acc 81.2%"); images/s and
  * ETA are computed from `step`, `images` and the elapsed time. */
 void kd_progress_update(kd_progress *p, long step, long images, const char *status);

@@ -278,10 +278,11 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         char label[64];
         snprintf(label, sizeof label, "epoch %d/%d", e + 1, cfg->epochs);
         kd_progress pr;
-        kd_progress_begin(&pr, stdout, cfg->quiet, label, r->nb);
+        kd_progress_begin(&pr, stdout, cfg->quiet, label, r->st.batch, r->nb);
         KD_TRY(dev_err(r, kd_loader_start(r->ld, e, r->st.batch)));
         double t0 = kd_now() - r->st.epoch_seconds, t_shown = 0;
-        long images = 0;
+        /* A resumed epoch's time includes that of the run before; so must its image count. */
+        long images = 0, images_before = (long)r->st.batch * cfg->batch;
         float a[KD_ACC_COUNT] = {0}, lr = kd_sched_lr(&sched, r->st.step);
         for (;;) {
             kd_batch b;
@@ -306,7 +307,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
                 acc_text(r, a, status, sizeof status);
                 kd_progress_update(&pr, r->st.batch, images, status);
                 t_shown = now;
-                if (logline) log_json(r, "step", e, lr, a, NULL, now - t0, images);
+                if (logline) log_json(r, "step", e, lr, a, NULL, now - t0, images_before + images);
             }
             if (ckpt || stop) {
                 memcpy(r->st.acc, a, sizeof a);
@@ -341,10 +342,11 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             kd_fmt_duration(dur, sizeof dur, secs);
             printf("epoch %d/%d: train %s", e + 1, cfg->epochs, status);
             if (val.n) printf(" | val loss %.4f acc %.2f%%", val.loss, 100.0 * val.acc);
-            printf(" | lr %.3g | %s, %.0f img/s\n", (double)lr, dur, train_secs > 0 ? (double)images / train_secs : 0.0);
+            double ips = train_secs > 0 ? (double)(images_before + images) / train_secs : 0.0;
+            printf(" | lr %.3g | %s, %.0f img/s\n", (double)lr, dur, ips);
             fflush(stdout);
         }
-        log_json(r, "epoch", e, lr, a, &val, secs, images);
+        log_json(r, "epoch", e, lr, a, &val, secs, images_before + images);
         /* The best model by validation accuracy (the last one without validation). */
         double score = val.n ? val.acc : -1;
         if (!val.n || score > r->st.best_acc) {
