@@ -9,15 +9,8 @@ set -u
 bin=${1:?usage: cli_plot_metrics.sh KDCL_BINARY}
 case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
 tool=$(cd "$(dirname "$0")/.." && pwd)/tools/plot_metrics.py
-work=$(mktemp -d "${TMPDIR:-/tmp}/kdcl-plot.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-checks=0 failures=0
-check() { # check DESCRIPTION CONDITION...
-  local what=$1; shift
-  checks=$((checks + 1))
-  if ! "$@"; then failures=$((failures + 1)); echo "FAIL: $what" >&2; fi
-}
+KD_TEST_NAME=plot
+. "$(dirname "$0")/cli_lib.sh"
 data=(--data synthetic:300:1x12x12 --batch 32 --quiet)
 "$bin" train --model conv4x3p1,relu,gap "${data[@]}" --epochs 3 --out t.safetensors --log t.jsonl > t.txt 2>&1 ||
   { echo "teacher training failed:"; cat t.txt; exit 1; }

@@ -11,6 +11,7 @@ int kd_cmd_eval(int argc, char **argv);
 int kd_cmd_predict(int argc, char **argv);
 int kd_cmd_tune(int argc, char **argv);
 int kd_cmd_bench(int argc, char **argv);
+int kd_cmd_export(int argc, char **argv);
 
 /* The models whose GEMM shapes tune and bench time by default (CPU-sized,
  * 1x28x28); kd_model_gemm_shapes (src/model/model.h) lists the shapes. */

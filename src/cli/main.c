@@ -21,6 +21,7 @@ static const command COMMANDS[] = {
     {"distill", kd_cmd_distill, "distil a trained teacher into a student; compare them on the test split"},
     {"eval", kd_cmd_eval, "accuracy, loss, per-class accuracy, confusion matrix and images/s of a model"},
     {"predict", kd_cmd_predict, "top-k classes of PNG/JPEG files; logits of a data set to a safetensors file"},
+    {"export", kd_cmd_export, "write a model file as ONNX (for ONNX Runtime, OpenVINO, TensorRT)"},
     {"bench", kd_cmd_bench, "throughput as JSON lines: GEMM GFLOP/s, conv ms, training/inference images/s"},
     {"tune", kd_cmd_tune, "tune CLBlast's GEMM kernels for the selected device; stored, applied at start-up"},
 };

@@ -9,6 +9,9 @@
 
 #include "runtime/ctx.h"
 
+#define KD_BN_EPS 1e-5f     /* PyTorch's BatchNorm2d defaults: every kdcl batch norm uses them */
+#define KD_BN_MOMENTUM 0.1f
+
 typedef struct kd_bn_desc {
     int n, c, hw;
     float eps;      /* 1e-5 as PyTorch */

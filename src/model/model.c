@@ -267,7 +267,7 @@ static kd_pool_desc pool_desc(const kd_model *m, const kd_node *n, int batch) {
 }
 
 static kd_bn_desc bn_desc(const kd_node *n, int batch) {
-    kd_bn_desc d = {batch, n->c, n->h * n->w, 1e-5f, 0.1f, n->relu_after >= 0};
+    kd_bn_desc d = {batch, n->c, n->h * n->w, KD_BN_EPS, KD_BN_MOMENTUM, n->relu_after >= 0};
     return d;
 }
 
