@@ -92,16 +92,23 @@ __kernel void bn_fwd_train(__global float *out, __global float *mean, __global f
     }
 }
 
-/* Inference: element-wise with the running statistics, one work-item per value. */
+/* Inference: element-wise with the running statistics. A 2-D launch
+ * (column, plane) whose columns stride over the plane, so that the channel,
+ * its scale and shift are computed once per work-item and plane, not per
+ * value: on POCL the 1-D form, a division, a modulo, a square root and a
+ * division per value, took 6x a ReLU's time on the same tensor (16.6% of a
+ * ResNet's evaluation). */
 __kernel void bn_fwd_infer(__global float *out, __global const float *in, __global const float *gamma,
                            __global const float *beta, __global const float *running_mean,
-                           __global const float *running_var, const int total, const int c, const int hw,
+                           __global const float *running_var, const int planes, const int c, const int hw,
                            const float eps, const int relu) {
-    int gid = get_global_id(0);
-    if (gid >= total) return;
-    int ch = (gid / hw) % c;
-    float is = 1.0f / sqrt(running_var[ch] + eps);
-    out[gid] = bn_relu((in[gid] - running_mean[ch]) * (gamma[ch] * is) + beta[ch], relu);
+    int col = get_global_id(0), cols = get_global_size(0), p = get_global_id(1);
+    if (p >= planes) return;
+    int ch = p % c;
+    float is = 1.0f / sqrt(running_var[ch] + eps), scale = gamma[ch] * is, mu = running_mean[ch], b = beta[ch];
+    __global const float *x = in + (size_t)p * hw;
+    __global float *y = out + (size_t)p * hw;
+    for (int i = col; i < hw; i += cols) y[i] = bn_relu((x[i] - mu) * scale + b, relu);
 }
 
 /* dx = gamma*invstd/N * (N*dy - sum(dy) - xhat*sum(dy*xhat)),

@@ -63,10 +63,12 @@ kd_status kd_bn_forward_train(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_m
 kd_status kd_bn_forward_infer(kd_ctx *ctx, const kd_bn_desc *d, cl_mem out, cl_mem in, cl_mem gamma,
                               cl_mem beta, cl_mem running_mean, cl_mem running_var) {
     KD_TRY(bn_check(ctx, d));
-    int total = d->n * d->c * d->hw, relu = d->relu;
-    return kd_run1d(ctx, "batchnorm", "bn_fwd_infer", (size_t)total,
+    int planes = d->n * d->c, relu = d->relu;
+    /* Columns: up to 64 (one work-group row on a CPU, whole warps on a GPU); each strides over its plane. */
+    size_t cols = d->hw < 64 ? (size_t)d->hw : 64;
+    return kd_run2d(ctx, "batchnorm", "bn_fwd_infer", cols, (size_t)planes,
                     KD_ARGS(KD_ARG(out), KD_ARG(in), KD_ARG(gamma), KD_ARG(beta), KD_ARG(running_mean),
-                            KD_ARG(running_var), KD_ARG(total), KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps),
+                            KD_ARG(running_var), KD_ARG(planes), KD_ARG(d->c), KD_ARG(d->hw), KD_ARG(d->eps),
                             KD_ARG(relu)));
 }
 

@@ -11,10 +11,15 @@ static size_t numel(const kd_node *n) { return (size_t)n->c * (size_t)n->h * (si
  * inputs (and saved statistics), never their outputs; a join's backward
  * reads nothing. ReLU's backward then reads its own output, which is what
  * the shared buffer holds. */
-static bool writes_in_place(const kd_model *m, const kd_node *n) {
-    if (n->op != KD_OP_RELU && n->op != KD_OP_ADD) return false;
+static bool writes_in_place(const kd_model *m, const kd_node *n, bool grads) {
     if (n->in < 0 || m->nodes[n->in].consumers != 1 || n->in2 == n->in) return false;
     kd_op prev = m->nodes[n->in].op;
+    /* Inference only: batch norm is then element-wise with fixed statistics,
+     * and writing over the conv's output saves a cold write stream (on POCL
+     * it cut batch norm's time by more than half). Training's backward
+     * needs its input. */
+    if (n->op == KD_OP_BN) return !grads && (prev == KD_OP_CONV || prev == KD_OP_DENSE);
+    if (n->op != KD_OP_RELU && n->op != KD_OP_ADD) return false;
     bool prev_free = prev == KD_OP_CONV || prev == KD_OP_DENSE || prev == KD_OP_BN;
     return prev_free || (n->op == KD_OP_RELU && prev == KD_OP_ADD);
 }
@@ -74,7 +79,7 @@ kd_status kd_mem_plan_make(const kd_model *m, bool grads, kd_mem_plan *p, kd_err
      * flatten is an alias of its producer (-1: the model input). */
     for (int i = 0; i < nn; i++) {
         const kd_node *n = &m->nodes[i];
-        p->in_place[i] = writes_in_place(m, n);
+        p->in_place[i] = writes_in_place(m, n, grads);
         kd_op prev = n->in >= 0 ? m->nodes[n->in].op : KD_OP_FLATTEN;
         p->fused[i] = p->in_place[i] && n->op == KD_OP_RELU && (prev == KD_OP_BN || prev == KD_OP_ADD);
         p->fused_bwd[i] = p->fused[i] && prev == KD_OP_BN;

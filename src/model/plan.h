@@ -5,7 +5,8 @@
  *
  * Activations: an op whose backward does not need its input's value writes
  * over it in place when it is that input's only consumer (ReLU over batch
- * norm or a residual join, the join over the batch norm before it); what
+ * norm or a residual join, the join over the batch norm before it; in an
+ * inference plan also batch norm over its conv or dense layer); what
  * remains is one buffer per chain. Training keeps every chain until the
  * backward pass; inference reuses a chain's buffer once its last consumer
  * has run.
