@@ -72,7 +72,7 @@ static void print_table(row *rows, const char *method, FILE *out) {
 
 /* One "test" line per model into the metrics log, beside the epoch lines. */
 static void log_test(const char *path, row *rows) {
-    FILE *f = path ? fopen(path, "a") : NULL;
+    FILE *f = path && kd_dist_leader(kd_dist_world()) ? fopen(path, "a") : NULL; /* rank 0 alone writes */
     if (!f) return; /* the log was writable during training; a failure now loses only these lines */
     for (int i = 0; i < NROWS; i++) {
         row *r = &rows[i];
@@ -188,7 +188,7 @@ int kd_cmd_distill(int argc, char **argv) {
             "\"distilled\" and \"alone\", and their test figures. --resume resumes both (the alone run from\n"
             "S.alone.ckpt.safetensors when it exists). Ends with a table: teacher, alone, distilled on the test\n"
             "split: accuracy, agreement with the teacher, parameters, multiply-accumulates, inference images/s\n"
-            "and file size, and the difference in points.",
+            "and file size, and the difference in points." KD_MPI_HELP,
         .opts = opts,
         .nopts = n,
         .global = global,
@@ -363,7 +363,8 @@ int kd_cmd_distill(int argc, char **argv) {
         row *r = &rows[i];
         if (!r->m) continue;
         kd_prep_desc p = kd_prep_from_meta(&r->meta);
-        kd_eval_cfg ec = {.batch = o.batch, .keep_logits = true, .quiet = o.quiet, .label = r->role};
+        kd_eval_cfg ec = {.batch = o.batch, .keep_logits = true, .quiet = o.quiet, .label = r->role,
+                          .dist = kd_dist_world()};
         if (kd_model_plan(r->m, o.batch, false) != KD_OK) {
             err = ctx->err;
             goto fail;

@@ -52,7 +52,7 @@ int kd_cmd_train(int argc, char **argv) {
             "training and validation loss/accuracy; the best model by validation accuracy is written to --out\n"
             "and a resumable checkpoint (weights, optimizer state, position, RNG counters) beside it. Ctrl-C\n"
             "finishes the step, saves the checkpoint and exits with status 130. At the end the saved model is\n"
-            "evaluated on the test split.",
+            "evaluated on the test split." KD_MPI_HELP,
         .opts = opts,
         .nopts = n,
         .global = global,
@@ -140,7 +140,7 @@ int kd_cmd_train(int argc, char **argv) {
         st = kd_weights_load(j.m, &f, true, &rep, &err);
         kd_st_free(&f);
         if (st == KD_OK) st = kd_job_data_load_test(&j.o, &j.data, &err);
-        kd_eval_cfg ec = {.batch = j.o.batch, .quiet = j.o.quiet, .label = "test"};
+        kd_eval_cfg ec = {.batch = j.o.batch, .quiet = j.o.quiet, .label = "test", .dist = kd_dist_world()};
         if (st == KD_OK)
             st = kd_evaluate(j.m, &prep, &j.data.test, j.data.test_idx, j.data.ntest, &ec, &r, &err);
         if (st != KD_OK) return finish(&j, kd_cli_report(&err));

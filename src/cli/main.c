@@ -7,6 +7,7 @@
 #include "runtime/device.h"
 #include "src/cli/commands.h"
 #include "src/cli/opts.h"
+#include "src/dist/dist.h"
 
 typedef struct command {
     const char *name;
@@ -74,7 +75,28 @@ static bool takes_value(const char *a) {
     return !strcmp(a, "--platform") || !strcmp(a, "--device") || !strcmp(a, "--device-type");
 }
 
+static int dispatch(int argc, char **argv);
+
+/* Under mpirun every rank runs the command; rank 0 alone talks to the user
+ * (the others' stdout goes to /dev/null, their errors still reach stderr,
+ * marked with the rank), and a rank that fails ends them all. */
 int main(int argc, char **argv) {
+    kd_dist_init(&argc, &argv);
+    const kd_dist *d = kd_dist_world();
+    if (kd_dist_on(d) && d->rank > 0 && !freopen("/dev/null", "w", stdout))
+        fprintf(stderr, "kdcl: rank %d: cannot silence stdout; its progress lines mix with rank 0's\n", d->rank);
+    int rc = dispatch(argc, argv);
+    /* 130: an interruption, which the ranks agree on step by step (src/train/trainer.c): all stop together. */
+    if (rc != 0 && rc != 130 && kd_dist_on(d)) {
+        /* The other ranks may wait for this one in a collective call: end them all, now. */
+        fprintf(stderr, "kdcl: rank %d of %d failed (exit %d): stopping every rank\n", d->rank, d->size, rc);
+        kd_dist_abort(rc);
+    }
+    kd_dist_finalize();
+    return rc;
+}
+
+static int dispatch(int argc, char **argv) {
     /* The command is the first word that is neither an option nor a global option's value. */
     int cmd = -1;
     for (int i = 1; i < argc; i++) {

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "src/dist/dist.h"
+
 void kd_global_opts(kd_global *g, kd_opt *opts) {
     opts[0] = (kd_opt){.name = "platform", .kind = KD_OPT_STR, .dest = &g->platform, .metavar = "P",
                        .help = "OpenCL platform: index or case-insensitive name substring"};
@@ -13,11 +15,31 @@ void kd_global_opts(kd_global *g, kd_opt *opts) {
                        .choices = "cpu|gpu|accelerator|all"};
 }
 
+/* Data-parallel ranks on one host take one device each: the local rank's
+ * among the devices of the selected one's platform and type (round robin
+ * when there are more ranks than devices), unless --device or KDCL_DEVICE
+ * names one. */
+static int rank_device(const kd_device_list *list, int chosen) {
+    const kd_dist *d = kd_dist_world();
+    if (!kd_dist_on(d)) return chosen;
+    const kd_device_info *c = &list->items[chosen];
+    int same = 0;
+    for (int i = 0; i < list->count; i++)
+        same += list->items[i].platform_index == c->platform_index && list->items[i].type == c->type;
+    int want = d->local_rank % (same > 0 ? same : 1);
+    for (int i = 0, k = 0; i < list->count; i++)
+        if (list->items[i].platform_index == c->platform_index && list->items[i].type == c->type && k++ == want)
+            return i;
+    return chosen;
+}
+
 kd_status kd_session_select(const kd_global *g, kd_device_list *list, int *index, kd_err *err) {
     KD_TRY(kd_device_list_load(list, err));
-    kd_device_query q = {g->platform, g->device, g->device_type, getenv("KDCL_DEVICE")};
+    const char *env = getenv("KDCL_DEVICE");
+    kd_device_query q = {g->platform, g->device, g->device_type, env};
     kd_status s = kd_device_select(list, &q, index, err);
     if (s != KD_OK) kd_device_list_free(list);
+    else if (!g->device && !(env && *env && !g->platform && !g->device_type)) *index = rank_device(list, *index);
     return s;
 }
 
@@ -31,7 +53,9 @@ kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **
 }
 
 int kd_cli_report(const kd_err *err) {
-    fprintf(stderr, "kdcl: error: %s\n", err->msg[0] ? err->msg : kd_status_str(err->code));
+    const kd_dist *d = kd_dist_world();
+    if (kd_dist_on(d)) fprintf(stderr, "kdcl: rank %d: error: %s\n", d->rank, err->msg[0] ? err->msg : kd_status_str(err->code));
+    else fprintf(stderr, "kdcl: error: %s\n", err->msg[0] ? err->msg : kd_status_str(err->code));
     return kd_status_exit_code(err->code);
 }
 

@@ -209,6 +209,7 @@ kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char
     cfg->log_every = o->log_every;
     cfg->profile = o->profile;
     cfg->quiet = o->quiet;
+    cfg->dist = kd_dist_world();
     if (o->resume && !kd_file_exists(o->resume))
         return kd_fail(err, KD_ERR_NOT_FOUND, "--resume %s: no such file", o->resume);
     KD_TRY(check_out_path("--out", o->out, err));

@@ -96,4 +96,15 @@ char *kd_resume_config(const char *cmd, const char *spec, const kd_train_opts *o
 /* Size of a file in MiB (for the comparison table), -1 if unknown. */
 double kd_file_mib(const char *path);
 
+/* --help text of train and distill about running under MPI. */
+#define KD_MPI_HELP                                                                                                 \
+    "\n\nData parallel: 'mpirun -np N kdcl train|distill ...' (a kdcl built with MPI) trains on N processes:\n"    \
+    "each rank takes its own device (its local rank's among those the selection flags match, unless --device\n"  \
+    "or KDCL_DEVICE names one), --batch is per rank (global batch N x batch, printed at the start), each rank\n" \
+    "reads its shard of every global batch (same seed: each image once per epoch) and the gradients are\n"     \
+    "summed before every step, so every rank takes the identical step. Batch-norm batch statistics stay per\n" \
+    "rank; the running statistics are rank 0's, broadcast before each evaluation (as PyTorch DDP's\n"         \
+    "broadcast_buffers). Rank 0 alone prints, logs and writes files; validation and test figures cover every\n" \
+    "rank's shard. A failing rank ends every rank; ranks started with other options are refused."
+
 #endif

@@ -39,7 +39,7 @@ typedef struct kd_slot {
     int *idx; /* data set indices of the samples held */
     uint8_t *hlabels;
     int epoch, batch_no; /* which batch the slot holds; batch_no -1: none */
-    int n;
+    int n, total;
 } kd_slot;
 
 struct kd_loader {
@@ -52,10 +52,17 @@ struct kd_loader {
     size_t sample_bytes, lab_off, aug_off, staging_bytes;
     int *order; /* this epoch's sample order */
     int epoch, pos, nbatches;
+    int shard_rank, shard_size; /* kd_loader_shard; 0, 1: the whole batch */
     kd_slot slot[2];
 };
 
 int kd_loader_batches(const kd_loader *l) { return l->nbatches; }
+
+void kd_loader_shard(kd_loader *l, int rank, int size) {
+    l->shard_rank = rank;
+    l->shard_size = size > 0 ? size : 1;
+    for (int i = 0; i < 2; i++) l->slot[i].batch_no = -1; /* gathered unsharded: gather again */
+}
 
 static kd_status slot_wait(kd_loader *l, kd_slot *s) {
     if (!s->nev) return KD_OK;
@@ -130,7 +137,11 @@ static void make_order(kd_loader *l) {
 static kd_status slot_fill(kd_loader *l, kd_slot *s, int b) {
     kd_ctx *ctx = l->ctx;
     KD_TRY(slot_wait(l, s));
-    int first = b * l->batch, n = l->count - first < l->batch ? l->count - first : l->batch;
+    int first = b * l->batch, total = l->count - first < l->batch ? l->count - first : l->batch;
+    /* This rank's shard of the batch, as kd_dist_shard cuts it. */
+    int base = total / l->shard_size, extra = total % l->shard_size, r = l->shard_rank;
+    int lo = r * base + (r < extra ? r : extra), n = base + (r < extra ? 1 : 0);
+    first += lo;
     int32_t *lab = (int32_t *)(s->host + l->lab_off), *aug = (int32_t *)(s->host + l->aug_off);
     uint32_t span = 2 * (uint32_t)l->aug.crop_pad + 1;
     for (int i = 0; i < n; i++) {
@@ -146,6 +157,7 @@ static kd_status slot_fill(kd_loader *l, kd_slot *s, int b) {
         aug[3 * i + 2] = l->aug.flip ? (int32_t)(h >> 63) : 0;
     }
     s->n = n;
+    s->total = total;
     s->epoch = l->epoch;
     s->batch_no = b;
     size_t bytes[3] = {(size_t)n * l->sample_bytes, (size_t)n * sizeof(int32_t), (size_t)n * 3 * sizeof(int32_t)};
@@ -183,6 +195,7 @@ kd_status kd_loader_create(kd_ctx *ctx, const kd_dataset *ds, const int *indices
     l->count = count;
     l->batch = batch < count ? batch : count;
     l->shuffle = shuffle;
+    l->shard_size = 1;
     if (aug) l->aug = *aug;
     if (!l->aug.crop) l->aug.crop_pad = 0;
     l->seed = seed;
@@ -242,6 +255,7 @@ kd_status kd_loader_next(kd_loader *l, kd_batch *out, bool *done) {
     }
     kd_slot *s = &l->slot[cur];
     out->n = s->n;
+    out->total = s->total;
     out->pixels = s->pixels;
     out->labels = s->labels;
     out->aug = s->aug;

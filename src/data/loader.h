@@ -25,6 +25,7 @@ typedef struct kd_aug_cfg {
 /* One uploaded batch, valid until the next kd_loader_next. */
 typedef struct kd_batch {
     int n;                /* samples in this batch (the last may be short) */
+    int total;            /* samples of the global batch this is a shard of (= n unless sharded) */
     cl_mem pixels;        /* uint8 [n][c][h][w] at the data set's size */
     cl_mem labels;        /* int32 [n] */
     cl_mem aug;           /* int32 [n][3]: crop dx, crop dy, flip (all 0 without augmentation) */
@@ -40,6 +41,12 @@ kd_status kd_loader_create(kd_ctx *ctx, const kd_dataset *ds, const int *indices
                            bool shuffle, const kd_aug_cfg *aug, uint64_t seed, kd_loader **out);
 void kd_loader_free(kd_loader *l);
 int kd_loader_batches(const kd_loader *l); /* per epoch, last partial batch included */
+/* Data parallelism: every batch (of the size the loader was created with:
+ * the global batch) is cut into `size` contiguous near-equal shards, and
+ * this loader hands out shard `rank` only. Order and augmentation stay
+ * those of the unsharded loader, so N ranks together see exactly what one
+ * process would, each image once per epoch. */
+void kd_loader_shard(kd_loader *l, int rank, int size);
 /* Starts epoch `epoch` at batch `start` (for --resume mid-epoch). */
 kd_status kd_loader_start(kd_loader *l, int epoch, int start);
 /* Next batch of the epoch; *done is set when the epoch has no more. */

@@ -22,8 +22,68 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
+/* Each rank evaluates its contiguous share of idx; counts and sums are
+ * added up and logits gathered in rank order (= idx order), so every rank
+ * holds the figures one process would compute (the loss up to float
+ * summation order). */
+static kd_status evaluate_sharded(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx,
+                                  int count, const kd_eval_cfg *cfg, kd_eval_result *out, kd_err *err) {
+    memset(out, 0, sizeof *out);
+    const kd_dist *d = cfg->dist;
+    int k = m->classes;
+    long lo, hi;
+    kd_dist_shard(d, count, &lo, &hi);
+    kd_eval_cfg local = *cfg;
+    local.dist = NULL;
+    kd_eval_result part = {0};
+    kd_status s = KD_OK;
+    if (hi > lo) {
+        s = kd_evaluate(m, prep, ds, idx + lo, (int)(hi - lo), &local, &part, err);
+    } else {
+        part.classes = k;
+        part.confusion = calloc((size_t)k * (size_t)k, sizeof(long));
+        if (!part.confusion) s = kd_fail(err, KD_ERR_NOMEM, "out of host memory for evaluation");
+    }
+    if (s != KD_OK) return s;
+    size_t kk = (size_t)k * (size_t)k;
+    int64_t *conf = malloc(kk * sizeof *conf);
+    out->classes = k;
+    out->confusion = calloc(kk, sizeof(long));
+    if (cfg->keep_logits) {
+        out->logits = malloc((size_t)(count ? count : 1) * (size_t)k * sizeof(float));
+        out->labels = malloc((size_t)(count ? count : 1) * sizeof(int));
+    }
+    if (!conf || !out->confusion || (cfg->keep_logits && (!out->logits || !out->labels)))
+        s = kd_fail(err, KD_ERR_NOMEM, "out of host memory for evaluation");
+    double n = (double)part.n;
+    double sums[4] = {n, part.n ? part.loss * n : 0.0, (double)llround(part.acc * n), (double)llround(part.agree * n)};
+    double secs = part.seconds;
+    if (s == KD_OK) {
+        for (size_t i = 0; i < kk; i++) conf[i] = part.confusion[i];
+        s = kd_dist_sum_f64(d, sums, 4, err);
+    }
+    if (s == KD_OK) s = kd_dist_sum_i64(d, conf, kk, err);
+    if (s == KD_OK) s = kd_dist_max_f64(d, &secs, err);
+    if (s == KD_OK && cfg->keep_logits) s = kd_dist_gather_f32(d, part.logits, part.n * k, out->logits, err);
+    if (s == KD_OK && cfg->keep_logits) s = kd_dist_gather_i32(d, part.labels, part.n, out->labels, err);
+    if (s == KD_OK) {
+        for (size_t i = 0; i < kk; i++) out->confusion[i] = (long)conf[i];
+        out->n = (long)sums[0];
+        out->loss = sums[0] > 0 ? sums[1] / sums[0] : (double)NAN;
+        out->acc = sums[0] > 0 ? sums[2] / sums[0] : (double)NAN;
+        out->agree = sums[0] > 0 ? sums[3] / sums[0] : 0;
+        out->seconds = secs;
+        out->images_per_s = secs > 0 ? sums[0] / secs : 0;
+    }
+    free(conf);
+    kd_eval_result_free(&part);
+    if (s != KD_OK) kd_eval_result_free(out);
+    return s;
+}
+
 kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx, int count,
                       const kd_eval_cfg *cfg, kd_eval_result *out, kd_err *err) {
+    if (kd_dist_on(cfg->dist)) return evaluate_sharded(m, prep, ds, idx, count, cfg, out, err);
     kd_ctx *ctx = m->ctx;
     memset(out, 0, sizeof *out);
     int k = m->classes, bs = cfg->batch;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "src/data/loader.h"
+#include "src/dist/dist.h"
 #include "src/model/model.h"
 
 typedef struct kd_eval_result {
@@ -27,6 +28,7 @@ typedef struct kd_eval_cfg {
     const char *label;        /* progress label ("val", "test") */
     kd_model *teacher;        /* optional: agreement with this model */
     const kd_prep_desc *teacher_prep;
+    const kd_dist *dist;      /* distributed: each rank evaluates its shard, every rank gets the whole's figures */
 } kd_eval_cfg;
 
 /* Evaluates m (planned for at least cfg->batch) on ds[idx[0..count)). */

@@ -9,6 +9,7 @@
 #include "runtime/buffer.h"
 #include "runtime/clcheck.h"
 #include "runtime/fsutil.h"
+#include "src/dist/dist.h"
 #include "src/train/checkpoint.h"
 #include "src/train/evaluate.h"
 #include "src/train/progress.h"
@@ -34,6 +35,9 @@ typedef struct run {
     kd_ckpt_state st;
     int nb;
     long kd_warmup_steps;
+    const kd_dist *dist;   /* NULL or a world of one: not distributed */
+    float *ghost;          /* distributed: host copy of the gradients, plus the stop flag */
+    float *bhost;          /* distributed: host copy of the batch-norm statistics */
 } run;
 
 static kd_status dev_err(run *r, kd_status s) {
@@ -130,6 +134,7 @@ static kd_status open_log(run *r) {
 }
 
 static kd_status save_ckpt(run *r) {
+    if (!kd_dist_leader(r->dist)) return KD_OK; /* rank 0 writes; --resume restores every rank from it */
     kd_status s = kd_ckpt_save(r->m, r->meta, &r->cfg->optim, r->state, &r->st, r->cfg->ckpt, r->err);
     if (s != KD_OK) kd_err_prefix(r->err, "saving checkpoint: ");
     return s;
@@ -170,12 +175,46 @@ static kd_status teacher_logits(run *r, const kd_batch *b) {
     return kd_model_forward(t, b->n, false);
 }
 
-/* One optimizer step on batch b. */
-static kd_status train_step(run *r, const kd_batch *b, float lr) {
+/* Data parallelism: every rank's gradient is its shard's sum over the
+ * global batch's size, so their sum is the global batch's mean gradient,
+ * as one process would compute it. The stop request travels in the same
+ * reduction, so every rank stops after the same step. */
+static kd_status sum_grads(run *r, bool *stop) {
+    kd_model *m = r->m;
+    size_t n = m->train_floats, bytes = n * sizeof(float);
+    KD_TRY(dev_err(r, kd_read(r->ctx, m->grad_arena, 0, bytes, r->ghost)));
+    r->ghost[n] = *stop ? 1.0f : 0.0f;
+    KD_TRY(kd_dist_sum_f32(r->dist, r->ghost, n + 1, r->err));
+    *stop = r->ghost[n] > 0.0f;
+    return dev_err(r, kd_write(r->ctx, m->grad_arena, 0, bytes, r->ghost, true));
+}
+
+/* Rank 0's batch-norm running statistics to every rank before evaluating
+ * and saving (as PyTorch DDP's broadcast_buffers): the ranks' models are
+ * then identical, and their shards' figures add up to rank 0's model's. */
+static kd_status share_buffers(run *r) {
+    kd_model *m = r->m;
+    if (!kd_dist_on(r->dist) || m->buf_floats == 0) return KD_OK;
+    size_t bytes = m->buf_floats * sizeof(float);
+    KD_TRY(dev_err(r, kd_read(r->ctx, m->buf_arena, 0, bytes, r->bhost)));
+    KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, m->buf_floats, r->err));
+    return dev_err(r, kd_write(r->ctx, m->buf_arena, 0, bytes, r->bhost, true));
+}
+
+/* One optimizer step on batch b (distributed: b is this rank's shard, and
+ * *stop becomes whether any rank asked to stop). */
+static kd_status train_step(run *r, const kd_batch *b, float lr, bool *stop) {
     kd_ctx *ctx = r->ctx;
     kd_model *m = r->m;
     int n = b->n, k = m->classes;
-    float scale = 1.0f / (float)n;
+    float scale = 1.0f / (float)(b->total > 0 ? b->total : 1);
+    if (n == 0) { /* a global batch smaller than the ranks: this one has nothing, adds nothing */
+        KD_TRY(kd_model_zero_grad(m));
+        KD_TRY(sum_grads(r, stop));
+        r->st.step++;
+        return kd_optim_step(ctx, &r->cfg->optim, m->train_floats, m->train_arena, m->grad_arena, r->state, lr,
+                             r->st.step, r->bad);
+    }
     KD_TRY(kd_prep_run(ctx, r->prep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
                        m->input));
     if (r->cfg->distill) KD_TRY(teacher_logits(r, b));
@@ -199,6 +238,7 @@ static kd_status train_step(run *r, const kd_batch *b, float lr) {
     }
     KD_TRY(kd_model_zero_grad(m));
     KD_TRY(kd_model_backward(m, n));
+    if (kd_dist_on(r->dist)) KD_TRY(sum_grads(r, stop));
     r->st.step++;
     return kd_optim_step(ctx, &r->cfg->optim, m->train_floats, m->train_arena, m->grad_arena, r->state, lr,
                          r->st.step, r->bad);
@@ -227,8 +267,18 @@ static kd_status setup(run *r) {
         r->cached = calloc((size_t)ds->n, sizeof(bool));
         if (!r->cached) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
     }
-    return kd_loader_create(ctx, r->data->ds, r->data->train_idx, r->data->ntrain, cfg->batch, true, &cfg->aug,
-                            cfg->seed, &r->ld);
+    int ranks = kd_dist_on(r->dist) ? r->dist->size : 1;
+    if (ranks > 1) {
+        KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", &ctx->err));
+        r->ghost = malloc((r->m->train_floats + 1) * sizeof(float));
+        r->bhost = malloc((r->m->buf_floats + 1) * sizeof(float));
+        if (!r->ghost || !r->bhost) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+    }
+    /* --batch is per rank: the loader cuts global batches of ranks x batch. */
+    KD_TRY(kd_loader_create(ctx, r->data->ds, r->data->train_idx, r->data->ntrain, cfg->batch * ranks, true,
+                            &cfg->aug, cfg->seed, &r->ld));
+    if (ranks > 1) kd_loader_shard(r->ld, r->dist->rank, ranks);
+    return KD_OK;
 }
 
 static void teardown(run *r) {
@@ -245,6 +295,8 @@ static void teardown(run *r) {
     kd_buffer_free(ctx, r->bad);
     kd_buffer_free(ctx, r->state);
     kd_loader_free(r->ld);
+    free(r->ghost);
+    free(r->bhost);
     if (r->log) fclose(r->log);
 }
 
@@ -256,6 +308,8 @@ static kd_status resume(run *r) {
                        "--resume %s: the checkpoint was written with other settings; resume with the same "
                        "command line.\n  checkpoint: %s\n  this run:   %s",
                        cfg->resume, r->st.config, cfg->config_json);
+    /* The saved statistics are every rank's sum: rank 0 carries them on. */
+    if (!kd_dist_leader(r->dist)) memset(r->st.acc, 0, sizeof r->st.acc);
     KD_TRY(dev_err(r, kd_write(r->ctx, r->acc, 0, sizeof r->st.acc, r->st.acc, true)));
     if (!cfg->quiet)
         printf("resuming %s at epoch %d, batch %d (step %ld)\n", cfg->resume, r->st.epoch + 1, r->st.batch, r->st.step);
@@ -263,6 +317,27 @@ static kd_status resume(run *r) {
 }
 
 static const char *resume_ckpt(const kd_train_cfg *cfg) { return cfg->resume_ckpt ? cfg->resume_ckpt : cfg->ckpt; }
+
+static int ranks(const run *r) { return kd_dist_on(r->dist) ? r->dist->size : 1; }
+
+/* The running statistics summed over the ranks (loss, hits and images seen). */
+static kd_status global_stats(run *r, float *a) {
+    if (!kd_dist_on(r->dist)) return KD_OK;
+    float sum[KD_ACC_COUNT];
+    memcpy(sum, a, sizeof sum);
+    KD_TRY(kd_dist_sum_f32(r->dist, sum, KD_ACC_COUNT, r->err));
+    memcpy(a, sum, sizeof sum);
+    return KD_OK;
+}
+
+/* Whether any rank asks (a Ctrl-C reaches them one by one). */
+static kd_status agree(run *r, bool *flag) {
+    if (!kd_dist_on(r->dist)) return KD_OK;
+    float f = *flag ? 1.0f : 0.0f;
+    KD_TRY(kd_dist_sum_f32(r->dist, &f, 1, r->err));
+    *flag = f > 0.0f;
+    return KD_OK;
+}
 
 static kd_status run_epochs(run *r, kd_train_result *res) {
     const kd_train_cfg *cfg = r->cfg;
@@ -282,7 +357,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         KD_TRY(dev_err(r, kd_loader_start(r->ld, e, r->st.batch)));
         double t0 = kd_now() - r->st.epoch_seconds, t_shown = 0;
         /* A resumed epoch's time includes that of the run before; so must its image count. */
-        long images = 0, images_before = (long)r->st.batch * cfg->batch;
+        long images = 0, images_before = (long)r->st.batch * cfg->batch * ranks(r);
         float a[KD_ACC_COUNT] = {0}, lr = kd_sched_lr(&sched, r->st.step);
         for (;;) {
             kd_batch b;
@@ -291,18 +366,22 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             if (done) break;
             lr = kd_sched_lr(&sched, r->st.step);
             long c0 = r->ctx->commands, b0 = r->ctx->blas_calls;
-            KD_TRY(dev_err(r, train_step(r, &b, lr)));
+            /* Distributed, a Ctrl-C reaches the ranks at different steps: train_step makes it one decision. */
+            bool stop = cfg->stop && *cfg->stop;
+            KD_TRY(dev_err(r, train_step(r, &b, lr, &stop)));
             res->step_commands += r->ctx->commands - c0;
             res->step_blas_calls += r->ctx->blas_calls - b0;
             r->st.batch++;
-            images += b.n;
+            images += b.total;
             r->st.dropout_counter = r->m->dropout_counter;
-            bool stop = (cfg->stop && *cfg->stop) || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after);
+            stop = stop || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after);
             bool ckpt = cfg->checkpoint_every > 0 && r->st.step % cfg->checkpoint_every == 0 && r->st.batch < r->nb;
             bool logline = cfg->log_every > 0 && r->st.step % cfg->log_every == 0;
             double now = kd_now();
             if (stop || ckpt || logline || (!cfg->quiet && now - t_shown >= (pr.tty ? 0.5 : 5.0))) {
+                /* Progress shows this rank's shard; what is saved or logged, every rank's (at steps all share). */
                 KD_TRY(read_stats(r, a, e, lr));
+                if (stop || ckpt || logline) KD_TRY(global_stats(r, a));
                 char status[160];
                 acc_text(r, a, status, sizeof status);
                 kd_progress_update(&pr, r->st.batch, images, status);
@@ -325,11 +404,13 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             }
         }
         KD_TRY(read_stats(r, a, e, lr));
+        KD_TRY(global_stats(r, a));
         kd_progress_end(&pr);
         double train_secs = kd_now() - t0;
         kd_eval_result val = {0};
+        KD_TRY(share_buffers(r));
         if (r->data->nval > 0) {
-            kd_eval_cfg ec = {.batch = cfg->batch, .quiet = true, .label = "val"};
+            kd_eval_cfg ec = {.batch = cfg->batch, .quiet = true, .label = "val", .dist = r->dist};
             KD_TRY(kd_evaluate(r->m, r->prep, r->data->ds, r->data->val_idx, r->data->nval, &ec, &val, r->err));
         }
         double secs = kd_now() - t0;
@@ -352,9 +433,10 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         if (!val.n || score > r->st.best_acc) {
             r->st.best_acc = score;
             r->st.best_epoch = e + 1;
-            kd_st_writer *w = kd_st_writer_new();
-            kd_status s = w ? kd_weights_save(r->m, r->meta, w, cfg->out, r->err)
-                            : kd_fail(r->err, KD_ERR_NOMEM, "out of memory");
+            kd_st_writer *w = kd_dist_leader(r->dist) ? kd_st_writer_new() : NULL;
+            kd_status s = !kd_dist_leader(r->dist) ? KD_OK
+                          : w                      ? kd_weights_save(r->m, r->meta, w, cfg->out, r->err)
+                                                   : kd_fail(r->err, KD_ERR_NOMEM, "out of memory");
             kd_st_writer_free(w);
             if (s != KD_OK) {
                 kd_eval_result_free(&val);
@@ -373,7 +455,9 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         memset(r->st.acc, 0, sizeof r->st.acc);
         KD_TRY(dev_err(r, kd_fill(ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f)));
         KD_TRY(save_ckpt(r));
-        if ((cfg->stop && *cfg->stop) || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after))
+        bool stop = cfg->stop && *cfg->stop;
+        KD_TRY(agree(r, &stop));
+        if (stop || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after))
             return kd_fail(r->err, KD_ERR_INTERRUPTED, "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s",
                            e + 1, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", resume_ckpt(cfg));
     }
@@ -392,17 +476,21 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
     }
     if (data->ntrain < 1) return kd_fail(err, KD_ERR_USAGE, "no training images (check --limit and --val-split)");
     run r = {.m = m, .t = cfg->distill ? teacher : NULL, .ctx = m->ctx, .cfg = cfg, .data = data, .prep = prep,
-             .tprep = tprep, .meta = meta, .err = err};
+             .tprep = tprep, .meta = meta, .err = err, .dist = cfg->dist};
     r.st.best_acc = -1;
     if (cfg->config_json) snprintf(r.st.config, sizeof r.st.config, "%s", cfg->config_json);
-    r.nb = (data->ntrain + cfg->batch - 1) / cfg->batch;
+    int global_batch = cfg->batch * ranks(&r);
+    r.nb = (data->ntrain + global_batch - 1) / global_batch;
     r.kd_warmup_steps = (long)(cfg->kd_warmup_epochs * r.nb);
     kd_status s = kd_model_plan(m, cfg->batch, true);
     if (s == KD_OK && r.t) s = kd_model_plan(r.t, cfg->batch, false);
     if (s != KD_OK) s = dev_err(&r, s);
     if (s == KD_OK && (s = setup(&r)) != KD_OK) s = dev_err(&r, s);
     if (s == KD_OK && cfg->resume) s = resume(&r);
-    if (s == KD_OK && cfg->log_path) s = open_log(&r);
+    if (s == KD_OK && cfg->log_path && kd_dist_leader(r.dist)) s = open_log(&r);
+    if (s == KD_OK && kd_dist_on(r.dist) && !cfg->quiet)
+        printf("data-parallel over %d ranks: batch %d per rank, global batch %d, %d steps per epoch\n",
+               r.dist->size, cfg->batch, global_batch, r.nb);
     if (s == KD_OK && r.st.epoch >= cfg->epochs && !cfg->quiet)
         printf("the checkpoint has already finished all %d epochs\n", cfg->epochs);
     long step0 = r.st.step;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "src/data/loader.h"
+#include "src/dist/dist.h"
 #include "src/model/weights.h"
 #include "src/train/loss.h"
 #include "src/train/optim.h"
@@ -39,6 +40,7 @@ typedef struct kd_train_cfg {
     const char *resume_hint;  /* the command line to print on interrupt */
     const char *resume_ckpt;  /* the checkpoint that hint resumes with (NULL: ckpt) */
     volatile sig_atomic_t *stop; /* set by SIGINT: finish the step, save, return KD_ERR_INTERRUPTED */
+    const kd_dist *dist;      /* data-parallel ranks (src/dist/dist.h); NULL: one process */
 } kd_train_cfg;
 
 typedef struct kd_train_data {
