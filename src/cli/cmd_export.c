@@ -76,8 +76,7 @@ int kd_cmd_export(int argc, char **argv) {
            info.bytes);
     return 0;
 #else
-    (void)softmax;
-    (void)no_fold;
+    (void)softmax, (void)no_fold, (void)nbatch, (void)opset;
     kd_fail(&err, KD_ERR_USAGE,
             "this kdcl was built without ONNX support: install protobuf-c-compiler libprotobuf-c-dev libonnx-dev "
             "and configure with -DKDCL_ONNX=ON");
