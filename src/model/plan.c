@@ -123,12 +123,13 @@ kd_status kd_mem_plan_make(const kd_model *m, bool grads, kd_mem_plan *p, kd_err
 
     /* Gradients: in the order they become live in the backward pass. */
     int ng = 0;
+    /* busy is free between the two pools: here it marks batch norms whose fused ReLU reads the gradient instead. */
+    for (int i = 0; i < nn; i++) busy[i] = 0;
+    for (int j = 0; j < nn; j++)
+        if (p->fused_bwd[j]) busy[m->nodes[j].in] = 1;
     for (int i = 0; i < nn; i++) {
         p->grad[i] = -1;
-        bool bn_fused = false; /* batch norm whose ReLU reads the gradient instead */
-        for (int j = i + 1; j < nn && m->nodes[i].op == KD_OP_BN; j++)
-            if (m->nodes[j].in == i && p->fused_bwd[j]) bn_fused = true;
-        if (grads && m->nodes[i].op != KD_OP_FLATTEN && !bn_fused) order[ng++] = i;
+        if (grads && m->nodes[i].op != KD_OP_FLATTEN && !busy[i]) order[ng++] = i;
     }
     for (int a = 1; a < ng; a++) { /* insertion sort by grad_end, descending */
         int v = order[a], b = a - 1;
