@@ -1199,6 +1199,7 @@ kd_status kd_tune_search(kd_ctx *ctx, const kd_tune_opts *opts, kd_tune_result *
     t->search_end = INFINITY;
     t->rng = 0x6b64636c74756e65ull;
     kd_status st = search(t);
+    res->direct_overridden = t->ran_b;
     res->seconds = now_s() - t->t0;
     tuner_free(t);
     free(t);

@@ -99,6 +99,8 @@ typedef struct kd_tune_opts {
 typedef struct kd_tune_result {
     bool improved;              /* best beats CLBlast's defaults */
     kd_tune_set best;           /* valid when improved */
+    bool direct_overridden;     /* phase B overrode XgemmDirect in this process: CLBlast's own direct
+                                 * kernel cannot come back here, so thresholds cannot be re-tried */
     double score;               /* best's cost relative to the defaults (< 1 is faster) */
     int nshapes;
     kd_tune_shape shapes[KD_TUNE_MAX_SHAPES];

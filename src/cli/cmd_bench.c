@@ -15,9 +15,8 @@
 #include "src/cli/session.h"
 #include "src/layers/conv.h"
 #include "src/model/model.h"
-#include "src/train/loss.h"
-#include "src/train/optim.h"
 #include "src/train/progress.h"
+#include "src/train/step_bench.h"
 
 /* ---------------------------------------------------------------------------
  * The GEMMs of a model, as src/layers/conv.c and dense.c issue them: keep in
@@ -202,61 +201,19 @@ typedef struct model_cfg {
     int c, h, w, classes, batch;
 } model_cfg;
 
-static kd_status model_steps(kd_model *m, const model_cfg *mc, cl_mem labels, cl_mem state, long *step,
-                             const kd_optim_cfg *oc, int count, bool train, double *ms) {
-    kd_ctx *ctx = m->ctx;
-    int n = mc->batch;
-    for (int i = 0; i < count; i++) {
-        double t0 = kd_now();
-        KD_TRY(kd_model_forward(m, n, train));
-        if (train) {
-            KD_TRY(kd_ce_forward(ctx, n, mc->classes, NULL, kd_model_logits(m), labels));
-            KD_TRY(kd_ce_backward(ctx, n, mc->classes, 1.0f / (float)n, kd_model_dlogits(m), kd_model_logits(m),
-                                  labels));
-            KD_TRY(kd_model_zero_grad(m));
-            KD_TRY(kd_model_backward(m, n));
-            ++*step;
-            KD_TRY(kd_optim_step(ctx, oc, m->train_floats, m->train_arena, m->grad_arena, state, 1e-3f, *step, NULL));
-        }
-        KD_TRY(kd_finish(ctx));
-        if (ms) ms[i] = (kd_now() - t0) * 1e3;
-    }
-    return KD_OK;
-}
-
 static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *mc) {
-    kd_model *m = NULL;
-    cl_mem labels = NULL, state = NULL;
-    kd_status st = kd_model_build(mc->spec, mc->c, mc->h, mc->w, mc->classes, &m, &ctx->err);
-    if (st != KD_OK) return st;
-    kd_optim_cfg oc = kd_optim_default(KD_OPTIM_ADAM);
-    size_t nstate = 0;
-    long step = 0;
+    kd_step_bench sb;
     double train_ms[256], infer_ms[256];
-    uint64_t base = ctx->mem_in_use;
+    kd_status st = kd_step_bench_open(ctx, mc->spec, mc->c, mc->h, mc->w, mc->classes, mc->batch, &sb);
+    if (st == KD_OK)
+        fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f MMACs/image\n", mc->role, sb.m->spec,
+                mc->batch, mc->c, mc->h, mc->w, (double)kd_model_macs(sb.m) * 1e-6);
 #define B(x) \
     if (st == KD_OK) st = x
-    B(kd_model_attach(m, ctx, 1));
-    B(kd_model_plan(m, mc->batch, true));
-    nstate = (size_t)kd_optim_state_per_param(&oc) * m->train_floats; /* known once attached */
-    B(upload_random(ctx, m->input, (size_t)mc->batch * (size_t)(mc->c * mc->h * mc->w), 4, 0, 1));
-    B(kd_buffer_alloc(ctx, (size_t)mc->batch * sizeof(int), "bench labels", &labels));
-    B(kd_buffer_alloc(ctx, (nstate ? nstate : 1) * sizeof(float), "bench optimizer state", &state));
-    B(kd_fill(ctx, state, 0, (nstate ? nstate : 1) * sizeof(float), 0.0f));
-    if (st == KD_OK) {
-        int *lab = malloc((size_t)mc->batch * sizeof *lab);
-        if (!lab) st = kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
-        for (int i = 0; lab && i < mc->batch; i++) lab[i] = (i * 7 + 3) % mc->classes;
-        B(kd_write(ctx, labels, 0, (size_t)mc->batch * sizeof *lab, lab, true));
-        free(lab);
-    }
-    double device_mib = (double)(ctx->mem_in_use - base) / (1024.0 * 1024.0);
-    fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f MMACs/image\n", mc->role, m->spec, mc->batch,
-            mc->c, mc->h, mc->w, (double)kd_model_macs(m) * 1e-6);
-    B(model_steps(m, mc, labels, state, &step, &oc, bc->warmup, true, NULL));
-    B(model_steps(m, mc, labels, state, &step, &oc, bc->repeat, true, train_ms));
-    B(model_steps(m, mc, labels, state, &step, &oc, bc->warmup, false, NULL));
-    B(model_steps(m, mc, labels, state, &step, &oc, bc->repeat, false, infer_ms));
+    B(kd_step_bench_run(&sb, bc->warmup, true, NULL));
+    B(kd_step_bench_run(&sb, bc->repeat, true, train_ms));
+    B(kd_step_bench_run(&sb, bc->warmup, false, NULL));
+    B(kd_step_bench_run(&sb, bc->repeat, false, infer_ms));
 #undef B
     if (st == KD_OK) {
         timing tr = summarise(train_ms, bc->repeat), in = summarise(infer_ms, bc->repeat);
@@ -267,19 +224,17 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
             printf(",\"model\":");
             json_str(mc->role);
             printf(",\"spec\":");
-            json_str(m->spec);
+            json_str(sb.m->spec);
             printf(",\"batch\":%d,\"input\":\"%dx%dx%d\",\"ms\":%.3f,\"ms_min\":%.3f,\"images_per_s\":%.1f",
                    mc->batch, mc->c, mc->h, mc->w, ts[i].median_ms, ts[i].min_ms, 1e3 * mc->batch / ts[i].median_ms);
             /* What a training step holds on the device: parameters, gradients,
              * Adam state, activations, their gradients and the workspace. */
-            if (i == 0) printf(",\"device_mib\":%.1f", device_mib);
+            if (i == 0) printf(",\"device_mib\":%.1f", sb.device_mib);
             printf(",\"tuned\":%s}\n", bc->tuned ? "true" : "false");
         }
         fflush(stdout);
     }
-    kd_buffer_free(ctx, labels);
-    kd_buffer_free(ctx, state);
-    kd_model_free(m);
+    kd_step_bench_close(&sb);
     return st;
 }
 

@@ -16,6 +16,8 @@
 #include "src/cli/session.h"
 #include "src/cli/train_common.h"
 #include "src/model/model.h"
+#include "src/train/progress.h"
+#include "src/train/step_bench.h"
 
 static int show(kd_ctx *ctx) {
     char path[4200];
@@ -77,8 +79,168 @@ static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int 
     return KD_OK;
 }
 
+/* ---------------------------------------------------------------------------
+ * Whole training steps. A set that is faster on each GEMM shape alone can
+ * still make a model's step slower (CLBlast's indirect kernel pads and
+ * copies every operand, which dominates many small GEMMs), so the set to
+ * store is chosen by timing the models' whole training steps with CLBlast's
+ * defaults (before any override) and with each candidate. */
+
+#define STEP_WARMUP 2
+#define STEP_REPEAT 5
+
+#define STEP_MAX_MODELS 8
+
+typedef struct step_model {
+    char role[16], spec[512];
+    int c, h, w;
+    double base_ms; /* CLBlast's defaults */
+} step_model;
+
+typedef struct step_env {
+    step_model models[STEP_MAX_MODELS];
+    int nmodels, classes, batch;
+} step_env;
+
+static kd_status add_model(step_env *e, const char *role, const char *spec, int c, int h, int w, kd_err *err) {
+    if (e->nmodels == STEP_MAX_MODELS)
+        return kd_fail(err, KD_ERR_USAGE, "--check: at most %d models in all", STEP_MAX_MODELS - 2);
+    if (strlen(spec) >= sizeof e->models[0].spec)
+        return kd_fail(err, KD_ERR_USAGE, "--check: model spec '%.40s...' is too long", spec);
+    step_model *m = &e->models[e->nmodels];
+    snprintf(m->role, sizeof m->role, "%s", role);
+    snprintf(m->spec, sizeof m->spec, "%s", spec);
+    m->c = c, m->h = h, m->w = w;
+    /* A bad spec is refused before any device time is spent. */
+    kd_model *probe = NULL;
+    kd_status st = kd_model_build(spec, c, h, w, e->classes, &probe, err);
+    kd_model_free(probe);
+    if (st != KD_OK) kd_err_prefix(err, "%s: ", role);
+    else e->nmodels++;
+    return st;
+}
+
+static bool parse_input(const char *s, int *c, int *h, int *w) {
+    char tail;
+    return sscanf(s, "%dx%dx%d%c", c, h, w, &tail) == 3 && *c >= 1 && *c <= 4 && *h >= 1 && *w >= 1 && *h <= 8192 &&
+           *w <= 8192;
+}
+
+/* --check "SPEC@CxHxW;SPEC@CxHxW": more models whose whole steps must not
+ * get slower (';' between them, since layer strings contain commas). */
+static kd_status parse_check(step_env *e, const char *list, kd_err *err) {
+    char buf[2048];
+    if (strlen(list) >= sizeof buf) return kd_fail(err, KD_ERR_USAGE, "--check is longer than %zu bytes", sizeof buf);
+    snprintf(buf, sizeof buf, "%s", list);
+    int k = 0;
+    for (char *save = NULL, *item = strtok_r(buf, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+        char *at = strrchr(item, '@');
+        int c, h, w;
+        if (!at || !parse_input(at + 1, &c, &h, &w))
+            return kd_fail(err, KD_ERR_USAGE, "--check: '%s' is not SPEC@CxHxW (e.g. seed-cnn@1x36x36)", item);
+        *at = '\0';
+        char role[16];
+        snprintf(role, sizeof role, "check%d", ++k);
+        KD_TRY(add_model(e, role, item, c, h, w, err));
+    }
+    return KD_OK;
+}
+
+/* Median ms of one training step of each model (into ms[]). */
+static kd_status time_steps(kd_ctx *ctx, const step_env *e, double *ms) {
+    for (int i = 0; i < e->nmodels; i++) {
+        kd_step_bench b;
+        const step_model *sm = &e->models[i];
+        kd_status st = kd_step_bench_open(ctx, sm->spec, sm->c, sm->h, sm->w, e->classes, e->batch, &b);
+        if (st == KD_OK) st = kd_step_bench_median(&b, STEP_WARMUP, STEP_REPEAT, true, &ms[i]);
+        kd_step_bench_close(&b);
+        if (st != KD_OK) {
+            kd_err_prefix(&ctx->err, "timing %s '%s': ", e->models[i].role, e->models[i].spec);
+            return st;
+        }
+    }
+    return KD_OK;
+}
+
+static void set_threshold(kd_tune_set *s, size_t thr) {
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->kernels[i].name, "GemmRoutine") && s->kernels[i].n == 1) s->kernels[i].vals[0] = thr;
+}
+
+typedef struct step_choice {
+    bool found;
+    kd_tune_set set;
+    size_t thr;
+    double ms[STEP_MAX_MODELS], mean; /* mean of tuned/untuned step time over the models */
+} step_choice;
+
+/* Applies each candidate (the search's Xgemm with CLBlast's direct kernel
+ * below different sizes, when CLBlast's direct kernel is still the one in
+ * this process; else the search's set alone), times the steps, and keeps
+ * the candidate with the lowest mean time ratio among those that make no
+ * model slower than the defaults. */
+static kd_status choose_by_steps(kd_ctx *ctx, const step_env *e, const kd_tune_result *res, step_choice *out) {
+    memset(out, 0, sizeof *out);
+    size_t found_thr = 0;
+    kd_tune_get(&res->best, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE", &found_thr);
+    /* 512: CLBlast's own default for devices it does not know. */
+    size_t ladder[] = {found_thr, 0, 128, 192, 256, 384, 512};
+    int nl = res->direct_overridden ? 1 : (int)(sizeof ladder / sizeof ladder[0]);
+    size_t wgd;
+    bool exact = !res->direct_overridden || kd_tune_get(&res->best, "XgemmDirect", "WGD", &wgd);
+    if (!exact) {
+        printf("whole-step check: not possible in this process (the search replaced CLBlast's direct kernel, which\n"
+               "the stored set keeps); 'kdcl bench' in a new process compares the steps\n");
+        out->found = true;
+        out->set = res->best;
+        out->thr = found_thr;
+        return KD_OK;
+    }
+    printf("\nwhole training steps, batch %d (median of %d after %d warm-up), speed-up over CLBlast's defaults:\n",
+           e->batch, STEP_REPEAT, STEP_WARMUP);
+    printf("  %-40s", "");
+    for (int i = 0; i < e->nmodels; i++) printf(" %8s", e->models[i].role);
+    printf("\n");
+    for (int l = 0; l < nl; l++) {
+        bool dup = false;
+        for (int j = 0; j < l; j++) dup |= ladder[j] == ladder[l];
+        if (dup) continue;
+        kd_tune_set cand = res->best;
+        set_threshold(&cand, ladder[l]);
+        /* The kernels stay; only the switch-over size changes (a full
+         * override would have CLBlast rebuild its programs each time). */
+        const char *key = "XGEMM_MIN_INDIRECT_SIZE";
+        if (l == 0) KD_TRY(kd_tune_apply(ctx, &cand));
+        else KD_TRY(kd_blas_override(ctx, "GemmRoutine", 1, &key, &ladder[l]));
+        double ms[STEP_MAX_MODELS] = {0}, mean = 0, worst = 0, t0 = kd_now();
+        KD_TRY(time_steps(ctx, e, ms));
+        double took = kd_now() - t0;
+        char name[64];
+        if (ladder[l]) snprintf(name, sizeof name, "tuned Xgemm, direct kernel below %zu^3", ladder[l]);
+        else snprintf(name, sizeof name, "tuned Xgemm for every size");
+        printf("  %-40s", name);
+        for (int i = 0; i < e->nmodels; i++) {
+            double r = ms[i] / e->models[i].base_ms;
+            mean += r / e->nmodels;
+            worst = fmax(worst, r);
+            printf(" %7.2fx", 1.0 / r);
+        }
+        bool ok = worst <= 1.0;
+        printf("  (%.0f s)%s\n", took, ok ? "" : " slower");
+        fflush(stdout);
+        if (ok && (!out->found || mean < out->mean)) {
+            out->found = true;
+            out->set = cand;
+            out->thr = ladder[l];
+            out->mean = mean;
+            memcpy(out->ms, ms, sizeof ms);
+        }
+    }
+    return KD_OK;
+}
+
 int kd_cmd_tune(int argc, char **argv) {
-    const char *teacher = KD_BENCH_TEACHER, *student = KD_BENCH_STUDENT, *input = "1x28x28";
+    const char *teacher = KD_BENCH_TEACHER, *student = KD_BENCH_STUDENT, *input = "1x28x28", *check = "";
     double budget = 300;
     int batch = 32, classes = 10, per_model = 5;
     bool do_show = false, do_reset = false, verbose = false, dry = false;
@@ -100,6 +262,8 @@ int kd_cmd_tune(int argc, char **argv) {
          .min = 2, .max = 1000},
         {.name = "shapes", .kind = KD_OPT_INT, .dest = &per_model, .metavar = "N",
          .help = "heaviest distinct GEMM shapes per model to time each candidate on", .min = 0, .max = 10},
+        {.name = "check", .kind = KD_OPT_STR, .dest = &check, .metavar = "SPEC@CxHxW;...",
+         .help = "more models whose whole training step must not get slower (';'-separated)"},
         {.name = "show", .kind = KD_OPT_FLAG, .dest = &do_show, .help = "print the stored tuning and exit"},
         {.name = "reset", .kind = KD_OPT_FLAG, .dest = &do_reset,
          .help = "delete the stored tuning (back to CLBlast's defaults) and exit"},
@@ -118,7 +282,12 @@ int kd_cmd_tune(int argc, char **argv) {
             "are refused. The best set is stored in the cache directory (see 'kdcl --help'), keyed by device,\n"
             "driver, platform and CLBlast version, and applied at start-up by every kdcl command on this\n"
             "device: 'kdcl devices' and 'kdcl bench' say whether it was. Ctrl-C ends the search early and\n"
-            "keeps the best found so far. Nothing is stored unless it beats CLBlast's defaults.",
+            "keeps the best found so far. What is stored is then chosen by whole training steps: the\n"
+            "models' steps (teacher, student and --check, each at --batch) are timed with CLBlast's\n"
+            "defaults before the search and with the tuned kernel for every size or with CLBlast's direct\n"
+            "kernel below each of a ladder of sizes after it (a few seconds each, outside --budget); the\n"
+            "fastest on average that makes no model's step slower is stored. Nothing is stored unless it\n"
+            "beats CLBlast's defaults, on the GEMM shapes and on every model's step.",
         .opts = opts,
         .nopts = (int)(sizeof opts / sizeof opts[0]),
         .global = global,
@@ -131,11 +300,17 @@ int kd_cmd_tune(int argc, char **argv) {
         return kd_cli_report(&err);
     }
     int c, h, w;
-    char tail;
-    if (sscanf(input, "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c < 1 || c > 4 || h < 1 || w < 1 || h > 8192 ||
-        w > 8192) {
+    if (!parse_input(input, &c, &h, &w)) {
         kd_fail(&err, KD_ERR_USAGE, "--input '%s' is not CxHxW with 1-4 channels (e.g. 1x28x28)", input);
         return kd_cli_report(&err);
+    }
+    step_env se = {.classes = classes, .batch = batch};
+    if (!do_show && !do_reset) {
+        const char *roles[2] = {"teacher", "student"}, *specs[2] = {teacher, student};
+        for (int i = 0; i < 2; i++)
+            if (specs[i] && *specs[i] && add_model(&se, roles[i], specs[i], c, h, w, &err) != KD_OK)
+                return kd_cli_report(&err);
+        if (check && *check && parse_check(&se, check, &err) != KD_OK) return kd_cli_report(&err);
     }
     kd_tune_shape shapes[KD_TUNE_MAX_SHAPES - 1];
     int nshapes = 0;
@@ -177,6 +352,21 @@ int kd_cmd_tune(int argc, char **argv) {
     free(old);
     kd_err_clear(&err);
 
+    if (se.nmodels > 0) {
+        printf("timing whole training steps with CLBlast's defaults first (batch %d):\n", batch);
+        fflush(stdout);
+        double base_ms[STEP_MAX_MODELS] = {0};
+        if (time_steps(ctx, &se, base_ms) != KD_OK) {
+            rc = kd_cli_report(&ctx->err);
+            goto done;
+        }
+        for (int i = 0; i < se.nmodels; i++) {
+            step_model *sm = &se.models[i];
+            sm->base_ms = base_ms[i];
+            printf("  %-8s %s at %dx%dx%d: %.1f ms\n", sm->role, sm->spec, sm->c, sm->h, sm->w, sm->base_ms);
+        }
+    }
+
     volatile sig_atomic_t *stop = kd_sigint_flag();
     kd_install_sigint(stop);
     kd_tune_opts to = {.budget_s = budget, .shapes = shapes, .nshapes = nshapes, .seed = have_prev ? &prev : NULL,
@@ -212,6 +402,32 @@ int kd_cmd_tune(int argc, char **argv) {
         free(res);
         goto done;
     }
+    char steps_line[512] = "";
+    if (se.nmodels > 0) {
+        step_choice ch;
+        if (choose_by_steps(ctx, &se, res, &ch) != KD_OK) {
+            rc = kd_cli_report(&ctx->err);
+            free(res);
+            goto done;
+        }
+        if (!ch.found) {
+            printf("every candidate makes a model's training step slower than CLBlast's defaults; nothing stored%s\n",
+                   have_prev ? " (the stored tuning is left as it was)" : "");
+            free(res);
+            goto done;
+        }
+        res->best = ch.set;
+        if (ch.mean > 0) {
+            int len = snprintf(steps_line, sizeof steps_line, "# whole training steps at batch %d, defaults -> tuned:",
+                               batch);
+            for (int i = 0; i < se.nmodels && len > 0 && (size_t)len < sizeof steps_line; i++)
+                len += snprintf(steps_line + len, sizeof steps_line - (size_t)len, " %s %.1f -> %.1f ms%s",
+                                se.models[i].role, se.models[i].base_ms, ch.ms[i], i + 1 < se.nmodels ? ";" : "\n");
+            printf("chosen by whole steps: %s\n",
+                   ch.thr ? "the tuned Xgemm, CLBlast's direct kernel for the smaller products"
+                          : "the tuned Xgemm for every size");
+        }
+    }
     double gf = 2e-6 * 1024.0 * 1024.0 * 1024.0;
     char body[4096];
     kd_tune_format(&res->best, body, sizeof body);
@@ -223,9 +439,9 @@ int kd_cmd_tune(int argc, char **argv) {
     snprintf(text, sizeof text,
              "# kdcl tune, %s: %s, driver %s, %s, CLBlast %s\n"
              "# SGEMM 1024^3: %.1f GFLOP/s with CLBlast's defaults, %.1f tuned (same run); cost %.3f of the "
-             "defaults over %d shapes\n%s",
+             "defaults over %d shapes\n%s%s",
              when, ctx->dev.name, ctx->dev.driver_version, ctx->dev.platform_version, kd_blas_version(),
-             gf / res->base_ms[0], gf / res->best_ms[0], res->score, res->nshapes, body);
+             gf / res->base_ms[0], gf / res->best_ms[0], res->score, res->nshapes, steps_line, body);
     printf("\n%s", text);
     if (dry) {
         printf("(--dry-run: not stored)\n");

@@ -1,0 +1,97 @@
+#include "src/train/step_bench.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/buffer.h"
+#include "src/train/loss.h"
+#include "src/train/progress.h"
+
+static kd_status upload_pixels(kd_ctx *ctx, cl_mem buf, size_t n) {
+    float *h = malloc(n * sizeof *h);
+    if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory (%zu floats)", n);
+    uint64_t s = 4;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        h[i] = (float)(s >> 40) * 0x1.0p-24f;
+    }
+    kd_status st = kd_write(ctx, buf, 0, n * sizeof *h, h, true);
+    free(h);
+    return st;
+}
+
+kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w, int classes, int batch,
+                             kd_step_bench *b) {
+    memset(b, 0, sizeof *b);
+    b->batch = batch;
+    b->classes = classes;
+    b->oc = kd_optim_default(KD_OPTIM_ADAM);
+    uint64_t base = ctx->mem_in_use;
+    KD_TRY(kd_model_build(spec, c, h, w, classes, &b->m, &ctx->err));
+    KD_TRY(kd_model_attach(b->m, ctx, 1));
+    KD_TRY(kd_model_plan(b->m, batch, true));
+    size_t nstate = (size_t)kd_optim_state_per_param(&b->oc) * b->m->train_floats; /* known once attached */
+    if (nstate == 0) nstate = 1;
+    KD_TRY(upload_pixels(ctx, b->m->input, (size_t)batch * (size_t)(c * h * w)));
+    KD_TRY(kd_buffer_alloc(ctx, (size_t)batch * sizeof(int), "bench labels", &b->labels));
+    KD_TRY(kd_buffer_alloc(ctx, nstate * sizeof(float), "bench optimizer state", &b->state));
+    KD_TRY(kd_fill(ctx, b->state, 0, nstate * sizeof(float), 0.0f));
+    int *lab = malloc((size_t)batch * sizeof *lab);
+    if (!lab) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+    for (int i = 0; i < batch; i++) lab[i] = (i * 7 + 3) % classes;
+    kd_status st = kd_write(ctx, b->labels, 0, (size_t)batch * sizeof *lab, lab, true);
+    free(lab);
+    b->device_mib = (double)(ctx->mem_in_use - base) / (1024.0 * 1024.0);
+    return st;
+}
+
+kd_status kd_step_bench_run(kd_step_bench *b, int count, bool train, double *ms) {
+    kd_model *m = b->m;
+    kd_ctx *ctx = m->ctx;
+    int n = b->batch;
+    for (int i = 0; i < count; i++) {
+        double t0 = kd_now();
+        KD_TRY(kd_model_forward(m, n, train));
+        if (train) {
+            KD_TRY(kd_ce_forward(ctx, n, b->classes, NULL, kd_model_logits(m), b->labels));
+            KD_TRY(kd_ce_backward(ctx, n, b->classes, 1.0f / (float)n, kd_model_dlogits(m), kd_model_logits(m),
+                                  b->labels));
+            KD_TRY(kd_model_zero_grad(m));
+            KD_TRY(kd_model_backward(m, n));
+            ++b->step;
+            KD_TRY(kd_optim_step(ctx, &b->oc, m->train_floats, m->train_arena, m->grad_arena, b->state, 1e-3f,
+                                 b->step, NULL));
+        }
+        KD_TRY(kd_finish(ctx));
+        if (ms) ms[i] = (kd_now() - t0) * 1e3;
+    }
+    return KD_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+kd_status kd_step_bench_median(kd_step_bench *b, int warmup, int repeat, bool train, double *median_ms) {
+    double ms[64];
+    if (repeat < 1) repeat = 1;
+    if (repeat > 64) repeat = 64;
+    KD_TRY(kd_step_bench_run(b, warmup, train, NULL));
+    KD_TRY(kd_step_bench_run(b, repeat, train, ms));
+    qsort(ms, (size_t)repeat, sizeof ms[0], cmp_double);
+    *median_ms = repeat % 2 ? ms[repeat / 2] : 0.5 * (ms[repeat / 2 - 1] + ms[repeat / 2]);
+    return KD_OK;
+}
+
+void kd_step_bench_close(kd_step_bench *b) {
+    if (!b->m) return;
+    kd_ctx *ctx = b->m->ctx;
+    if (ctx) {
+        kd_buffer_free(ctx, b->labels);
+        kd_buffer_free(ctx, b->state);
+    }
+    kd_model_free(b->m);
+    memset(b, 0, sizeof *b);
+}

@@ -1,0 +1,33 @@
+/* A model's training step (forward, cross-entropy, backward, Adam) and its
+ * inference pass, timed on random data: what `kdcl bench` reports and what
+ * `kdcl tune` checks a parameter set against before storing it. */
+#ifndef KD_TRAIN_STEP_BENCH_H
+#define KD_TRAIN_STEP_BENCH_H
+
+#include <stdbool.h>
+
+#include "runtime/ctx.h"
+#include "src/model/model.h"
+#include "src/train/optim.h"
+
+typedef struct kd_step_bench {
+    kd_model *m;
+    cl_mem labels, state;
+    kd_optim_cfg oc;
+    long step;
+    int batch, classes;
+    double device_mib; /* what the training step holds on the device */
+} kd_step_bench;
+
+/* Builds `spec` for images c x h x w, plans it for training at `batch`,
+ * fills its input with random pixels and its labels with every class. */
+kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w, int classes, int batch,
+                             kd_step_bench *b);
+/* `count` training steps (train) or forward passes; ms[i] the wall time of
+ * each, device work included (NULL: untimed warm-up). */
+kd_status kd_step_bench_run(kd_step_bench *b, int count, bool train, double *ms);
+/* The median of `warmup` then `repeat` runs, in ms (repeat <= 64). */
+kd_status kd_step_bench_median(kd_step_bench *b, int warmup, int repeat, bool train, double *median_ms);
+void kd_step_bench_close(kd_step_bench *b);
+
+#endif

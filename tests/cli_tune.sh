@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# kdcl tune end to end on small models, in a scratch cache directory: the
+# whole training steps of every model (student and --check) are timed with
+# CLBlast's defaults before the search and with each candidate after it,
+# and a set is stored only if no model's step got slower: the stored set's
+# switch-over size is a candidate whose speed-ups are all >= 1.00 in the
+# printed table, and the stored header carries the step times. Bad --check
+# values are refused before any device work, with exit 2.
+#
+# usage: cli_tune.sh KDCL_BINARY
+set -u
+bin=${1:?usage: cli_tune.sh KDCL_BINARY}
+case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+KD_TEST_NAME=tune
+. "$(dirname "$0")/cli_lib.sh"
+export KDCL_CACHE_DIR=$work/cache
+mkdir -p "$KDCL_CACHE_DIR"
+student=conv4x3p1,relu,maxpool2,conv8x3p1,relu,flatten,dense10
+
+"$bin" tune --check 'seed-cnn@1x36' > e1.txt 2>&1; rc=$?
+check "--check without CxHxW refused (exit $rc)" bash -c "[ $rc -eq 2 ] && grep -q 'is not SPEC@CxHxW' e1.txt"
+"$bin" tune --check 'nosuchlayer@1x8x8' > e2.txt 2>&1; rc=$?
+check "--check with a bad spec refused (exit $rc)" bash -c "[ $rc -eq 2 ] && grep -q \"check1: model spec 'nosuchlayer'\" e2.txt"
+check "nothing stored for bad input" bash -c "! ls '$KDCL_CACHE_DIR'/tune-* >/dev/null 2>&1"
+
+"$bin" tune --budget 25 --teacher '' --student "$student" --input 1x12x12 --batch 8 \
+  --check 'conv8x3p1,relu,gap@3x16x16' > t.txt 2>&1; rc=$?
+check "tune ran (exit $rc)" test "$rc" -eq 0
+check "defaults timed first, per model" bash -c "grep -q '^  student  $student at 1x12x12: [0-9.]* ms' t.txt &&
+  grep -q '^  check1   conv8x3p1,relu,gap at 3x16x16: [0-9.]* ms' t.txt"
+# The ladder's rows: "  tuned Xgemm ..., direct kernel below N^3   1.05x   0.98x  (3 s) slower"
+rows=$(grep -c '^  tuned Xgemm.*x  *[0-9.]*x  (' t.txt)
+"$bin" tune --show > show.txt 2>&1
+if grep -q 'whole-step check: not possible in this process' t.txt; then
+  check "stored without the ladder (the search replaced the direct kernel)" grep -q '^stored in ' t.txt
+elif grep -q '^stored in ' t.txt; then
+  check "whole-step table has one row per candidate ($rows)" test "$rows" -ge 2
+  thr=$(sed -n 's/^GemmRoutine XGEMM_MIN_INDIRECT_SIZE=\([0-9]*\)$/\1/p' show.txt)
+  if [ "$thr" = 0 ]; then row=$(grep '^  tuned Xgemm for every size' t.txt)
+  else row=$(grep "^  tuned Xgemm, direct kernel below ${thr}^3 " t.txt); fi
+  check "the stored size ($thr) is a candidate of the table" test -n "$row"
+  check "the stored candidate slows no model ($row)" bash -c "echo '$row' | awk '{
+    ok = 1; for (i = 1; i <= NF; i++) if (\$i ~ /^[0-9.]+x\$/ && \$i + 0 < 1.0) ok = 0; exit !ok }' &&
+    ! echo '$row' | grep -q slower"
+  check "stored header carries the step times" grep -q '^# whole training steps at batch 8, defaults -> tuned: student [0-9.]* -> [0-9.]* ms; check1 [0-9.]* -> [0-9.]* ms' show.txt
+else
+  # Nothing stored: then the search found nothing, or every candidate
+  # slowed some model's step, and the output says which.
+  check "nothing stored, and why" grep -Eq "nothing beats CLBlast's defaults|every candidate makes a model's training step slower" t.txt
+  if grep -q "every candidate makes" t.txt; then
+    check "every row is marked slower" test "$(grep -c '^  tuned Xgemm.* slower$' t.txt)" -eq "$rows"
+  fi
+  check "--show agrees: no stored tuning" grep -q '^no stored tuning' show.txt
+fi
+[ "$failures" -eq 0 ] || { echo "--- kdcl tune output:"; cat t.txt; echo "--- --show:"; cat show.txt; }
+echo "cli_tune: $checks checks, $failures failures"
+[ "$failures" -eq 0 ]
