@@ -15,8 +15,33 @@ static kd_status too_big(kd_ctx *ctx, size_t bytes, const char *what, const char
                    to_mib((size_t)ctx->dev.global_mem), to_mib((size_t)ctx->mem_in_use));
 }
 
-/* oclgrind only (see kd_ctx.oclgrind): bytes of dst written from the host,
- * every byte `byte`, or repeating the float *value when value is given. */
+/* oclgrind only (see kd_ctx.oclgrind): oclgrind 21.10 forgets what kernels
+ * later store into a buffer that the host wrote only in part (an offset, or
+ * fewer bytes than the buffer: the next kernel reading those stores reports
+ * them uninitialised), so there every host write covers the whole buffer:
+ * read it, change the range, write it all back. */
+static kd_status whole_write(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, const void *src) {
+    size_t size = 0;
+    KD_CL(&ctx->err, clGetMemObjectInfo(dst, CL_MEM_SIZE, sizeof size, &size, NULL));
+    if (offset > size || bytes > size - offset)
+        return kd_fail(&ctx->err, KD_ERR_USAGE, "host write of %zu bytes at %zu into a %zu-byte buffer", bytes, offset,
+                       size);
+    unsigned char *h = malloc(size);
+    if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory initialising a %zu-byte buffer", size);
+    cl_int e = CL_SUCCESS;
+    if (offset != 0 || bytes != size) e = clEnqueueReadBuffer(ctx->queue, dst, CL_TRUE, 0, size, h, 0, NULL, NULL);
+    if (e == CL_SUCCESS) {
+        memcpy(h + offset, src, bytes);
+        e = clEnqueueWriteBuffer(ctx->queue, dst, CL_TRUE, 0, size, h, 0, NULL, NULL);
+    }
+    free(h);
+    KD_CL_RET(&ctx->err, e, "clEnqueueWriteBuffer");
+    return KD_OK;
+}
+
+/* oclgrind only: bytes of dst written from the host, every byte `byte`, or
+ * repeating the float *value when value is given (oclgrind does not count
+ * clEnqueueFillBuffer's bytes as written). */
 static kd_status host_pattern(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, int byte, const float *value) {
     unsigned char *h = malloc(bytes);
     if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory initialising a %zu-byte buffer", bytes);
@@ -24,10 +49,9 @@ static kd_status host_pattern(kd_ctx *ctx, cl_mem dst, size_t offset, size_t byt
         for (size_t i = 0; i + sizeof *value <= bytes; i += sizeof *value) memcpy(h + i, value, sizeof *value);
     else
         memset(h, byte, bytes);
-    cl_int e = clEnqueueWriteBuffer(ctx->queue, dst, CL_TRUE, offset, bytes, h, 0, NULL, NULL);
+    kd_status s = whole_write(ctx, dst, offset, bytes, h);
     free(h);
-    KD_CL_RET(&ctx->err, e, "clEnqueueWriteBuffer");
-    return KD_OK;
+    return s;
 }
 
 kd_status kd_buffer_alloc(kd_ctx *ctx, size_t bytes, const char *what, cl_mem *out) {
@@ -82,6 +106,7 @@ size_t kd_align_up(size_t n, size_t align) { return (n + align - 1) / align * al
 
 kd_status kd_write(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, const void *src, bool blocking) {
     if (!bytes) return KD_OK;
+    if (ctx->oclgrind) return whole_write(ctx, dst, offset, bytes, src);
     KD_CL(&ctx->err, clEnqueueWriteBuffer(ctx->queue, dst, blocking ? CL_TRUE : CL_FALSE, offset, bytes, src,
                                           0, NULL, NULL));
     return KD_OK;
