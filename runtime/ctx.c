@@ -26,6 +26,13 @@ kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_c
                        "device %s supports %s, and kdcl needs OpenCL C 1.2 or later: select another device "
                        "('kdcl devices' lists them)",
                        dev->name, dev->opencl_c_version);
+    /* Weights, images and labels go to the device as the host's
+     * little-endian bytes; a big-endian device would read them wrong. */
+    if (dev->big_endian)
+        return kd_fail(err, KD_ERR_USAGE,
+                       "device %s is big-endian, and kdcl passes little-endian data to its kernels: select another "
+                       "device ('kdcl devices' lists them)",
+                       dev->name);
     kd_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return kd_fail(err, KD_ERR_NOMEM, "out of host memory creating the OpenCL context");
     ctx->dev = *dev;
@@ -54,6 +61,8 @@ kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_c
     ctx->serial_reductions = (dev->type & CL_DEVICE_TYPE_CPU) != 0;
     ctx->oclgrind = strstr(dev->platform_name, "Oclgrind") != NULL;
     if (dev->max_work_group && dev->max_work_group < ctx->wg_limit) ctx->wg_limit = dev->max_work_group;
+    /* Callers size 1-D groups (reductions) up to wg_limit. */
+    if (dev->max_item[0] && dev->max_item[0] < ctx->wg_limit) ctx->wg_limit = dev->max_item[0];
 
     /* Stored CLBlast tuning (kdcl tune) for this device. A damaged or
      * inapplicable entry must not stop anything: one warning, defaults. */
@@ -224,6 +233,11 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
                                          sizeof kk->wg_multiple, &kk->wg_multiple, NULL);
     cl_int e2 = clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kk->max_wg,
                                          &kk->max_wg, NULL);
+    /* Before any argument is set: the kernel's own __local arrays and what
+     * the implementation needs, which kd_launch adds to the arguments'. */
+    cl_ulong own = 0;
+    cl_int e3 = clGetKernelWorkGroupInfo(k, ctx->dev.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof own, &own, NULL);
+    kk->local_bytes = e3 == CL_SUCCESS ? (size_t)own : 0;
     if (e1 != CL_SUCCESS || e2 != CL_SUCCESS) {
         clReleaseKernel(k);
         kd_fail_cl(&ctx->err, e1 != CL_SUCCESS ? e1 : e2, "clGetKernelWorkGroupInfo", __FILE__, __LINE__);
@@ -244,7 +258,7 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
      * the kernel's limits; a device below what they ask (an embedded-profile
      * device has 1 KiB of local memory) gets a named error here rather than
      * an opaque CL_OUT_OF_RESOURCES from the enqueue. */
-    size_t local_bytes = 0;
+    size_t local_bytes = k->local_bytes;
     for (int i = 0; i < nargs; i++)
         if (!args[i].ptr) local_bytes += args[i].size;
     if (local_bytes && ctx->dev.local_mem && local_bytes > ctx->dev.local_mem)

@@ -20,6 +20,7 @@ typedef struct kd_kernel {
     char name[64];
     size_t wg_multiple; /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
     size_t max_wg;      /* CL_KERNEL_WORK_GROUP_SIZE */
+    size_t local_bytes; /* CL_KERNEL_LOCAL_MEM_SIZE before arguments: its own __local use */
     int prof_id;
 } kd_kernel;
 

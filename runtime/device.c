@@ -41,15 +41,29 @@ static void describe(kd_device_info *info) {
     size_t wg = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) == CL_SUCCESS)
         info->max_work_group = wg;
-    size_t items[3] = {0, 0, 0};
-    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof items, items, NULL) == CL_SUCCESS)
-        for (int i = 0; i < 3; i++) info->max_item[i] = items[i];
+    /* The array is as long as the device has dimensions (3 or more). */
+    cl_uint dims = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, sizeof dims, &dims, NULL) == CL_SUCCESS && dims >= 1 &&
+        dims <= 64) {
+        size_t items[64] = {0};
+        if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_ITEM_SIZES, dims * sizeof items[0], items, NULL) == CL_SUCCESS)
+            for (cl_uint i = 0; i < 3 && i < dims; i++) info->max_item[i] = items[i];
+    }
     for (int i = 0; i < 3; i++)
         if (!info->max_item[i]) info->max_item[i] = i < 2 ? info->max_work_group : 64;
-    char ext[8192];
-    get_device_str(d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
-    info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
-    info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    cl_bool little = CL_TRUE;
+    if (clGetDeviceInfo(d, CL_DEVICE_ENDIAN_LITTLE, sizeof little, &little, NULL) == CL_SUCCESS)
+        info->big_endian = little == CL_FALSE;
+    /* The extension string has no length limit: ask for its size first. */
+    size_t n = 0;
+    char *ext = NULL;
+    if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &n) == CL_SUCCESS && n > 0 && (ext = malloc(n + 1)) &&
+        clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, n, ext, NULL) == CL_SUCCESS) {
+        ext[n] = '\0';
+        info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+        info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    }
+    free(ext);
 }
 
 #define NO_ICD_HINT                                                                       \

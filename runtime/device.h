@@ -22,6 +22,7 @@ typedef struct kd_device_info {
     size_t max_work_group;
     size_t max_item[3];        /* CL_DEVICE_MAX_WORK_ITEM_SIZES (NVIDIA: 1024, 1024, 64) */
     unsigned mem_base_align_bytes;
+    bool big_endian;           /* !CL_DEVICE_ENDIAN_LITTLE: kdcl's files and host data are little-endian */
     bool fp16, fp64;
 } kd_device_info;
 

@@ -87,7 +87,7 @@ static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int 
  * defaults (before any override) and with each candidate. */
 
 #define STEP_WARMUP 2
-#define STEP_REPEAT 5
+#define STEP_REPEAT 7
 
 #define STEP_MAX_MODELS 8
 
@@ -146,13 +146,13 @@ static kd_status parse_check(step_env *e, const char *list, kd_err *err) {
     return KD_OK;
 }
 
-/* Median ms of one training step of each model (into ms[]). */
+/* The fastest ms of one training step of each model (into ms[]). */
 static kd_status time_steps(kd_ctx *ctx, const step_env *e, double *ms) {
     for (int i = 0; i < e->nmodels; i++) {
         kd_step_bench b;
         const step_model *sm = &e->models[i];
         kd_status st = kd_step_bench_open(ctx, sm->spec, sm->c, sm->h, sm->w, e->classes, e->batch, &b);
-        if (st == KD_OK) st = kd_step_bench_median(&b, STEP_WARMUP, STEP_REPEAT, true, &ms[i]);
+        if (st == KD_OK) st = kd_step_bench_min(&b, STEP_WARMUP, STEP_REPEAT, true, &ms[i]);
         kd_step_bench_close(&b);
         if (st != KD_OK) {
             kd_err_prefix(&ctx->err, "timing %s '%s': ", e->models[i].role, e->models[i].spec);
@@ -196,7 +196,7 @@ static kd_status choose_by_steps(kd_ctx *ctx, const step_env *e, const kd_tune_r
         out->thr = found_thr;
         return KD_OK;
     }
-    printf("\nwhole training steps, batch %d (median of %d after %d warm-up), speed-up over CLBlast's defaults:\n",
+    printf("\nwhole training steps, batch %d (fastest of %d after %d warm-up), speed-up over CLBlast's defaults:\n",
            e->batch, STEP_REPEAT, STEP_WARMUP);
     printf("  %-40s", "");
     for (int i = 0; i < e->nmodels; i++) printf(" %8s", e->models[i].role);

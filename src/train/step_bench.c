@@ -69,19 +69,15 @@ kd_status kd_step_bench_run(kd_step_bench *b, int count, bool train, double *ms)
     return KD_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-kd_status kd_step_bench_median(kd_step_bench *b, int warmup, int repeat, bool train, double *median_ms) {
+kd_status kd_step_bench_min(kd_step_bench *b, int warmup, int repeat, bool train, double *min_ms) {
     double ms[64];
     if (repeat < 1) repeat = 1;
     if (repeat > 64) repeat = 64;
     KD_TRY(kd_step_bench_run(b, warmup, train, NULL));
     KD_TRY(kd_step_bench_run(b, repeat, train, ms));
-    qsort(ms, (size_t)repeat, sizeof ms[0], cmp_double);
-    *median_ms = repeat % 2 ? ms[repeat / 2] : 0.5 * (ms[repeat / 2 - 1] + ms[repeat / 2]);
+    *min_ms = ms[0];
+    for (int i = 1; i < repeat; i++)
+        if (ms[i] < *min_ms) *min_ms = ms[i];
     return KD_OK;
 }
 

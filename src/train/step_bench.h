@@ -26,8 +26,10 @@ kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w,
 /* `count` training steps (train) or forward passes; ms[i] the wall time of
  * each, device work included (NULL: untimed warm-up). */
 kd_status kd_step_bench_run(kd_step_bench *b, int count, bool train, double *ms);
-/* The median of `warmup` then `repeat` runs, in ms (repeat <= 64). */
-kd_status kd_step_bench_median(kd_step_bench *b, int warmup, int repeat, bool train, double *median_ms);
+/* The fastest of `repeat` runs after `warmup` ones, in ms (repeat <= 64):
+ * on a shared machine other work only ever adds time, so the minimum is
+ * the steadiest figure. */
+kd_status kd_step_bench_min(kd_step_bench *b, int warmup, int repeat, bool train, double *min_ms);
 void kd_step_bench_close(kd_step_bench *b);
 
 #endif
