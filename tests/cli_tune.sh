@@ -20,7 +20,7 @@ student=conv4x3p1,relu,maxpool2,conv8x3p1,relu,flatten,dense10
 "$bin" tune --check 'seed-cnn@1x36' > e1.txt 2>&1; rc=$?
 check "--check without CxHxW refused (exit $rc)" bash -c "[ $rc -eq 2 ] && grep -q 'is not SPEC@CxHxW' e1.txt"
 "$bin" tune --check 'nosuchlayer@1x8x8' > e2.txt 2>&1; rc=$?
-check "--check with a bad spec refused (exit $rc)" bash -c "[ $rc -eq 2 ] && grep -q \"check1: model spec 'nosuchlayer'\" e2.txt"
+check "--check with a bad spec refused (exit $rc)" bash -c "[ $rc -eq 2 ] && grep -q \"check: model 1: model spec 'nosuchlayer'\" e2.txt"
 check "nothing stored for bad input" bash -c "! ls '$KDCL_CACHE_DIR'/tune-* >/dev/null 2>&1"
 
 "$bin" tune --budget 25 --teacher '' --student "$student" --input 1x12x12 --batch 8 \

@@ -12,6 +12,7 @@
 #include "runtime/buffer.h"
 #include "runtime/tune.h"
 #include "src/cli/commands.h"
+#include "src/cli/model_list.h"
 #include "src/cli/session.h"
 #include "src/layers/conv.h"
 #include "src/model/model.h"
@@ -254,7 +255,7 @@ static bool has_item(const char *list, const char *item) {
 
 int kd_cmd_bench(int argc, char **argv) {
     const char *teacher = KD_BENCH_TEACHER, *student = KD_BENCH_STUDENT, *input = "1x28x28", *what = "all",
-               *conv = "64,64,3,56,32";
+               *conv = "64,64,3,56,32", *listed = "";
     int batch = 32, classes = 10, repeat = 5, warmup = 1, nshapes = 6;
     bool compare = false;
     kd_global g = {0};
@@ -277,7 +278,9 @@ int kd_cmd_bench(int argc, char **argv) {
         {.name = "warmup", .kind = KD_OPT_INT, .dest = &warmup, .metavar = "N",
          .help = "untimed runs first (kernel builds, caches)", .min = 0, .max = 100},
         {.name = "what", .kind = KD_OPT_STR, .dest = &what, .metavar = "LIST",
-         .help = "comma-separated subset of sgemm,shapes,conv,teacher,student (or all)"},
+         .help = "comma-separated subset of sgemm,shapes,conv,teacher,student,models (or all)"},
+        {.name = "models", .kind = KD_OPT_STR, .dest = &listed, .metavar = "SPEC@CxHxW;...",
+         .help = "more models to time (train_step and inference, each at its own input; ';'-separated)"},
         {.name = "compare-untuned", .kind = KD_OPT_FLAG, .dest = &compare,
          .help = "time SGEMM 1024^3 with CLBlast's defaults first, then with the stored tuning (same process)"},
     };
@@ -313,15 +316,15 @@ int kd_cmd_bench(int argc, char **argv) {
                 "--conv '%s' is not CIN,COUT,K,SIZE,BATCH with positive numbers (e.g. 64,64,3,56,32)", conv);
         return kd_cli_report(&err);
     }
-    const char *items[] = {"sgemm", "shapes", "conv", "teacher", "student", "all"};
+    const char *items[] = {"sgemm", "shapes", "conv", "teacher", "student", "models", "all"};
     for (const char *p = what; *p;) {
         size_t m = strcspn(p, ",");
         bool ok = false;
         for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
             ok |= strlen(items[i]) == m && !strncmp(p, items[i], m);
         if (!ok) {
-            kd_fail(&err, KD_ERR_USAGE, "--what: '%.*s' is not one of sgemm,shapes,conv,teacher,student,all", (int)m,
-                    p);
+            kd_fail(&err, KD_ERR_USAGE, "--what: '%.*s' is not one of sgemm,shapes,conv,teacher,student,models,all",
+                    (int)m, p);
             return kd_cli_report(&err);
         }
         p += m;
@@ -341,6 +344,12 @@ int kd_cmd_bench(int argc, char **argv) {
         }
         kd_model_free(m);
     }
+
+    kd_model_ref refs[KD_MODEL_LIST_MAX];
+    int nrefs = 0;
+    if (*listed && kd_model_list_parse(listed, "--models", classes, refs, KD_MODEL_LIST_MAX, &nrefs, &err) != KD_OK)
+        return kd_cli_report(&err);
+    bool run_listed = all || has_item(what, "models");
 
     kd_ctx_opts co = {.no_tuning = true};
     kd_ctx *ctx = NULL;
@@ -376,6 +385,10 @@ int kd_cmd_bench(int argc, char **argv) {
     if (st == KD_OK && (all || has_item(what, "conv"))) st = bench_conv(ctx, &bc, cv[4], cv[0], cv[1], cv[2], cv[3]);
     for (int i = 0; st == KD_OK && i < 2; i++)
         if (run_model[i]) st = bench_model(ctx, &bc, &models[i]);
+    for (int i = 0; st == KD_OK && run_listed && i < nrefs; i++) {
+        model_cfg mc = {"listed", refs[i].spec, refs[i].c, refs[i].h, refs[i].w, classes, batch};
+        st = bench_model(ctx, &bc, &mc);
+    }
     int rc = 0;
     if (st != KD_OK) rc = kd_cli_report(&ctx->err);
     kd_ctx_free(ctx);

@@ -13,6 +13,7 @@
 #include "runtime/blas.h"
 #include "runtime/tune.h"
 #include "src/cli/commands.h"
+#include "src/cli/model_list.h"
 #include "src/cli/session.h"
 #include "src/cli/train_common.h"
 #include "src/model/model.h"
@@ -92,8 +93,8 @@ static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int 
 #define STEP_MAX_MODELS 8
 
 typedef struct step_model {
-    char role[16], spec[512];
-    int c, h, w;
+    char role[16];
+    kd_model_ref ref;
     double base_ms; /* CLBlast's defaults */
 } step_model;
 
@@ -102,48 +103,10 @@ typedef struct step_env {
     int nmodels, classes, batch;
 } step_env;
 
-static kd_status add_model(step_env *e, const char *role, const char *spec, int c, int h, int w, kd_err *err) {
-    if (e->nmodels == STEP_MAX_MODELS)
-        return kd_fail(err, KD_ERR_USAGE, "--check: at most %d models in all", STEP_MAX_MODELS - 2);
-    if (strlen(spec) >= sizeof e->models[0].spec)
-        return kd_fail(err, KD_ERR_USAGE, "--check: model spec '%.40s...' is too long", spec);
-    step_model *m = &e->models[e->nmodels];
+static void add_model(step_env *e, const char *role, const kd_model_ref *r) {
+    step_model *m = &e->models[e->nmodels++];
     snprintf(m->role, sizeof m->role, "%s", role);
-    snprintf(m->spec, sizeof m->spec, "%s", spec);
-    m->c = c, m->h = h, m->w = w;
-    /* A bad spec is refused before any device time is spent. */
-    kd_model *probe = NULL;
-    kd_status st = kd_model_build(spec, c, h, w, e->classes, &probe, err);
-    kd_model_free(probe);
-    if (st != KD_OK) kd_err_prefix(err, "%s: ", role);
-    else e->nmodels++;
-    return st;
-}
-
-static bool parse_input(const char *s, int *c, int *h, int *w) {
-    char tail;
-    return sscanf(s, "%dx%dx%d%c", c, h, w, &tail) == 3 && *c >= 1 && *c <= 4 && *h >= 1 && *w >= 1 && *h <= 8192 &&
-           *w <= 8192;
-}
-
-/* --check "SPEC@CxHxW;SPEC@CxHxW": more models whose whole steps must not
- * get slower (';' between them, since layer strings contain commas). */
-static kd_status parse_check(step_env *e, const char *list, kd_err *err) {
-    char buf[2048];
-    if (strlen(list) >= sizeof buf) return kd_fail(err, KD_ERR_USAGE, "--check is longer than %zu bytes", sizeof buf);
-    snprintf(buf, sizeof buf, "%s", list);
-    int k = 0;
-    for (char *save = NULL, *item = strtok_r(buf, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
-        char *at = strrchr(item, '@');
-        int c, h, w;
-        if (!at || !parse_input(at + 1, &c, &h, &w))
-            return kd_fail(err, KD_ERR_USAGE, "--check: '%s' is not SPEC@CxHxW (e.g. seed-cnn@1x36x36)", item);
-        *at = '\0';
-        char role[16];
-        snprintf(role, sizeof role, "check%d", ++k);
-        KD_TRY(add_model(e, role, item, c, h, w, err));
-    }
-    return KD_OK;
+    m->ref = *r;
 }
 
 /* The fastest ms of one training step of each model (into ms[]). */
@@ -151,11 +114,11 @@ static kd_status time_steps(kd_ctx *ctx, const step_env *e, double *ms) {
     for (int i = 0; i < e->nmodels; i++) {
         kd_step_bench b;
         const step_model *sm = &e->models[i];
-        kd_status st = kd_step_bench_open(ctx, sm->spec, sm->c, sm->h, sm->w, e->classes, e->batch, &b);
+        kd_status st = kd_step_bench_open(ctx, sm->ref.spec, sm->ref.c, sm->ref.h, sm->ref.w, e->classes, e->batch, &b);
         if (st == KD_OK) st = kd_step_bench_min(&b, STEP_WARMUP, STEP_REPEAT, true, &ms[i]);
         kd_step_bench_close(&b);
         if (st != KD_OK) {
-            kd_err_prefix(&ctx->err, "timing %s '%s': ", e->models[i].role, e->models[i].spec);
+            kd_err_prefix(&ctx->err, "timing %s '%s': ", e->models[i].role, e->models[i].ref.spec);
             return st;
         }
     }
@@ -287,7 +250,11 @@ int kd_cmd_tune(int argc, char **argv) {
             "defaults before the search and with the tuned kernel for every size or with CLBlast's direct\n"
             "kernel below each of a ladder of sizes after it (a few seconds each, outside --budget); the\n"
             "fastest on average that makes no model's step slower is stored. Nothing is stored unless it\n"
-            "beats CLBlast's defaults, on the GEMM shapes and on every model's step.",
+            "beats CLBlast's defaults, on the GEMM shapes and on every model's step. All of it runs in this\n"
+            "one process (CLBlast's defaults cannot be brought back after an override), and after the\n"
+            "search a small model's steps can run slower than in a fresh process (measured on POCL: about\n"
+            "15% for seed-cnn at 36x36), so the check errs towards storing nothing; 'kdcl bench' in new\n"
+            "processes gives the figures to compare.",
         .opts = opts,
         .nopts = (int)(sizeof opts / sizeof opts[0]),
         .global = global,
@@ -300,17 +267,38 @@ int kd_cmd_tune(int argc, char **argv) {
         return kd_cli_report(&err);
     }
     int c, h, w;
-    if (!parse_input(input, &c, &h, &w)) {
+    if (!kd_parse_input(input, &c, &h, &w)) {
         kd_fail(&err, KD_ERR_USAGE, "--input '%s' is not CxHxW with 1-4 channels (e.g. 1x28x28)", input);
         return kd_cli_report(&err);
     }
     step_env se = {.classes = classes, .batch = batch};
     if (!do_show && !do_reset) {
         const char *roles[2] = {"teacher", "student"}, *specs[2] = {teacher, student};
-        for (int i = 0; i < 2; i++)
-            if (specs[i] && *specs[i] && add_model(&se, roles[i], specs[i], c, h, w, &err) != KD_OK)
+        for (int i = 0; i < 2; i++) {
+            if (!specs[i] || !*specs[i]) continue;
+            kd_model_ref r = {.c = c, .h = h, .w = w};
+            kd_model *probe = NULL;
+            bool bad = strlen(specs[i]) >= sizeof r.spec ||
+                       kd_model_build(specs[i], c, h, w, classes, &probe, &err) != KD_OK;
+            if (bad) {
+                if (!err.code) kd_fail(&err, KD_ERR_USAGE, "--%s: model spec is too long", roles[i]);
+                kd_err_prefix(&err, "%s: ", roles[i]);
                 return kd_cli_report(&err);
-        if (check && *check && parse_check(&se, check, &err) != KD_OK) return kd_cli_report(&err);
+            }
+            kd_model_free(probe);
+            snprintf(r.spec, sizeof r.spec, "%s", specs[i]);
+            add_model(&se, roles[i], &r);
+        }
+        kd_model_ref refs[KD_MODEL_LIST_MAX];
+        int nrefs = 0;
+        int room = STEP_MAX_MODELS - se.nmodels;
+        if (*check && kd_model_list_parse(check, "--check", classes, refs, room, &nrefs, &err) != KD_OK)
+            return kd_cli_report(&err);
+        for (int i = 0; i < nrefs; i++) {
+            char role[16];
+            snprintf(role, sizeof role, "check%d", i + 1);
+            add_model(&se, role, &refs[i]);
+        }
     }
     kd_tune_shape shapes[KD_TUNE_MAX_SHAPES - 1];
     int nshapes = 0;
@@ -363,7 +351,8 @@ int kd_cmd_tune(int argc, char **argv) {
         for (int i = 0; i < se.nmodels; i++) {
             step_model *sm = &se.models[i];
             sm->base_ms = base_ms[i];
-            printf("  %-8s %s at %dx%dx%d: %.1f ms\n", sm->role, sm->spec, sm->c, sm->h, sm->w, sm->base_ms);
+            printf("  %-8s %s at %dx%dx%d: %.1f ms\n", sm->role, sm->ref.spec, sm->ref.c, sm->ref.h, sm->ref.w,
+                   sm->base_ms);
         }
     }
 
