@@ -29,13 +29,15 @@ static kd_status whole_write(kd_ctx *ctx, cl_mem dst, size_t offset, size_t byte
     unsigned char *h = malloc(size);
     if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory initialising a %zu-byte buffer", size);
     cl_int e = CL_SUCCESS;
+    const char *call = "clEnqueueReadBuffer";
     if (offset != 0 || bytes != size) e = clEnqueueReadBuffer(ctx->queue, dst, CL_TRUE, 0, size, h, 0, NULL, NULL);
     if (e == CL_SUCCESS) {
         memcpy(h + offset, src, bytes);
+        call = "clEnqueueWriteBuffer";
         e = clEnqueueWriteBuffer(ctx->queue, dst, CL_TRUE, 0, size, h, 0, NULL, NULL);
     }
     free(h);
-    KD_CL_RET(&ctx->err, e, "clEnqueueWriteBuffer");
+    KD_CL_RET(&ctx->err, e, call);
     return KD_OK;
 }
 

@@ -142,7 +142,8 @@ typedef struct step_choice {
  * this process; else the search's set alone), times the steps, and keeps
  * the candidate with the lowest mean time ratio among those that make no
  * model slower than the defaults. */
-static kd_status choose_by_steps(kd_ctx *ctx, const step_env *e, const kd_tune_result *res, step_choice *out) {
+static kd_status choose_by_steps(kd_ctx *ctx, const step_env *e, const kd_tune_result *res,
+                                 volatile sig_atomic_t *stop, step_choice *out) {
     memset(out, 0, sizeof *out);
     size_t found_thr = 0;
     kd_tune_get(&res->best, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE", &found_thr);
@@ -165,6 +166,10 @@ static kd_status choose_by_steps(kd_ctx *ctx, const step_env *e, const kd_tune_r
     for (int i = 0; i < e->nmodels; i++) printf(" %8s", e->models[i].role);
     printf("\n");
     for (int l = 0; l < nl; l++) {
+        if (*stop) {
+            printf("  (interrupted: the candidates timed so far decide)\n");
+            break;
+        }
         bool dup = false;
         for (int j = 0; j < l; j++) dup |= ladder[j] == ladder[l];
         if (dup) continue;
@@ -235,7 +240,8 @@ int kd_cmd_tune(int argc, char **argv) {
     };
     kd_cmdline cl = {
         .command = "tune",
-        .usage = "kdcl tune [--budget SECONDS] [--teacher SPEC] [--student SPEC] [--batch N] [--input CxHxW]\n"
+        .usage = "kdcl tune [--budget SECONDS] [--teacher SPEC] [--student SPEC] [--check LIST] [--batch N]\n"
+                 "                 [--input CxHxW]\n"
                  "       kdcl tune --show | --reset",
         .description =
             "Searches the kernel parameters of CLBlast's SGEMM (the indirect kernel Xgemm, the direct kernel\n"
@@ -394,14 +400,17 @@ int kd_cmd_tune(int argc, char **argv) {
     char steps_line[512] = "";
     if (se.nmodels > 0) {
         step_choice ch;
-        if (choose_by_steps(ctx, &se, res, &ch) != KD_OK) {
+        if (choose_by_steps(ctx, &se, res, stop, &ch) != KD_OK) {
             rc = kd_cli_report(&ctx->err);
             free(res);
             goto done;
         }
         if (!ch.found) {
-            printf("every candidate makes a model's training step slower than CLBlast's defaults; nothing stored%s\n",
+            printf("%s; nothing stored%s\n",
+                   *stop ? "interrupted before a candidate passed the whole-step check"
+                         : "every candidate makes a model's training step slower than CLBlast's defaults",
                    have_prev ? " (the stored tuning is left as it was)" : "");
+            if (*stop) rc = 130;
             free(res);
             goto done;
         }
