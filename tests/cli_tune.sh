@@ -31,10 +31,8 @@ check "defaults timed first, per model" bash -c "grep -q '^  student  $student a
 # The ladder's rows: "  tuned Xgemm ..., direct kernel below N^3   1.05x   0.98x  (3 s) slower"
 rows=$(grep -c '^  tuned Xgemm.*x  *[0-9.]*x  (' t.txt)
 "$bin" tune --show > show.txt 2>&1
-if grep -q 'whole-step check: not possible in this process' t.txt; then
-  check "stored without the ladder (the search replaced the direct kernel)" grep -q '^stored in ' t.txt
-elif grep -q '^stored in ' t.txt; then
-  check "whole-step table has one row per candidate ($rows)" test "$rows" -ge 2
+if grep -q '^stored in ' t.txt; then
+  check "whole-step table has a row per candidate ($rows)" test "$rows" -ge 1
   thr=$(sed -n 's/^GemmRoutine XGEMM_MIN_INDIRECT_SIZE=\([0-9]*\)$/\1/p' show.txt)
   if [ "$thr" = 0 ]; then row=$(grep '^  tuned Xgemm for every size' t.txt)
   else row=$(grep "^  tuned Xgemm, direct kernel below ${thr}^3 " t.txt); fi

@@ -137,28 +137,25 @@ typedef struct step_choice {
     double ms[STEP_MAX_MODELS], mean; /* mean of tuned/untuned step time over the models */
 } step_choice;
 
-/* Applies each candidate (the search's Xgemm with CLBlast's direct kernel
- * below different sizes, when CLBlast's direct kernel is still the one in
- * this process; else the search's set alone), times the steps, and keeps
- * the candidate with the lowest mean time ratio among those that make no
- * model slower than the defaults. */
+/* Applies each candidate and times the steps, keeping the candidate with
+ * the lowest mean time ratio among those that make no model slower than the
+ * defaults. The candidates are the search's set with CLBlast's direct
+ * kernel below a ladder of sizes, while the direct kernel in this process is
+ * still CLBlast's own; once the search has replaced it (phase B), only a
+ * set whose direct kernel is the one loaded here can be timed: the search's
+ * own (when it carries its direct kernel), else the direct kernel never
+ * launched (size 0). */
 static kd_status choose_by_steps(kd_ctx *ctx, const step_env *e, const kd_tune_result *res,
                                  volatile sig_atomic_t *stop, step_choice *out) {
     memset(out, 0, sizeof *out);
-    size_t found_thr = 0;
+    size_t found_thr = 0, wgd;
     kd_tune_get(&res->best, "GemmRoutine", "XGEMM_MIN_INDIRECT_SIZE", &found_thr);
     /* 512: CLBlast's own default for devices it does not know. */
     size_t ladder[] = {found_thr, 0, 128, 192, 256, 384, 512};
-    int nl = res->direct_overridden ? 1 : (int)(sizeof ladder / sizeof ladder[0]);
-    size_t wgd;
-    bool exact = !res->direct_overridden || kd_tune_get(&res->best, "XgemmDirect", "WGD", &wgd);
-    if (!exact) {
-        printf("whole-step check: not possible in this process (the search replaced CLBlast's direct kernel, which\n"
-               "the stored set keeps); 'kdcl bench' in a new process compares the steps\n");
-        out->found = true;
-        out->set = res->best;
-        out->thr = found_thr;
-        return KD_OK;
+    int nl = (int)(sizeof ladder / sizeof ladder[0]);
+    if (res->direct_overridden) {
+        nl = 1;
+        if (!kd_tune_get(&res->best, "XgemmDirect", "WGD", &wgd)) ladder[0] = 0;
     }
     printf("\nwhole training steps, batch %d (fastest of %d after %d warm-up), speed-up over CLBlast's defaults:\n",
            e->batch, STEP_REPEAT, STEP_WARMUP);
@@ -251,16 +248,16 @@ int kd_cmd_tune(int argc, char **argv) {
             "are refused. The best set is stored in the cache directory (see 'kdcl --help'), keyed by device,\n"
             "driver, platform and CLBlast version, and applied at start-up by every kdcl command on this\n"
             "device: 'kdcl devices' and 'kdcl bench' say whether it was. Ctrl-C ends the search early and\n"
-            "keeps the best found so far. What is stored is then chosen by whole training steps: the\n"
-            "models' steps (teacher, student and --check, each at --batch) are timed with CLBlast's\n"
-            "defaults before the search and with the tuned kernel for every size or with CLBlast's direct\n"
-            "kernel below each of a ladder of sizes after it (a few seconds each, outside --budget); the\n"
-            "fastest on average that makes no model's step slower is stored. Nothing is stored unless it\n"
-            "beats CLBlast's defaults, on the GEMM shapes and on every model's step. All of it runs in this\n"
-            "one process (CLBlast's defaults cannot be brought back after an override), and after the\n"
-            "search a small model's steps can run slower than in a fresh process (measured on POCL: about\n"
-            "15% for seed-cnn at 36x36), so the check errs towards storing nothing; 'kdcl bench' in new\n"
-            "processes gives the figures to compare.",
+            "keeps the best found so far. What is stored is then chosen by whole training steps: the models'\n"
+            "steps (teacher, student and --check, each at --batch) are timed with CLBlast's defaults before\n"
+            "the search and, after it, with the tuned kernel for every size and with CLBlast's direct kernel\n"
+            "below each of a ladder of sizes (a CLBlast build and a few steps each, about a minute on POCL,\n"
+            "outside --budget); the fastest on average that makes no model's step slower is stored. Nothing\n"
+            "is stored unless it beats CLBlast's defaults, on the GEMM shapes and on every model's step. All\n"
+            "of it runs in this one process (CLBlast's defaults cannot be brought back after an override),\n"
+            "and after the search a small model's steps can run slower than in a fresh process (measured on\n"
+            "POCL: about 15% for seed-cnn at 36x36), so the check errs towards storing nothing; 'kdcl bench'\n"
+            "in new processes gives the figures to compare.",
         .opts = opts,
         .nopts = (int)(sizeof opts / sizeof opts[0]),
         .global = global,
