@@ -279,17 +279,11 @@ int kd_cmd_tune(int argc, char **argv) {
         const char *roles[2] = {"teacher", "student"}, *specs[2] = {teacher, student};
         for (int i = 0; i < 2; i++) {
             if (!specs[i] || !*specs[i]) continue;
-            kd_model_ref r = {.c = c, .h = h, .w = w};
-            kd_model *probe = NULL;
-            bool bad = strlen(specs[i]) >= sizeof r.spec ||
-                       kd_model_build(specs[i], c, h, w, classes, &probe, &err) != KD_OK;
-            if (bad) {
-                if (!err.code) kd_fail(&err, KD_ERR_USAGE, "--%s: model spec is too long", roles[i]);
+            kd_model_ref r;
+            if (kd_model_ref_make(specs[i], c, h, w, classes, &r, &err) != KD_OK) {
                 kd_err_prefix(&err, "%s: ", roles[i]);
                 return kd_cli_report(&err);
             }
-            kd_model_free(probe);
-            snprintf(r.spec, sizeof r.spec, "%s", specs[i]);
             add_model(&se, roles[i], &r);
         }
         kd_model_ref refs[KD_MODEL_LIST_MAX];

@@ -17,6 +17,9 @@ typedef struct kd_model_ref {
 
 /* "CxHxW" with 1-4 channels and sides up to 8192. */
 bool kd_parse_input(const char *s, int *c, int *h, int *w);
+/* One model at an input shape, built once for `classes` so that a bad spec
+ * or size is refused before any device work. */
+kd_status kd_model_ref_make(const char *spec, int c, int h, int w, int classes, kd_model_ref *out, kd_err *err);
 /* Parses `list` into out[0..*n) (at most cap), building each model once for
  * `classes` so that a bad spec or size is refused before any device work;
  * `flag` names the option in errors. */
