@@ -128,19 +128,6 @@ static void gemm_bufs_free(kd_ctx *ctx, gemm_bufs *g) {
 /* ---------------------------------------------------------------------------
  * One convolution layer. */
 
-static kd_status upload_random(kd_ctx *ctx, cl_mem buf, size_t n, uint64_t seed, float lo, float hi) {
-    float *h = malloc(n * sizeof *h);
-    if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory (%zu floats)", n);
-    uint64_t s = seed;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        h[i] = lo + (hi - lo) * (float)(s >> 40) * 0x1.0p-24f;
-    }
-    kd_status st = kd_write(ctx, buf, 0, n * sizeof *h, h, true);
-    free(h);
-    return st;
-}
-
 static kd_status bench_conv(kd_ctx *ctx, const bench_cfg *bc, int n, int cin, int cout, int k, int size) {
     kd_conv_desc d = {.n = n, .cin = cin, .h = size, .w = size, .cout = cout, .kh = k, .kw = k, .stride = 1,
                       .pad = k / 2};
@@ -159,9 +146,9 @@ static kd_status bench_conv(kd_ctx *ctx, const bench_cfg *bc, int n, int cin, in
     B(kd_buffer_alloc(ctx, nin * sizeof(float), "bench conv input gradient", &dx));
     B(kd_buffer_alloc(ctx, nw * sizeof(float), "bench conv weight gradient", &dw));
     B(kd_buffer_alloc(ctx, nout * sizeof(float), "bench conv output gradient", &dout));
-    B(upload_random(ctx, in, nin, 1, -1, 1));
-    B(upload_random(ctx, w, nw, 2, -0.1f, 0.1f));
-    B(upload_random(ctx, dout, nout, 3, -1, 1));
+    B(kd_upload_uniform(ctx, in, nin, 1, -1, 1));
+    B(kd_upload_uniform(ctx, w, nw, 2, -0.1f, 0.1f));
+    B(kd_upload_uniform(ctx, dout, nout, 3, -1, 1));
     B(kd_fill(ctx, dw, 0, nw * sizeof(float), 0.0f));
     double fwd[256], bwd[256];
     for (int i = 0; st == KD_OK && i < bc->warmup + bc->repeat; i++) {

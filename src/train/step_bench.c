@@ -8,13 +8,13 @@
 #include "src/train/loss.h"
 #include "src/train/progress.h"
 
-static kd_status upload_pixels(kd_ctx *ctx, cl_mem buf, size_t n) {
+kd_status kd_upload_uniform(kd_ctx *ctx, cl_mem buf, size_t n, uint64_t seed, float lo, float hi) {
     float *h = malloc(n * sizeof *h);
     if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory (%zu floats)", n);
-    uint64_t s = 4;
+    uint64_t s = seed;
     for (size_t i = 0; i < n; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        h[i] = (float)(s >> 40) * 0x1.0p-24f;
+        h[i] = lo + (hi - lo) * (float)(s >> 40) * 0x1.0p-24f;
     }
     kd_status st = kd_write(ctx, buf, 0, n * sizeof *h, h, true);
     free(h);
@@ -33,7 +33,7 @@ kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w,
     KD_TRY(kd_model_plan(b->m, batch, true));
     size_t nstate = (size_t)kd_optim_state_per_param(&b->oc) * b->m->train_floats; /* known once attached */
     if (nstate == 0) nstate = 1;
-    KD_TRY(upload_pixels(ctx, b->m->input, (size_t)batch * (size_t)(c * h * w)));
+    KD_TRY(kd_upload_uniform(ctx, b->m->input, (size_t)batch * (size_t)(c * h * w), 4, 0, 1));
     KD_TRY(kd_buffer_alloc(ctx, (size_t)batch * sizeof(int), "bench labels", &b->labels));
     KD_TRY(kd_buffer_alloc(ctx, nstate * sizeof(float), "bench optimizer state", &b->state));
     KD_TRY(kd_fill(ctx, b->state, 0, nstate * sizeof(float), 0.0f));

@@ -5,6 +5,8 @@
 #define KD_TRAIN_STEP_BENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "runtime/ctx.h"
 #include "src/model/model.h"
@@ -31,5 +33,9 @@ kd_status kd_step_bench_run(kd_step_bench *b, int count, bool train, double *ms)
  * the steadiest figure. */
 kd_status kd_step_bench_min(kd_step_bench *b, int warmup, int repeat, bool train, double *min_ms);
 void kd_step_bench_close(kd_step_bench *b);
+
+/* n floats uniform in [lo, hi) from a fixed generator (seed), written to buf:
+ * the same data on every run and device. */
+kd_status kd_upload_uniform(kd_ctx *ctx, cl_mem buf, size_t n, uint64_t seed, float lo, float hi);
 
 #endif
