@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <clblast_c.h>
+
 #include "runtime/cache.h"
 #include "runtime/clcheck.h"
 #include "runtime/program.h"
@@ -89,6 +91,12 @@ void kd_ctx_free(kd_ctx *ctx) {
     free(ctx->pending_id);
     for (int i = 0; i < ctx->nkernels; i++) clReleaseKernel(ctx->kernels[i].k);
     for (int i = 0; i < ctx->nprograms; i++) clReleaseProgram(ctx->programs[i].program);
+    /* CLBlast keeps the programs it built for this context in a process-wide
+     * cache that it would otherwise release from a static destructor at exit,
+     * after the OpenCL implementation may have torn itself down (under
+     * oclgrind that corrupts the heap at exit). Releasing them here, while the
+     * context is alive, also returns their memory to a long-lived process. */
+    CLBlastClearCache();
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->context) clReleaseContext(ctx->context);
     free(ctx);

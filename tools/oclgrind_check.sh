@@ -21,6 +21,10 @@
 # clean: the reports they had inside CLBlast's XgemmDirectTN and in
 # conv_cm_to_nchw were that, not uninitialised data handed to CLBlast.
 #
+# kd_ctx_free clears CLBlast's program cache while the context is alive:
+# left to CLBlast's static destructor at exit, releasing those programs
+# corrupted oclgrind's heap in about 1 exit of 50 (CI's test_blas abort).
+#
 # test_conv leaves its costliest cases to the native runs under oclgrind
 # (see the test). Not in the default list, for time: the larger model tests
 # (test_model, test_e2e, ...). The tests run one per core, longest first.
@@ -34,7 +38,8 @@ fi
 command -v oclgrind >/dev/null || { echo "oclgrind_check: oclgrind is not installed (apt-get install oclgrind)"; exit 1; }
 mkdir -p "$build/oclgrind"
 fail=0
-# One simulator process per core: oclgrind runs a test on one thread.
+# One simulator process per core (oclgrind also spreads a kernel's
+# work-groups over threads, but most of a test is not kernel time).
 jobs=$(nproc 2>/dev/null || echo 2)
 # run_one NAME: one test under oclgrind; its summary line, and on failure its
 # first messages and its output's tail, as one block.
