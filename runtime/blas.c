@@ -120,7 +120,7 @@ kd_status kd_blas_override(kd_ctx *ctx, const char *kernel_name, size_t n, const
     return KD_OK;
 }
 
-/* Kept apart from the GEMM wrappers: used by runtime/tune.c for its cache key. */
+/* Kept apart from the GEMM wrappers: used by runtime/tune_store.c for its cache key. */
 #define KD_STR2(x) #x
 #define KD_STR(x) KD_STR2(x)
 const char *kd_blas_version(void) {

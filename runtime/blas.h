@@ -17,6 +17,17 @@ typedef struct kd_gemm_args {
     cl_mem c; size_t c_off, ldc;
 } kd_gemm_args;
 
+/* A GEMM shape as kd_sgemm runs it (row-major, batch folded in by the
+ * caller), with how often one training step runs it: what a model reports
+ * (src/model/gemm_shapes.c) and what `kdcl tune` and `kdcl bench` time. */
+typedef struct kd_gemm_use {
+    bool ta, tb;
+    int m, n, k;
+    float beta;    /* 0 or 1: dW accumulates, which changes CLBlast's path */
+    double count;  /* how often one training step runs it (weight) */
+    char label[64];
+} kd_gemm_use;
+
 kd_status kd_sgemm(kd_ctx *ctx, const kd_gemm_args *g);
 /* `batch` independent GEMMs, operand i at offset + i*stride. */
 kd_status kd_sgemm_batched(kd_ctx *ctx, const kd_gemm_args *g, size_t a_stride, size_t b_stride,

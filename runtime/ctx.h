@@ -1,6 +1,7 @@
-/* The OpenCL context of one selected device: context, in-order queue,
- * compiled programs and kernels, launch helper, profiling and memory
- * accounting. Everything device-side in kdcl goes through a kd_ctx. */
+/* The OpenCL context of one selected device: context, in-order queue, the
+ * tables of compiled programs and kernels (filled by runtime/program.c and
+ * runtime/kernel.c), profiling and memory accounting. Everything
+ * device-side in kdcl goes through a kd_ctx. */
 #ifndef KD_CTX_H
 #define KD_CTX_H
 
@@ -39,8 +40,7 @@ typedef struct kd_program_entry {
 typedef struct kd_ctx_opts {
     bool profiling;        /* record an event per launch (costs a little) */
     const char *cache_dir; /* NULL: KDCL_CACHE_DIR / XDG_CACHE_HOME / ~/.cache; "off" disables */
-    bool quiet;            /* no warnings on stderr (e.g. an ignored tuning file) */
-    bool no_tuning;        /* do not apply the stored CLBlast tuning (kdcl tune measures the defaults) */
+    bool quiet;            /* no warnings on stderr (e.g. an ignored tuning file, src/cli/session.c) */
 } kd_ctx_opts;
 
 typedef struct kd_ctx {
@@ -49,7 +49,7 @@ typedef struct kd_ctx {
     cl_command_queue queue;
     kd_err err;
     bool profiling, quiet;
-    bool tuned; /* stored CLBlast GEMM tuning (kdcl tune) was applied, see runtime/tune.h */
+    bool tuned; /* stored CLBlast GEMM tuning (kdcl tune) was applied, see runtime/tune_store.h */
 
     bool cache_enabled;
     char cache_dir[1024];
@@ -91,31 +91,6 @@ void kd_ctx_free(kd_ctx *ctx);
 
 /* Waits for the queue and, when profiling, folds finished events into totals. */
 kd_status kd_finish(kd_ctx *ctx);
-
-/* Kernel `name` of program `prog` (cl/<prog>.cl), built on first use. */
-kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kernel **out);
-
-typedef struct kd_arg {
-    size_t size;
-    const void *ptr; /* NULL with size>0: __local memory of that many bytes */
-} kd_arg;
-#define KD_ARG(x) ((kd_arg){sizeof(x), &(x)})
-#define KD_LOCAL(bytes) ((kd_arg){(bytes), NULL})
-/* Expands to "count, array" for kd_launch / kd_run*. */
-#define KD_ARGS(...) (int)(sizeof((kd_arg[]){__VA_ARGS__}) / sizeof(kd_arg)), (kd_arg[]){__VA_ARGS__}
-
-/* Sets the arguments and enqueues. global is the logical size: it is rounded
- * up to a multiple of the work-group size, so kernels bound-check their ids.
- * local NULL: fitted to the global size within the kernel's limit,
- * ctx->wg_limit and the device's per-dimension limits. */
-kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
-                    int nargs, const kd_arg *args);
-kd_status kd_run1d(kd_ctx *ctx, const char *prog, const char *name, size_t n, int nargs,
-                   const kd_arg *args);
-kd_status kd_run2d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, size_t n1,
-                   int nargs, const kd_arg *args);
-kd_status kd_run3d(kd_ctx *ctx, const char *prog, const char *name, size_t n0, size_t n1,
-                   size_t n2, int nargs, const kd_arg *args);
 
 /* Profiling: an event for `id` (from kd_prof_id) to be timed at the next kd_finish. */
 int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm);

@@ -9,6 +9,7 @@
 
 #include "runtime/buffer.h"
 #include "runtime/cache.h"
+#include "runtime/kernel.h"
 #include "runtime/program.h"
 #include "tests/harness.h"
 

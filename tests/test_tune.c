@@ -1,5 +1,6 @@
-/* Stored CLBlast tuning (runtime/tune.h): the text format and its checks,
- * storage keyed by device, application at context creation (ctx->tuned,
+/* Stored CLBlast tuning (runtime/tune_params.h, tune_store.h): the text
+ * format and its checks, storage keyed by device, application by the
+ * command-line session when it opens a context (kd_session_tune; ctx->tuned,
  * GEMMs still correct against float64, the batched routine included), a
  * damaged or inapplicable entry ignored with one warning line, and the
  * cache directory taken from opts or KDCL_CACHE_DIR.
@@ -20,7 +21,8 @@
 #include "runtime/buffer.h"
 #include "runtime/cache.h"
 #include "runtime/fsutil.h"
-#include "runtime/tune.h"
+#include "runtime/tune_store.h"
+#include "src/cli/session.h"
 #include "tests/harness.h"
 
 static const char *CHEAP =
@@ -90,6 +92,13 @@ static void check_gemms(kd_ctx *ctx, const char *what) {
 }
 
 /* Creates a context with stderr captured; returns what was written there. */
+/* A context as a kdcl command opens it: created, then the stored tuning applied. */
+static kd_ctx *session_ctx(const kd_ctx_opts *opts) {
+    kd_ctx *ctx = th_ctx_opts(opts);
+    kd_session_tune(ctx);
+    return ctx;
+}
+
 static kd_ctx *ctx_capture(const kd_ctx_opts *opts, char *log, size_t cap) {
     char path[256];
     snprintf(path, sizeof path, "/tmp/kdcl-test-tune-stderr-%d.txt", (int)getpid());
@@ -98,7 +107,7 @@ static kd_ctx *ctx_capture(const kd_ctx_opts *opts, char *log, size_t cap) {
     FILE *f = fopen(path, "w+");
     if (!f || saved < 0) th_fatal(__FILE__, __LINE__, "capture stderr", path);
     dup2(fileno(f), 2);
-    kd_ctx *ctx = th_ctx_opts(opts);
+    kd_ctx *ctx = session_ctx(opts);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -206,7 +215,7 @@ static void test_text(const kd_device_info *dev) {
 }
 
 int main(void) {
-    kd_ctx *probe = th_ctx_opts(&(kd_ctx_opts){.cache_dir = "off"});
+    kd_ctx *probe = session_ctx(&(kd_ctx_opts){.cache_dir = "off"});
     kd_device_info dev = probe->dev;
     CHECK(!probe->tuned, "no cache directory, yet tuned");
     kd_ctx_free(probe);
@@ -262,8 +271,8 @@ int main(void) {
     MUST_E(&err, kd_tune_load_text(dir, &dev, &text, &err));
     CHECK(text && !strcmp(text, CHEAP), "stored text comes back as written: '%s'", text ? text : "(none)");
     free(text);
-    ctx = th_ctx_opts(&(kd_ctx_opts){.cache_dir = dir, .no_tuning = true});
-    CHECK(!ctx->tuned, "no_tuning, yet tuned");
+    ctx = th_ctx_opts(&(kd_ctx_opts){.cache_dir = dir});
+    CHECK(!ctx->tuned, "a context without kd_session_tune (kdcl tune's and bench's start), yet tuned");
     kd_ctx_free(ctx);
     ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = dir}, log, sizeof log);
     CHECK(ctx->tuned && !log[0], "good entry: tuned %d, stderr '%s'", ctx->tuned, log);
@@ -272,15 +281,15 @@ int main(void) {
 
     /* KDCL_CACHE_DIR picks the directory when opts do not. */
     setenv("KDCL_CACHE_DIR", dir, 1);
-    ctx = th_ctx();
+    ctx = session_ctx(NULL);
     CHECK(ctx->tuned, "KDCL_CACHE_DIR=%s holds an entry, yet not tuned", dir);
     kd_ctx_free(ctx);
     setenv("KDCL_CACHE_DIR", empty, 1);
-    ctx = th_ctx();
+    ctx = session_ctx(NULL);
     CHECK(!ctx->tuned, "KDCL_CACHE_DIR=%s is empty, yet tuned", empty);
     kd_ctx_free(ctx);
     setenv("KDCL_CACHE_DIR", "off", 1);
-    ctx = th_ctx();
+    ctx = session_ctx(NULL);
     CHECK(!ctx->tuned, "KDCL_CACHE_DIR=off, yet tuned");
     kd_ctx_free(ctx);
 
@@ -290,7 +299,7 @@ int main(void) {
     CHECK(removed && !kd_file_exists(path), "reset did not delete %s", path);
     MUST_E(&err, kd_tune_reset(dir, &dev, &removed, &err));
     CHECK(!removed, "a second reset found something");
-    ctx = th_ctx_opts(&(kd_ctx_opts){.cache_dir = dir});
+    ctx = session_ctx(&(kd_ctx_opts){.cache_dir = dir});
     CHECK(!ctx->tuned, "tuned after reset");
     kd_ctx_free(ctx);
     return th_done("test_tune");

@@ -13,6 +13,7 @@
 #include "runtime/blas.h"
 #include "runtime/buffer.h"
 #include "runtime/device.h"
+#include "runtime/kernel.h"
 #include "src/layers/conv.h"
 
 static double now_ms(void) {

@@ -10,7 +10,6 @@
 
 #include "runtime/blas.h"
 #include "runtime/buffer.h"
-#include "runtime/tune.h"
 #include "src/cli/commands.h"
 #include "src/cli/model_list.h"
 #include "src/cli/session.h"
@@ -83,7 +82,7 @@ static kd_status ensure(kd_ctx *ctx, cl_mem *buf, size_t *have, size_t want, con
     return KD_OK;
 }
 
-static kd_status bench_gemm(kd_ctx *ctx, const bench_cfg *bc, gemm_bufs *g, const kd_tune_shape *s,
+static kd_status bench_gemm(kd_ctx *ctx, const bench_cfg *bc, gemm_bufs *g, const kd_gemm_use *s,
                             const char *model) {
     size_t m = (size_t)s->m, n = (size_t)s->n, k = (size_t)s->k;
     KD_TRY(ensure(ctx, &g->a, &g->na, m * k, "bench matrix A"));
@@ -338,23 +337,19 @@ int kd_cmd_bench(int argc, char **argv) {
         return kd_cli_report(&err);
     bool run_listed = all || has_item(what, "models");
 
-    kd_ctx_opts co = {.no_tuning = true};
     kd_ctx *ctx = NULL;
-    if (kd_session_open(&g, &co, &ctx, &err) != KD_OK) return kd_cli_report(&err);
+    if (kd_session_open_untuned(&g, NULL, &ctx, &err) != KD_OK) return kd_cli_report(&err);
     bench_cfg bc = {.repeat = repeat, .warmup = warmup};
     gemm_bufs gb = {0};
     kd_status st = KD_OK;
-    kd_tune_shape big = {.m = 1024, .n = 1024, .k = 1024, .count = 1};
+    kd_gemm_use big = {.m = 1024, .n = 1024, .k = 1024, .count = 1};
     snprintf(big.label, sizeof big.label, "1024^3");
     if (compare && (all || has_item(what, "sgemm"))) {
         fprintf(stderr, "bench: SGEMM with CLBlast's default parameters first\n");
         st = bench_gemm(ctx, &bc, &gb, &big, NULL);
     }
     /* CLBlast's overrides cannot be undone: from here on, tuned if stored. */
-    if (st == KD_OK && kd_tune_apply_stored(ctx) != KD_OK) {
-        fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err.msg);
-        kd_err_clear(&ctx->err);
-    }
+    if (st == KD_OK) kd_session_tune(ctx);
     bc.tuned = ctx->tuned;
     fprintf(stderr, "bench: device %s, %s\n", ctx->dev.name,
             ctx->tuned ? "stored CLBlast tuning applied"
@@ -363,7 +358,7 @@ int kd_cmd_bench(int argc, char **argv) {
     for (int i = 0; st == KD_OK && nshapes > 0 && i < 2 && (all || has_item(what, "shapes")); i++) {
         kd_model *m = NULL;
         st = kd_model_build(models[i].spec, c, h, w, classes, &m, &ctx->err);
-        kd_tune_shape shapes[64];
+        kd_gemm_use shapes[64];
         int ns = st == KD_OK ? kd_model_gemm_shapes(m, batch, shapes, nshapes) : 0;
         for (int s = 0; st == KD_OK && s < ns; s++) st = bench_gemm(ctx, &bc, &gb, &shapes[s], models[i].role);
         kd_model_free(m);

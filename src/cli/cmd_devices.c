@@ -4,11 +4,11 @@
 
 #include "runtime/cache.h"
 #include "runtime/device.h"
-#include "runtime/tune.h"
+#include "runtime/tune_store.h"
 #include "src/cli/commands.h"
 #include "src/cli/session.h"
 
-/* Whether kd_ctx_create will apply stored CLBlast tuning (kdcl tune) on the selected device. */
+/* Whether the commands will apply stored CLBlast tuning (kdcl tune) on the selected device. */
 static void print_tuning(const kd_device_info *dev) {
     char dir[1024], path[4200];
     bool enabled;

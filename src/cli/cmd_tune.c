@@ -1,7 +1,7 @@
 /* kdcl tune: search CLBlast's GEMM kernel parameters for the selected
  * device on the GEMM shapes the given models run (plus 1024^3), store the
  * best set in the cache directory; every later kdcl run on that device
- * applies it (runtime/tune.h). --show prints the stored set, --reset
+ * applies it (runtime/tune_store.h, src/cli/session.c). --show prints the stored set, --reset
  * deletes it. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "runtime/blas.h"
-#include "runtime/tune.h"
+#include "runtime/tune_store.h"
 #include "src/cli/commands.h"
 #include "src/cli/model_list.h"
 #include "src/cli/session.h"
@@ -19,6 +19,7 @@
 #include "src/model/model.h"
 #include "src/train/progress.h"
 #include "src/train/step_bench.h"
+#include "src/tune/search.h"
 
 static int show(kd_ctx *ctx) {
     char path[4200];
@@ -62,13 +63,13 @@ static int reset(kd_ctx *ctx) {
 
 /* The shapes to tune on: the heaviest of each model's GEMMs. */
 static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int h, int w, int classes, int batch,
-                               int per_model, kd_tune_shape *out, int cap, int *n, kd_err *err) {
+                               int per_model, kd_gemm_use *out, int cap, int *n, kd_err *err) {
     *n = 0;
     for (int i = 0; i < nspecs; i++) {
         if (!specs[i] || !*specs[i]) continue;
         kd_model *m = NULL;
         KD_TRY(kd_model_build(specs[i], c, h, w, classes, &m, err));
-        kd_tune_shape shapes[64];
+        kd_gemm_use shapes[64];
         int ns = kd_model_gemm_shapes(m, batch, shapes, per_model < 64 ? per_model : 64);
         for (int s = 0; s < ns && *n < cap; s++) {
             out[*n] = shapes[s];
@@ -297,7 +298,7 @@ int kd_cmd_tune(int argc, char **argv) {
             add_model(&se, role, &refs[i]);
         }
     }
-    kd_tune_shape shapes[KD_TUNE_MAX_SHAPES - 1];
+    kd_gemm_use shapes[KD_TUNE_MAX_SHAPES - 1];
     int nshapes = 0;
     if (!do_show && !do_reset) {
         const char *specs[2] = {teacher, student};
@@ -307,9 +308,8 @@ int kd_cmd_tune(int argc, char **argv) {
     }
 
     /* Without the stored set: CLBlast's defaults are the baseline. */
-    kd_ctx_opts co = {.no_tuning = true};
     kd_ctx *ctx = NULL;
-    if (kd_session_open(&g, &co, &ctx, &err) != KD_OK) return kd_cli_report(&err);
+    if (kd_session_open_untuned(&g, NULL, &ctx, &err) != KD_OK) return kd_cli_report(&err);
     int rc = 0;
     if (!ctx->cache_enabled) {
         kd_fail(&err, KD_ERR_USAGE,
@@ -373,7 +373,7 @@ int kd_cmd_tune(int argc, char **argv) {
     }
     printf("\n%-52s %10s %10s %8s\n", "GEMM (m x n x k; T: teacher, S: student)", "default", "tuned", "speed-up");
     for (int i = 0; i < res->nshapes; i++) {
-        const kd_tune_shape *s = &res->shapes[i];
+        const kd_gemm_use *s = &res->shapes[i];
         double gf = 2e-6 * (double)s->m * (double)s->n * (double)s->k;
         bool have = res->best_ms[i] > 0;
         printf("%-52.52s %5.1f GF/s", s->label, gf / res->base_ms[i]);

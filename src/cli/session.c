@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "runtime/tune_store.h"
 #include "src/dist/dist.h"
 
 void kd_global_opts(kd_global *g, kd_opt *opts) {
@@ -43,13 +44,25 @@ kd_status kd_session_select(const kd_global *g, kd_device_list *list, int *index
     return s;
 }
 
-kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err) {
+kd_status kd_session_open_untuned(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err) {
     kd_device_list list;
     int index = -1;
     KD_TRY(kd_session_select(g, &list, &index, err));
     kd_status s = kd_ctx_create(&list.items[index], opts, ctx, err);
     kd_device_list_free(&list);
     return s;
+}
+
+void kd_session_tune(kd_ctx *ctx) {
+    if (kd_tune_apply_stored(ctx) == KD_OK) return;
+    if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err.msg);
+    kd_err_clear(&ctx->err);
+}
+
+kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err) {
+    KD_TRY(kd_session_open_untuned(g, opts, ctx, err));
+    kd_session_tune(*ctx);
+    return KD_OK;
 }
 
 int kd_cli_report(const kd_err *err) {

@@ -14,11 +14,19 @@ typedef struct kd_global {
 /* Fills opts[KD_GLOBAL_NOPTS] pointing into g. */
 void kd_global_opts(kd_global *g, kd_opt *opts);
 
-/* Lists devices, selects one per g (or KDCL_DEVICE), creates the context and
- * applies stored CLBlast tuning. *index gets the selected entry of *list
- * (list may be NULL when the caller does not need it). */
+/* Lists devices and selects one per g (or KDCL_DEVICE; under mpirun the
+ * local rank's); *index gets the selected entry of *list. */
 kd_status kd_session_select(const kd_global *g, kd_device_list *list, int *index, kd_err *err);
+/* Selects the device, creates the context and applies the stored CLBlast
+ * tuning (kd_session_tune). */
 kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err);
+/* The same without stored tuning: `kdcl tune` and `kdcl bench` measure
+ * CLBlast's defaults first (its overrides cannot be undone in a process). */
+kd_status kd_session_open_untuned(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err);
+/* Applies the stored CLBlast tuning (`kdcl tune`) for ctx's device. A
+ * damaged or inapplicable entry must not stop anything: one warning on
+ * stderr (none when ctx->quiet), and CLBlast's defaults. */
+void kd_session_tune(kd_ctx *ctx);
 
 /* Parses the command line; bad usage is reported, --help printed. Returns
  * the exit status when the command is done already, -1 to go on. */

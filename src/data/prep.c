@@ -3,6 +3,7 @@
  * (all its channels); and the bilinear resize of float activations. */
 #include <limits.h>
 
+#include "runtime/kernel.h"
 #include "src/data/loader.h"
 
 static kd_status check_count(kd_ctx *ctx, double count, const char *what) {

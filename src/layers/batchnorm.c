@@ -1,4 +1,5 @@
 #include "src/layers/batchnorm.h"
+#include "runtime/kernel.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "runtime/blas.h"
+#include "runtime/kernel.h"
 
 /* Workspace layout (floats), the same for both directions:
  *   [0, K*NP)            col (im2col of the input), reused for dcol

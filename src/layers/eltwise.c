@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "runtime/buffer.h"
+#include "runtime/kernel.h"
 
 /* Kernels index with int: refuse counts that do not fit. */
 static kd_status eltwise_count(kd_ctx *ctx, const char *what, size_t n, int *out) {

@@ -1,4 +1,5 @@
 #include "src/layers/pool.h"
+#include "runtime/kernel.h"
 
 #include <limits.h>
 #include <stdio.h>

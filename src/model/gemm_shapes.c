@@ -9,7 +9,7 @@
 #include "src/layers/dense.h"
 #include "src/model/model.h"
 
-static void add_shape(kd_tune_shape *v, int *n, int cap, const char *node, const kd_gemm_shape *g) {
+static void add_shape(kd_gemm_use *v, int *n, int cap, const char *node, const kd_gemm_shape *g) {
     for (int i = 0; i < *n; i++)
         if (v[i].ta == g->ta && v[i].tb == g->tb && v[i].m == g->m && v[i].n == g->n && v[i].k == g->k &&
             v[i].beta == g->beta) {
@@ -17,23 +17,23 @@ static void add_shape(kd_tune_shape *v, int *n, int cap, const char *node, const
             return;
         }
     if (*n == cap) return;
-    kd_tune_shape *s = &v[(*n)++];
+    kd_gemm_use *s = &v[(*n)++];
     memset(s, 0, sizeof *s);
     s->ta = g->ta, s->tb = g->tb, s->m = g->m, s->n = g->n, s->k = g->k, s->beta = g->beta, s->count = g->batch;
     snprintf(s->label, sizeof s->label, "%.32s %s %c%c %dx%dx%d%s", node, g->what, g->ta ? 'T' : 'N',
              g->tb ? 'T' : 'N', g->m, g->n, g->k, g->batch > 1 ? " (batched)" : "");
 }
 
-static double shape_weight(const kd_tune_shape *s) { return s->count * (double)s->m * (double)s->n * (double)s->k; }
+static double shape_weight(const kd_gemm_use *s) { return s->count * (double)s->m * (double)s->n * (double)s->k; }
 
 static int cmp_weight(const void *a, const void *b) {
     double x = shape_weight(a), y = shape_weight(b);
     return (x < y) - (x > y);
 }
 
-int kd_model_gemm_shapes(const kd_model *m, int batch, kd_tune_shape *out, int cap) {
+int kd_model_gemm_shapes(const kd_model *m, int batch, kd_gemm_use *out, int cap) {
     int all_cap = 3 * m->nnodes + 1, n = 0;
-    kd_tune_shape *all = calloc((size_t)all_cap, sizeof *all);
+    kd_gemm_use *all = calloc((size_t)all_cap, sizeof *all);
     if (!all) return 0;
     for (int i = 0; i < m->nnodes; i++) {
         const kd_node *nd = &m->nodes[i];

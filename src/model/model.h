@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "runtime/ctx.h"
-#include "runtime/tune.h"
+#include "runtime/blas.h"
 #include "src/layers/batchnorm.h"
 #include "src/layers/conv.h"
 #include "src/layers/pool.h"
@@ -130,7 +130,7 @@ kd_status kd_model_backward(kd_model *m, int n);
 kd_conv_desc kd_model_conv_desc(const kd_model *m, const kd_node *n, int batch);
 /* The GEMMs of one training step at `batch`, heaviest first, at most cap
  * (duplicates merged: count says how often a step runs each). */
-int kd_model_gemm_shapes(const kd_model *m, int batch, kd_tune_shape *out, int cap);
+int kd_model_gemm_shapes(const kd_model *m, int batch, kd_gemm_use *out, int cap);
 
 /* Host copies of every parameter and buffer, in m->params order, packed
  * (no alignment padding): sum of count floats. */

@@ -4,6 +4,7 @@
  * walks the batch and reduces in local memory (see cl/loss.cl), so a call
  * allocates nothing and its sums are deterministic for a given (n, device). */
 #include "src/train/loss.h"
+#include "runtime/kernel.h"
 
 #include <limits.h>
 #include <math.h>

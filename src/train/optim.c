@@ -1,5 +1,6 @@
 /* Optimizers (host side of cl/optim.cl) and learning-rate schedules. */
 #include "src/train/optim.h"
+#include "runtime/kernel.h"
 
 #include <limits.h>
 #include <math.h>

@@ -9,6 +9,7 @@
 #include "runtime/buffer.h"
 #include "runtime/clcheck.h"
 #include "runtime/fsutil.h"
+#include "runtime/kernel.h"
 #include "src/dist/dist.h"
 #include "src/train/checkpoint.h"
 #include "src/train/evaluate.h"

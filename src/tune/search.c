@@ -1,7 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
-#include "runtime/tune.h"
+#include "src/tune/search.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -10,372 +9,6 @@
 
 #include "runtime/blas.h"
 #include "runtime/buffer.h"
-#include "runtime/cache.h"
-#include "runtime/fsutil.h"
-
-/* ---------------------------------------------------------------------------
- * Parameter sets: CLBlast 1.5.3's kernels and their parameter names, in the
- * order CLBlast lists them (its database headers). */
-
-typedef struct kernel_def {
-    const char *name;
-    int n;
-    const char *keys[KD_TUNE_MAX_PARAMS];
-} kernel_def;
-
-enum { X_GEMMK, X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG, X_SA, X_SB, X_STRM,
-       X_STRN, X_VWM, X_VWN, X_N };
-enum { D_KWID, D_MDIMAD, D_MDIMCD, D_NDIMBD, D_NDIMCD, D_PADA, D_PADB, D_VWMD, D_VWND, D_WGD, D_N };
-
-static const kernel_def DEFS[] = {
-    {"Xgemm", X_N, {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA", "SB",
-                    "STRM", "STRN", "VWM", "VWN"}},
-    {"XgemmDirect", D_N, {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD", "PADA", "PADB", "VWMD", "VWND", "WGD"}},
-    {"GemmRoutine", 1, {"XGEMM_MIN_INDIRECT_SIZE"}},
-    {"Copy", 4, {"COPY_DIMX", "COPY_DIMY", "COPY_VW", "COPY_WPT"}},
-    {"Pad", 4, {"PAD_DIMX", "PAD_DIMY", "PAD_WPTX", "PAD_WPTY"}},
-    {"Transpose", 4, {"TRA_DIM", "TRA_PAD", "TRA_SHUFFLE", "TRA_WPT"}},
-    {"Padtranspose", 3, {"PADTRA_PAD", "PADTRA_TILE", "PADTRA_WPT"}},
-};
-#define NDEFS (int)(sizeof DEFS / sizeof DEFS[0])
-
-/* GEMMs with m*n*k below XGEMM_MIN_INDIRECT_SIZE^3 take the direct kernel;
- * 2^20 cubed still fits CLBlast's unsigned long long product. */
-#define MAX_VALUE ((size_t)1 << 20)
-
-static const kernel_def *find_def(const char *name) {
-    size_t len = strlen(name);
-    for (int i = 0; i < NDEFS; i++)
-        if (strlen(DEFS[i].name) == len && !memcmp(DEFS[i].name, name, len)) return &DEFS[i];
-    return NULL;
-}
-
-static const kd_tune_kernel *find_kernel(const kd_tune_set *s, const char *name) {
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->kernels[i].name, name)) return &s->kernels[i];
-    return NULL;
-}
-
-bool kd_tune_get(const kd_tune_set *s, const char *name, const char *key, size_t *val) {
-    const kd_tune_kernel *k = find_kernel(s, name);
-    if (!k) return false;
-    for (int i = 0; i < k->n; i++)
-        if (!strcmp(k->keys[i], key)) {
-            *val = k->vals[i];
-            return true;
-        }
-    return false;
-}
-
-/* Replaces (or adds) kernel `name` in s with values in DEFS order. */
-static void set_kernel(kd_tune_set *s, const char *name, const size_t *vals) {
-    const kernel_def *d = find_def(name);
-    KD_ASSERT(d);
-    kd_tune_kernel *k = NULL;
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->kernels[i].name, name)) k = &s->kernels[i];
-    if (!k) {
-        KD_ASSERT(s->n < KD_TUNE_MAX_KERNELS);
-        k = &s->kernels[s->n++];
-    }
-    memset(k, 0, sizeof *k);
-    snprintf(k->name, sizeof k->name, "%s", name);
-    k->n = d->n;
-    for (int i = 0; i < d->n; i++) {
-        snprintf(k->keys[i], sizeof k->keys[i], "%s", d->keys[i]);
-        k->vals[i] = vals[i];
-    }
-}
-
-kd_status kd_tune_parse(const char *text, size_t len, kd_tune_set *out, kd_err *err) {
-    memset(out, 0, sizeof *out);
-    int lineno = 0;
-    size_t pos = 0;
-    while (pos < len) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n') end++;
-        char line[1024];
-        size_t n = end - pos;
-        lineno++;
-        if (n >= sizeof line)
-            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: longer than %zu characters", lineno, sizeof line - 1);
-        memcpy(line, text + pos, n);
-        line[n] = '\0';
-        pos = end + 1;
-        if (memchr(line, '\0', n))
-            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: contains a NUL byte (not a text file)", lineno);
-        char *save = NULL, *tok = strtok_r(line, " \t\r", &save);
-        if (!tok || tok[0] == '#') continue;
-        const kernel_def *d = find_def(tok);
-        if (!d)
-            return kd_fail(err, KD_ERR_INPUT,
-                           "tuning line %d: unknown CLBlast kernel '%.64s' (expected Xgemm, XgemmDirect, "
-                           "GemmRoutine, Copy, Pad, Transpose or Padtranspose)",
-                           lineno, tok);
-        if (find_kernel(out, d->name))
-            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: kernel %s given twice", lineno, d->name);
-        if (out->n == KD_TUNE_MAX_KERNELS)
-            return kd_fail(err, KD_ERR_INPUT, "tuning line %d: more than %d kernels", lineno, KD_TUNE_MAX_KERNELS);
-        size_t vals[KD_TUNE_MAX_PARAMS];
-        bool seen[KD_TUNE_MAX_PARAMS] = {0};
-        while ((tok = strtok_r(NULL, " \t\r", &save))) {
-            char *eq = strchr(tok, '=');
-            if (!eq)
-                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: '%.64s' is not KEY=VALUE", lineno, tok);
-            *eq = '\0';
-            int idx = -1;
-            for (int i = 0; i < d->n; i++)
-                if (!strcmp(d->keys[i], tok)) idx = i;
-            if (idx < 0)
-                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: %s has no parameter '%.64s'", lineno, d->name, tok);
-            if (seen[idx])
-                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: %s given twice", lineno, tok);
-            const char *v = eq + 1;
-            char *vend = NULL;
-            errno = 0;
-            unsigned long long x = (*v >= '0' && *v <= '9') ? strtoull(v, &vend, 10) : 0;
-            if (!vend || *vend || errno || x > MAX_VALUE)
-                return kd_fail(err, KD_ERR_INPUT, "tuning line %d: %s=%.64s is not an integer in [0, %zu]", lineno,
-                               tok, v, MAX_VALUE);
-            vals[idx] = (size_t)x;
-            seen[idx] = true;
-        }
-        for (int i = 0; i < d->n; i++)
-            if (!seen[i])
-                return kd_fail(err, KD_ERR_INPUT,
-                               "tuning line %d: %s lacks %s (CLBlast needs every parameter of a kernel)", lineno,
-                               d->name, d->keys[i]);
-        set_kernel(out, d->name, vals);
-    }
-    if (!out->n) return kd_fail(err, KD_ERR_INPUT, "tuning text names no kernel");
-    return KD_OK;
-}
-
-/* Appends to buf like snprintf, counting what would have been written. */
-static void append(char *buf, size_t cap, int *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void append(char *buf, size_t cap, int *len, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    size_t at = (size_t)*len;
-    int n = vsnprintf(buf && at < cap ? buf + at : NULL, buf && at < cap ? cap - at : 0, fmt, ap);
-    va_end(ap);
-    if (n > 0) *len += n;
-}
-
-int kd_tune_format(const kd_tune_set *s, char *buf, size_t cap) {
-    int len = 0;
-    if (buf && cap) buf[0] = '\0';
-    for (int i = 0; i < s->n; i++) {
-        const kd_tune_kernel *k = &s->kernels[i];
-        append(buf, cap, &len, "%s", k->name);
-        for (int j = 0; j < k->n; j++) append(buf, cap, &len, " %s=%zu", k->keys[j], k->vals[j]);
-        append(buf, cap, &len, "\n");
-    }
-    return len;
-}
-
-/* ---------------------------------------------------------------------------
- * Constraints. These follow CLBlast's tuners (src/tuning/kernels/xgemm.hpp,
- * xgemm_direct.hpp): a set outside them may compile and still compute
- * garbage, so a stored file that breaks one is not applied. */
-
-static bool pow2_in(size_t v, size_t lo, size_t hi) { return v >= lo && v <= hi && (v & (v - 1)) == 0; }
-static bool divides(size_t num, size_t den) { return den && num % den == 0; }
-
-static bool xgemm_valid(const size_t *v, const kd_device_info *dev, char *why, size_t cap) {
-#define NEED(c, ...)                                   \
-    do {                                               \
-        if (!(c)) {                                    \
-            if (why) snprintf(why, cap, __VA_ARGS__); \
-            return false;                              \
-        }                                              \
-    } while (0)
-    NEED(v[X_GEMMK] <= 1 && v[X_SA] <= 1 && v[X_SB] <= 1 && v[X_STRM] <= 1 && v[X_STRN] <= 1,
-         "GEMMK, SA, SB, STRM and STRN must be 0 or 1");
-    NEED(pow2_in(v[X_VWM], 1, 16) && pow2_in(v[X_VWN], 1, 16), "VWM and VWN must be 1, 2, 4, 8 or 16");
-    const int ids[] = {X_KREG, X_KWG, X_KWI, X_MDIMA, X_MDIMC, X_MWG, X_NDIMB, X_NDIMC, X_NWG};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        NEED(v[ids[i]] >= 1, "%s must be at least 1", DEFS[0].keys[ids[i]]);
-    NEED(divides(v[X_KWG], v[X_KWI]), "KWG=%zu is not a multiple of KWI=%zu", v[X_KWG], v[X_KWI]);
-    NEED(divides(v[X_MWG], v[X_MDIMC] * v[X_VWM]), "MWG=%zu is not a multiple of MDIMC*VWM=%zu", v[X_MWG],
-         v[X_MDIMC] * v[X_VWM]);
-    NEED(divides(v[X_NWG], v[X_NDIMC] * v[X_VWN]), "NWG=%zu is not a multiple of NDIMC*VWN=%zu", v[X_NWG],
-         v[X_NDIMC] * v[X_VWN]);
-    NEED(divides(v[X_MWG], v[X_MDIMA] * v[X_VWM]), "MWG=%zu is not a multiple of MDIMA*VWM=%zu", v[X_MWG],
-         v[X_MDIMA] * v[X_VWM]);
-    NEED(divides(v[X_NWG], v[X_NDIMB] * v[X_VWN]), "NWG=%zu is not a multiple of NDIMB*VWN=%zu", v[X_NWG],
-         v[X_NDIMB] * v[X_VWN]);
-    size_t threads = v[X_MDIMC] * v[X_NDIMC];
-    if (v[X_GEMMK] == 0) {
-        NEED(divides(threads, v[X_MDIMA]) && divides(v[X_KWG], threads / v[X_MDIMA]),
-             "KWG=%zu is not a multiple of MDIMC*NDIMC/MDIMA", v[X_KWG]);
-        NEED(divides(threads, v[X_NDIMB]) && divides(v[X_KWG], threads / v[X_NDIMB]),
-             "KWG=%zu is not a multiple of MDIMC*NDIMC/NDIMB", v[X_KWG]);
-        NEED(v[X_KREG] == 1, "KREG must be 1 when GEMMK=0");
-    } else {
-        /* The 2-D register-tiled kernel: what CLBlast's tuner explores for it. */
-        NEED(v[X_KWG] == 1 && v[X_KWI] == 1 && v[X_SA] == 0 && v[X_SB] == 0 && v[X_STRM] == 0 && v[X_STRN] == 0,
-             "GEMMK=1 needs KWG=1, KWI=1, SA=SB=STRM=STRN=0");
-        NEED(v[X_MDIMA] == v[X_MDIMC] && v[X_NDIMB] == v[X_NDIMC], "GEMMK=1 needs MDIMA=MDIMC and NDIMB=NDIMC");
-        NEED(pow2_in(v[X_KREG], 1, 64) && divides(v[X_KREG], v[X_VWN]), "GEMMK=1 needs KREG a multiple of VWN");
-    }
-    NEED(!dev || !dev->max_work_group || threads <= dev->max_work_group,
-         "MDIMC*NDIMC=%zu work-items exceed the device's %zu per work-group", threads,
-         dev ? dev->max_work_group : (size_t)0);
-    size_t local = 4 * (v[X_SA] * v[X_KWG] * v[X_MWG] + v[X_SB] * v[X_KWG] * v[X_NWG]);
-    NEED(!dev || !dev->local_mem || local <= dev->local_mem, "needs %zu bytes of local memory, the device has %llu",
-         local, dev ? (unsigned long long)dev->local_mem : 0ull);
-    return true;
-}
-
-static bool direct_valid(const size_t *v, const kd_device_info *dev, char *why, size_t cap) {
-    NEED(v[D_PADA] <= 1 && v[D_PADB] <= 1, "PADA and PADB must be 0 or 1");
-    NEED(pow2_in(v[D_VWMD], 1, 16) && pow2_in(v[D_VWND], 1, 16), "VWMD and VWND must be 1, 2, 4, 8 or 16");
-    const int ids[] = {D_KWID, D_MDIMAD, D_MDIMCD, D_NDIMBD, D_NDIMCD, D_WGD};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        NEED(v[ids[i]] >= 1, "%s must be at least 1", DEFS[1].keys[ids[i]]);
-    size_t w = v[D_WGD], threads = v[D_MDIMCD] * v[D_NDIMCD];
-    NEED(divides(w, v[D_KWID]), "WGD=%zu is not a multiple of KWID=%zu", w, v[D_KWID]);
-    NEED(divides(w, v[D_MDIMCD] * v[D_VWMD]), "WGD=%zu is not a multiple of MDIMCD*VWMD", w);
-    NEED(divides(w, v[D_NDIMCD] * v[D_VWND]), "WGD=%zu is not a multiple of NDIMCD*VWND", w);
-    NEED(divides(w, v[D_MDIMAD] * v[D_VWMD]), "WGD=%zu is not a multiple of MDIMAD*VWMD", w);
-    NEED(divides(w, v[D_NDIMBD] * v[D_VWND]), "WGD=%zu is not a multiple of NDIMBD*VWND", w);
-    NEED(divides(threads, v[D_MDIMAD]) && divides(w, threads / v[D_MDIMAD]),
-         "WGD=%zu is not a multiple of MDIMCD*NDIMCD/MDIMAD", w);
-    NEED(divides(threads, v[D_NDIMBD]) && divides(w, threads / v[D_NDIMBD]),
-         "WGD=%zu is not a multiple of MDIMCD*NDIMCD/NDIMBD", w);
-    NEED(!dev || !dev->max_work_group || threads <= dev->max_work_group,
-         "MDIMCD*NDIMCD=%zu work-items exceed the device's %zu per work-group", threads,
-         dev ? dev->max_work_group : (size_t)0);
-    size_t local = 4 * (w * (w + v[D_PADA]) + w * (w + v[D_PADB]));
-    NEED(!dev || !dev->local_mem || local <= dev->local_mem, "needs %zu bytes of local memory, the device has %llu",
-         local, dev ? (unsigned long long)dev->local_mem : 0ull);
-    return true;
-}
-
-/* The copy kernels: only what keeps a launch legal. */
-static bool aux_valid(const kd_tune_kernel *k, const kd_device_info *dev, char *why, size_t cap) {
-    size_t threads = 1;
-    for (int i = 0; i < k->n; i++) {
-        const char *key = k->keys[i];
-        size_t v = k->vals[i];
-        bool flag = strstr(key, "_PAD") || strstr(key, "SHUFFLE"); /* TRA_PAD, TRA_SHUFFLE, PADTRA_PAD */
-        NEED(flag ? v <= 1 : v >= 1, flag ? "%s must be 0 or 1" : "%s must be at least 1", key);
-        if (strstr(key, "_VW") || strstr(key, "WPT")) NEED(pow2_in(v, 1, 16), "%s must be 1, 2, 4, 8 or 16", key);
-        if (strstr(key, "DIMX") || strstr(key, "DIMY")) threads *= v;
-        if (!strcmp(key, "TRA_DIM") || !strcmp(key, "PADTRA_TILE")) threads *= v * v;
-    }
-    NEED(!dev || !dev->max_work_group || threads <= dev->max_work_group,
-         "%s: %zu work-items exceed the device's %zu per work-group", k->name, threads,
-         dev ? dev->max_work_group : (size_t)0);
-    return true;
-#undef NEED
-}
-
-kd_status kd_tune_check(const kd_tune_set *s, const kd_device_info *dev, kd_err *err) {
-    char why[256] = "";
-    for (int i = 0; i < s->n; i++) {
-        const kd_tune_kernel *k = &s->kernels[i];
-        const kernel_def *d = find_def(k->name);
-        if (!d || k->n != d->n) return kd_fail(err, KD_ERR_INPUT, "tuning: kernel %s is incomplete", k->name);
-        bool ok = true;
-        if (!strcmp(k->name, "Xgemm")) ok = xgemm_valid(k->vals, dev, why, sizeof why);
-        else if (!strcmp(k->name, "XgemmDirect")) ok = direct_valid(k->vals, dev, why, sizeof why);
-        else if (!strcmp(k->name, "GemmRoutine")) ok = k->vals[0] <= MAX_VALUE;
-        else ok = aux_valid(k, dev, why, sizeof why);
-        if (!ok)
-            return kd_fail(err, KD_ERR_INPUT, "tuning for %s does not satisfy CLBlast's constraints: %s", k->name,
-                           why);
-    }
-    return KD_OK;
-}
-
-kd_status kd_tune_apply(kd_ctx *ctx, const kd_tune_set *s) {
-    KD_TRY(kd_tune_check(s, &ctx->dev, &ctx->err));
-    for (int i = 0; i < s->n; i++) {
-        const kd_tune_kernel *k = &s->kernels[i];
-        const char *keys[KD_TUNE_MAX_PARAMS];
-        for (int j = 0; j < k->n; j++) keys[j] = k->keys[j];
-        KD_TRY(kd_blas_override(ctx, k->name, (size_t)k->n, keys, k->vals));
-    }
-    return KD_OK;
-}
-
-/* ---------------------------------------------------------------------------
- * Storage in the cache directory. */
-
-uint64_t kd_tune_key(const kd_device_info *dev) {
-    uint64_t h = kd_hash_str(KD_HASH_SEED, "kdcl CLBlast tuning");
-    h = kd_hash_str(h, dev->name);
-    h = kd_hash_str(h, dev->vendor);
-    h = kd_hash_str(h, dev->driver_version);
-    h = kd_hash_str(h, dev->platform_name);
-    h = kd_hash_str(h, dev->platform_version);
-    h = kd_hash_str(h, kd_blas_version());
-    uint32_t format = KD_TUNE_FORMAT;
-    return kd_hash64(h, &format, sizeof format);
-}
-
-void kd_tune_path(const char *dir, const kd_device_info *dev, char *path, size_t cap) {
-    kd_cache_path(dir, "tune", kd_tune_key(dev), path, cap);
-}
-
-kd_status kd_tune_store(const char *dir, const kd_device_info *dev, const char *text, kd_err *err) {
-    kd_tune_set s;
-    KD_TRY(kd_tune_parse(text, strlen(text), &s, err));
-    KD_TRY(kd_tune_check(&s, dev, err));
-    return kd_cache_store(dir, "tune", kd_tune_key(dev), text, strlen(text), err);
-}
-
-kd_status kd_tune_load_text(const char *dir, const kd_device_info *dev, char **text, kd_err *err) {
-    *text = NULL;
-    char path[4200];
-    kd_tune_path(dir, dev, path, sizeof path);
-    if (!kd_file_exists(path)) return KD_OK;
-    void *data = NULL;
-    size_t size = 0;
-    if (!kd_cache_load(dir, "tune", kd_tune_key(dev), &data, &size))
-        return kd_fail(err, KD_ERR_INPUT,
-                       "%s is damaged (bad header or checksum); run 'kdcl tune' again or 'kdcl tune --reset'", path);
-    char *t = realloc(data, size + 1);
-    if (!t) {
-        free(data);
-        return kd_fail(err, KD_ERR_NOMEM, "out of host memory reading %s", path);
-    }
-    t[size] = '\0';
-    *text = t;
-    return KD_OK;
-}
-
-kd_status kd_tune_reset(const char *dir, const kd_device_info *dev, bool *removed, kd_err *err) {
-    char path[4200];
-    kd_tune_path(dir, dev, path, sizeof path);
-    *removed = false;
-    if (!kd_file_exists(path)) return KD_OK;
-    if (remove(path) != 0) return kd_fail(err, KD_ERR_IO, "cannot delete %s: %s", path, strerror(errno));
-    *removed = true;
-    return KD_OK;
-}
-
-kd_status kd_tune_apply_stored(kd_ctx *ctx) {
-    ctx->tuned = false;
-    if (!ctx->cache_enabled) return KD_OK;
-    char *text = NULL;
-    KD_TRY(kd_tune_load_text(ctx->cache_dir, &ctx->dev, &text, &ctx->err));
-    if (!text) return KD_OK;
-    kd_tune_set s;
-    char path[4200];
-    kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
-    kd_status st = kd_tune_parse(text, strlen(text), &s, &ctx->err);
-    free(text);
-    if (st == KD_OK) st = kd_tune_apply(ctx, &s);
-    if (st != KD_OK) {
-        kd_err_prefix(&ctx->err, "%s: ", path);
-        return st;
-    }
-    ctx->tuned = true;
-    return KD_OK;
-}
 
 /* ---------------------------------------------------------------------------
  * The search.
@@ -437,7 +70,7 @@ typedef struct tuner {
     kd_tune_result *res;
     double t0, search_end;
     int ns;
-    kd_tune_shape *sh;               /* res->shapes */
+    kd_gemm_use *sh;               /* res->shapes */
     double w[KD_TUNE_MAX_SHAPES];    /* cost per ms */
     double base[KD_TUNE_MAX_SHAPES]; /* CLBlast defaults, ms per call */
     double ind[KD_TUNE_MAX_SHAPES];  /* best indirect candidate, ms */
@@ -491,19 +124,12 @@ static const char *phase_kernel(int phase) { return phase == 0 ? "Xgemm" : "Xgem
 
 static void cand_text(int phase, const cand *c, char *buf, size_t cap) {
     kd_tune_set s = {0};
-    set_kernel(&s, phase_kernel(phase), c->v);
+    kd_tune_put(&s, phase_kernel(phase), c->v);
     int n = kd_tune_format(&s, buf, cap);
     if (n > 0 && (size_t)n <= cap && buf[n - 1] == '\n') buf[n - 1] = '\0';
 }
 
-static kd_status override(kd_ctx *ctx, const char *name, const size_t *vals) {
-    const kernel_def *d = find_def(name);
-    const char *keys[KD_TUNE_MAX_PARAMS];
-    for (int i = 0; i < d->n; i++) keys[i] = d->keys[i];
-    return kd_blas_override(ctx, name, (size_t)d->n, keys, vals);
-}
-
-static kd_status set_threshold(kd_ctx *ctx, size_t t) { return override(ctx, "GemmRoutine", &t); }
+static kd_status set_threshold(kd_ctx *ctx, size_t t) { return kd_tune_override(ctx, "GemmRoutine", &t); }
 
 static kd_gemm_args shape_args(const tuner *t, bool ta, bool tb, int m, int n, int k, float beta) {
     kd_gemm_args g = {.ta = ta, .tb = tb, .m = (size_t)m, .n = (size_t)n, .k = (size_t)k, .alpha = 1.0f,
@@ -535,7 +161,7 @@ static bool ref_close(double got, double want, double abs_sum) { return fabs(got
  * limit_ms. */
 static int run_shape(tuner *t, int i, double limit_ms, double *ms) {
     kd_ctx *ctx = t->ctx;
-    const kd_tune_shape *s = &t->sh[i];
+    const kd_gemm_use *s = &t->sh[i];
     size_t mn = (size_t)s->m * (size_t)s->n;
     kd_gemm_args g = shape_args(t, s->ta, s->tb, s->m, s->n, s->k, s->beta);
     if (t->ref[i] && now_s() > t->search_end) return RUN_LATE;
@@ -610,7 +236,7 @@ static int run_check(tuner *t, const check_shape *s) {
     return RUN_OK;
 }
 
-static double mnk(const kd_tune_shape *s) { return (double)s->m * (double)s->n * (double)s->k; }
+static double mnk(const kd_gemm_use *s) { return (double)s->m * (double)s->n * (double)s->k; }
 
 /* The checks a candidate of `phase` must pass. Phase B only runs the
  * transpositions its shapes use: each is a separate kernel for POCL to
@@ -690,27 +316,29 @@ static void mark_seen(tuner *t, int phase, const cand *c) {
  * tie it to the compute layout so equivalent sets are not built twice. */
 static void normalise(int phase, cand *c) {
     if (phase != 0) return;
-    if (!c->v[X_SA] || c->v[X_GEMMK]) c->v[X_MDIMA] = c->v[X_MDIMC];
-    if (!c->v[X_SB] || c->v[X_GEMMK]) c->v[X_NDIMB] = c->v[X_NDIMC];
+    if (!c->v[KD_XG_SA] || c->v[KD_XG_GEMMK]) c->v[KD_XG_MDIMA] = c->v[KD_XG_MDIMC];
+    if (!c->v[KD_XG_SB] || c->v[KD_XG_GEMMK]) c->v[KD_XG_NDIMB] = c->v[KD_XG_NDIMC];
 }
 
 static bool cand_valid(const tuner *t, int phase, const cand *c) {
-    return phase == 0 ? xgemm_valid(c->v, &t->ctx->dev, NULL, 0) : direct_valid(c->v, &t->ctx->dev, NULL, 0);
+    return phase == 0 ? kd_tune_xgemm_valid(c->v, &t->ctx->dev, NULL, 0)
+                      : kd_tune_direct_valid(c->v, &t->ctx->dev, NULL, 0);
 }
 
 static cand make_x(size_t gemmk, size_t kreg, size_t kwg, size_t kwi, size_t mdimc, size_t mwg, size_t ndimc,
                    size_t nwg, size_t sa, size_t sb, size_t vwm, size_t vwn) {
     cand c = {{0}};
-    c.v[X_GEMMK] = gemmk, c.v[X_KREG] = kreg, c.v[X_KWG] = kwg, c.v[X_KWI] = kwi;
-    c.v[X_MDIMC] = c.v[X_MDIMA] = mdimc, c.v[X_MWG] = mwg, c.v[X_NDIMC] = c.v[X_NDIMB] = ndimc;
-    c.v[X_NWG] = nwg, c.v[X_SA] = sa, c.v[X_SB] = sb, c.v[X_VWM] = vwm, c.v[X_VWN] = vwn;
+    c.v[KD_XG_GEMMK] = gemmk, c.v[KD_XG_KREG] = kreg, c.v[KD_XG_KWG] = kwg, c.v[KD_XG_KWI] = kwi;
+    c.v[KD_XG_MDIMC] = c.v[KD_XG_MDIMA] = mdimc, c.v[KD_XG_MWG] = mwg, c.v[KD_XG_NDIMC] = c.v[KD_XG_NDIMB] = ndimc;
+    c.v[KD_XG_NWG] = nwg, c.v[KD_XG_SA] = sa, c.v[KD_XG_SB] = sb, c.v[KD_XG_VWM] = vwm, c.v[KD_XG_VWN] = vwn;
     return c;
 }
 
 static cand make_d(size_t wgd, size_t mdimcd, size_t ndimcd, size_t kwid, size_t vwmd, size_t vwnd, size_t pad) {
     cand c = {{0}};
-    c.v[D_WGD] = wgd, c.v[D_MDIMCD] = c.v[D_MDIMAD] = mdimcd, c.v[D_NDIMCD] = c.v[D_NDIMBD] = ndimcd;
-    c.v[D_KWID] = kwid, c.v[D_VWMD] = vwmd, c.v[D_VWND] = vwnd, c.v[D_PADA] = c.v[D_PADB] = pad;
+    c.v[KD_XD_WGD] = wgd, c.v[KD_XD_MDIMCD] = c.v[KD_XD_MDIMAD] = mdimcd,
+    c.v[KD_XD_NDIMCD] = c.v[KD_XD_NDIMBD] = ndimcd;
+    c.v[KD_XD_KWID] = kwid, c.v[KD_XD_VWMD] = vwmd, c.v[KD_XD_VWND] = vwnd, c.v[KD_XD_PADA] = c.v[KD_XD_PADB] = pad;
     return c;
 }
 
@@ -748,20 +376,28 @@ typedef struct move {
 } move;
 
 static const move XMOVES[] = {
-    {X_VWM, -1},         {X_VWN, -1},         {X_MWG, -1},       {X_NWG, -1},       {X_MDIMC, -1},
-    {X_NDIMC, -1},       {X_KWG, -1},         {X_KWI, -1},       {X_MWG, X_MDIMC},  {X_NWG, X_NDIMC},
-    {X_MWG, X_VWM},      {X_NWG, X_VWN},      {X_MWG, X_NWG},    {X_VWM, X_VWN},    {X_MDIMC, X_NDIMC},
-    {X_STRM, -1},        {X_STRN, -1},        {X_SA, -1},        {X_SB, -1},        {X_MDIMA, -1},
-    {X_NDIMB, -1},       {X_KREG, -1},
+    {KD_XG_VWM, -1},          {KD_XG_VWN, -1},        {KD_XG_MWG, -1},
+    {KD_XG_NWG, -1},          {KD_XG_MDIMC, -1},      {KD_XG_NDIMC, -1},
+    {KD_XG_KWG, -1},          {KD_XG_KWI, -1},        {KD_XG_MWG, KD_XG_MDIMC},
+    {KD_XG_NWG, KD_XG_NDIMC}, {KD_XG_MWG, KD_XG_VWM}, {KD_XG_NWG, KD_XG_VWN},
+    {KD_XG_MWG, KD_XG_NWG},   {KD_XG_VWM, KD_XG_VWN}, {KD_XG_MDIMC, KD_XG_NDIMC},
+    {KD_XG_STRM, -1},         {KD_XG_STRN, -1},       {KD_XG_SA, -1},
+    {KD_XG_SB, -1},           {KD_XG_MDIMA, -1},      {KD_XG_NDIMB, -1},
+    {KD_XG_KREG, -1},
 };
 static const move DMOVES[] = {
-    {D_VWMD, -1},       {D_VWND, -1},       {D_WGD, -1},    {D_MDIMCD, -1},     {D_NDIMCD, -1},
-    {D_KWID, -1},       {D_WGD, D_MDIMCD},  {D_WGD, D_NDIMCD}, {D_VWMD, D_VWND}, {D_MDIMCD, D_NDIMCD},
-    {D_PADA, -1},       {D_PADB, -1},       {D_MDIMAD, -1}, {D_NDIMBD, -1},
+    {KD_XD_VWMD, -1},          {KD_XD_VWND, -1},
+    {KD_XD_WGD, -1},           {KD_XD_MDIMCD, -1},
+    {KD_XD_NDIMCD, -1},        {KD_XD_KWID, -1},
+    {KD_XD_WGD, KD_XD_MDIMCD}, {KD_XD_WGD, KD_XD_NDIMCD},
+    {KD_XD_VWMD, KD_XD_VWND},  {KD_XD_MDIMCD, KD_XD_NDIMCD},
+    {KD_XD_PADA, -1},          {KD_XD_PADB, -1},
+    {KD_XD_MDIMAD, -1},        {KD_XD_NDIMBD, -1},
 };
 
 static bool is_flag(int phase, int p) {
-    return phase == 0 ? (p == X_SA || p == X_SB || p == X_STRM || p == X_STRN) : (p == D_PADA || p == D_PADB);
+    return phase == 0 ? (p == KD_XG_SA || p == KD_XG_SB || p == KD_XG_STRM || p == KD_XG_STRN)
+                      : (p == KD_XD_PADA || p == KD_XD_PADB);
 }
 
 static bool step(int phase, cand *c, int p, bool up) {
@@ -801,24 +437,24 @@ static bool random_cand(tuner *t, int phase, cand *out) {
     for (int tries = 0; tries < 5000; tries++) {
         cand c = {{0}};
         if (phase == 0) {
-            c.v[X_GEMMK] = 0, c.v[X_KREG] = 1;
-            c.v[X_MWG] = pick(&t->rng, WG, 4), c.v[X_NWG] = pick(&t->rng, WG, 4);
-            c.v[X_KWG] = pick(&t->rng, K, 4), c.v[X_KWI] = pick(&t->rng, KI, 4);
-            c.v[X_MDIMC] = pick(&t->rng, DIM, 5), c.v[X_NDIMC] = pick(&t->rng, DIM, 5);
-            c.v[X_MDIMA] = pick(&t->rng, DIM, 5), c.v[X_NDIMB] = pick(&t->rng, DIM, 5);
-            c.v[X_VWM] = pick(&t->rng, VW, 5), c.v[X_VWN] = pick(&t->rng, VW, 5);
-            c.v[X_SA] = pick(&t->rng, BIT, 2), c.v[X_SB] = pick(&t->rng, BIT, 2);
-            c.v[X_STRM] = pick(&t->rng, BIT, 2), c.v[X_STRN] = pick(&t->rng, BIT, 2);
+            c.v[KD_XG_GEMMK] = 0, c.v[KD_XG_KREG] = 1;
+            c.v[KD_XG_MWG] = pick(&t->rng, WG, 4), c.v[KD_XG_NWG] = pick(&t->rng, WG, 4);
+            c.v[KD_XG_KWG] = pick(&t->rng, K, 4), c.v[KD_XG_KWI] = pick(&t->rng, KI, 4);
+            c.v[KD_XG_MDIMC] = pick(&t->rng, DIM, 5), c.v[KD_XG_NDIMC] = pick(&t->rng, DIM, 5);
+            c.v[KD_XG_MDIMA] = pick(&t->rng, DIM, 5), c.v[KD_XG_NDIMB] = pick(&t->rng, DIM, 5);
+            c.v[KD_XG_VWM] = pick(&t->rng, VW, 5), c.v[KD_XG_VWN] = pick(&t->rng, VW, 5);
+            c.v[KD_XG_SA] = pick(&t->rng, BIT, 2), c.v[KD_XG_SB] = pick(&t->rng, BIT, 2);
+            c.v[KD_XG_STRM] = pick(&t->rng, BIT, 2), c.v[KD_XG_STRN] = pick(&t->rng, BIT, 2);
         } else {
-            c.v[D_WGD] = pick(&t->rng, WG, 4) / 2, c.v[D_KWID] = pick(&t->rng, KI, 4);
-            c.v[D_MDIMCD] = pick(&t->rng, DIM, 5), c.v[D_NDIMCD] = pick(&t->rng, DIM, 5);
-            c.v[D_MDIMAD] = pick(&t->rng, DIM, 5), c.v[D_NDIMBD] = pick(&t->rng, DIM, 5);
-            c.v[D_VWMD] = pick(&t->rng, KI, 4), c.v[D_VWND] = pick(&t->rng, KI, 4);
-            c.v[D_PADA] = pick(&t->rng, BIT, 2), c.v[D_PADB] = pick(&t->rng, BIT, 2);
+            c.v[KD_XD_WGD] = pick(&t->rng, WG, 4) / 2, c.v[KD_XD_KWID] = pick(&t->rng, KI, 4);
+            c.v[KD_XD_MDIMCD] = pick(&t->rng, DIM, 5), c.v[KD_XD_NDIMCD] = pick(&t->rng, DIM, 5);
+            c.v[KD_XD_MDIMAD] = pick(&t->rng, DIM, 5), c.v[KD_XD_NDIMBD] = pick(&t->rng, DIM, 5);
+            c.v[KD_XD_VWMD] = pick(&t->rng, KI, 4), c.v[KD_XD_VWND] = pick(&t->rng, KI, 4);
+            c.v[KD_XD_PADA] = pick(&t->rng, BIT, 2), c.v[KD_XD_PADB] = pick(&t->rng, BIT, 2);
         }
         normalise(phase, &c);
         /* Work-groups of fewer than 4 work-items never win and cost a build. */
-        size_t threads = phase == 0 ? c.v[X_MDIMC] * c.v[X_NDIMC] : c.v[D_MDIMCD] * c.v[D_NDIMCD];
+        size_t threads = phase == 0 ? c.v[KD_XG_MDIMC] * c.v[KD_XG_NDIMC] : c.v[KD_XD_MDIMCD] * c.v[KD_XD_NDIMCD];
         if (threads < 4) continue;
         if (!cand_valid(t, phase, &c) || seen_before(t, phase, &c)) continue;
         *out = c;
@@ -837,7 +473,7 @@ static kd_status try_cand(tuner *t, int phase, const cand *c, double bound, doub
     mark_seen(t, phase, c);
     *cost = INFINITY;
     double t1 = now_s();
-    KD_TRY(override(ctx, phase_kernel(phase), c->v));
+    KD_TRY(kd_tune_override(ctx, phase_kernel(phase), c->v));
     int r = run_checks(t, phase);
     if (!r) r = time_all(t, phase, bound, cost);
     *late = r == RUN_LATE;
@@ -935,7 +571,7 @@ static kd_status run_phase(tuner *t, int phase) {
     /* Phase B must beat CLBlast's direct kernel, timed before it. */
     double best_cost = phase == 1 && t->b0_ok ? t->b0_cost : (double)INFINITY;
     /* A previously stored set goes first: it is often still the best. */
-    const kd_tune_kernel *k = t->o->seed ? find_kernel(t->o->seed, phase_kernel(phase)) : NULL;
+    const kd_tune_kernel *k = t->o->seed ? kd_tune_find(t->o->seed, phase_kernel(phase)) : NULL;
     if (k) {
         cand c = {{0}};
         memcpy(c.v, k->vals, sizeof(size_t) * (size_t)k->n);
@@ -1007,16 +643,16 @@ static kd_status setup(tuner *t) {
     kd_ctx *ctx = t->ctx;
     kd_tune_result *res = t->res;
     /* 1024^3 first, then the model's shapes (equal ones merged). */
-    kd_tune_shape big = {.m = 1024, .n = 1024, .k = 1024, .count = 1};
+    kd_gemm_use big = {.m = 1024, .n = 1024, .k = 1024, .count = 1};
     snprintf(big.label, sizeof big.label, "1024^3");
     res->shapes[res->nshapes++] = big;
     for (int i = 0; i < t->o->nshapes && res->nshapes < KD_TUNE_MAX_SHAPES; i++) {
-        const kd_tune_shape *s = &t->o->shapes[i];
+        const kd_gemm_use *s = &t->o->shapes[i];
         if (s->m < 1 || s->n < 1 || s->k < 1 || !(s->count > 0))
             return kd_fail(&ctx->err, KD_ERR_USAGE, "tune: shape '%s' has a zero size or count", s->label);
         int dup = -1;
         for (int j = 1; j < res->nshapes; j++) {
-            const kd_tune_shape *o = &res->shapes[j];
+            const kd_gemm_use *o = &res->shapes[j];
             if (o->ta == s->ta && o->tb == s->tb && o->m == s->m && o->n == s->n && o->k == s->k && o->beta == s->beta)
                 dup = j;
         }
@@ -1055,7 +691,7 @@ static kd_status setup(tuner *t) {
     return KD_OK;
 }
 
-static double gflops(const kd_tune_shape *s, double ms) { return 2e-6 * mnk(s) / ms; }
+static double gflops(const kd_gemm_use *s, double ms) { return 2e-6 * mnk(s) / ms; }
 
 static kd_status search(tuner *t) {
     kd_ctx *ctx = t->ctx;
@@ -1133,7 +769,7 @@ static kd_status search(tuner *t) {
      * so a light one goes in rather than whatever phase B left behind. */
     kd_tune_set *best = &res->best;
     memset(best, 0, sizeof *best);
-    set_kernel(best, "Xgemm", t->best_a.v);
+    kd_tune_put(best, "Xgemm", t->best_a.v);
     size_t thr = 0;
     bool recheck = true;
     if (t->b0_ok || t->have_b) {
@@ -1141,17 +777,17 @@ static kd_status search(tuner *t) {
         for (int i = 0; i < t->ns; i++) with_b += t->w[i] * (t->small[i] ? t->dir[i] : t->ind[i]);
         if (with_b < cost_of(t, t->ind)) {
             thr = t->threshold_b;
-            if (t->have_b) set_kernel(best, "XgemmDirect", t->best_b.v);
+            if (t->have_b) kd_tune_put(best, "XgemmDirect", t->best_b.v);
             else recheck = !t->ran_b;
         }
     }
     if (!thr && t->ran_b) {
-        static const size_t light[D_N] = {[D_KWID] = 1, [D_MDIMAD] = 8, [D_MDIMCD] = 8, [D_NDIMBD] = 8,
-                                          [D_NDIMCD] = 8, [D_PADA] = 1, [D_PADB] = 1, [D_VWMD] = 1,
-                                          [D_VWND] = 1, [D_WGD] = 8};
-        set_kernel(best, "XgemmDirect", light);
+        static const size_t light[KD_XD_N] = {
+            [KD_XD_KWID] = 1, [KD_XD_MDIMAD] = 8, [KD_XD_MDIMCD] = 8, [KD_XD_NDIMBD] = 8, [KD_XD_NDIMCD] = 8,
+            [KD_XD_PADA] = 1, [KD_XD_PADB] = 1,   [KD_XD_VWMD] = 1,   [KD_XD_VWND] = 1,   [KD_XD_WGD] = 8};
+        kd_tune_put(best, "XgemmDirect", light);
     }
-    set_kernel(best, "GemmRoutine", &thr);
+    kd_tune_put(best, "GemmRoutine", &thr);
     if (recheck) {
         say(t, "final: %s; checking it against float64 (the batched routine too) and timing it",
             thr ? "the direct kernel for the small shapes" : "the indirect kernel for every size");
@@ -1186,7 +822,7 @@ kd_status kd_tune_search(kd_ctx *ctx, const kd_tune_opts *opts, kd_tune_result *
     memset(res, 0, sizeof *res);
     if (ctx->tuned)
         return kd_fail(&ctx->err, KD_ERR_USAGE,
-                       "kd_tune_search needs a context without stored tuning (kd_ctx_opts.no_tuning): CLBlast's "
+                       "kd_tune_search needs a context without stored tuning (kd_session_open_untuned): CLBlast's "
                        "defaults are the baseline and the reference");
     if (!(opts->budget_s > 0))
         return kd_fail(&ctx->err, KD_ERR_USAGE, "tune: the time budget must be positive (got %g s)", opts->budget_s);
@@ -1205,3 +841,4 @@ kd_status kd_tune_search(kd_ctx *ctx, const kd_tune_opts *opts, kd_tune_result *
     free(t);
     return st;
 }
+
