@@ -1,8 +1,6 @@
 /* Timing of kd_conv_forward/backward with a per-kernel profile (GEMM share),
- * plus the alternatives weighed for the 1x1 stride-1 path. Not part of the
- * build; after building kdcl in build/:
- *   gcc -O2 -std=c11 -I. -DCL_TARGET_OPENCL_VERSION=120 tools/conv_timing.c build/libkdcore.a \
- *       -lclblast -lOpenCL -lcjson -lz -lpng -ljpeg -lpthread -lm -o build/conv_timing
+ * plus the alternatives weighed for the 1x1 stride-1 path. Built with kdcl
+ * (CMake target conv_timing):
  *   build/conv_timing [reps]           (device from KDCL_DEVICE, as everywhere) */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -13,6 +11,7 @@
 #include "runtime/blas.h"
 #include "runtime/buffer.h"
 #include "runtime/device.h"
+#include "src/cli/session.h"
 #include "runtime/kernel.h"
 #include "src/layers/conv.h"
 
@@ -211,15 +210,10 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
     kd_err err = {0};
-    kd_device_list list;
-    int index = -1;
-    if (kd_device_list_load(&list, &err) != KD_OK) return fprintf(stderr, "%s\n", err.msg), 1;
-    kd_device_query q = {NULL, NULL, NULL, getenv("KDCL_DEVICE")};
-    if (kd_device_select(&list, &q, &index, &err) != KD_OK) return fprintf(stderr, "%s\n", err.msg), 2;
+    /* The device and CLBlast tuning a kdcl command would use (KDCL_DEVICE). */
     kd_ctx *ctx = NULL;
     kd_ctx_opts opts = {.profiling = true};
-    if (kd_ctx_create(&list.items[index], &opts, &ctx, &err) != KD_OK) return fprintf(stderr, "%s\n", err.msg), 1;
-    kd_device_list_free(&list);
+    if (kd_session_open(&(kd_global){0}, &opts, &ctx, &err) != KD_OK) return kd_cli_report(&err);
     printf("device: %s\n", ctx->dev.name);
 
     const char *only = getenv("CONV_TIMING_ONLY"); /* "main" or "pointwise"; unset: both */

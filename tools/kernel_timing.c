@@ -2,10 +2,9 @@
  * the shapes of the two CPU training benchmarks: seed-cnn on 1x36x36 and
  * resnet14:width=0.25 on 1x28x28, batch 32. Only public layer calls, so the
  * same file builds against an older libkdcore.a for a before/after run on
- * the same machine at the same time. Not part of the build; after building
- * kdcl in build/:
- *   gcc -O2 -std=c11 -I. -DCL_TARGET_OPENCL_VERSION=120 tools/kernel_timing.c build/libkdcore.a \
- *       -lclblast -lOpenCL -lcjson -lz -lpng -ljpeg -lpthread -lm -o build/kernel_timing
+ * the same machine at the same time (link it against that build's
+ * libkdcore.a and the libraries CMakeLists.txt names). Built with kdcl
+ * (CMake target kernel_timing):
  *   build/kernel_timing [reps] [filter]   (device from KDCL_DEVICE, as everywhere)
  * KT_SERIAL=0|1 overrides ctx->serial_reductions (the CPU kernel variants),
  * so the GPU variants can be timed on a CPU too. Output: one line per op,
@@ -20,6 +19,7 @@
 
 #include "runtime/buffer.h"
 #include "runtime/device.h"
+#include "src/cli/session.h"
 #include "src/data/loader.h"
 #include "src/layers/conv.h"
 #include "src/layers/dense.h"
@@ -298,15 +298,10 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 20;
     const char *filter = argc > 2 ? argv[2] : NULL;
     kd_err err = {0};
-    kd_device_list list;
-    int index = -1;
-    if (kd_device_list_load(&list, &err) != KD_OK) return fprintf(stderr, "%s\n", err.msg), 1;
-    kd_device_query q = {NULL, NULL, NULL, getenv("KDCL_DEVICE")};
-    if (kd_device_select(&list, &q, &index, &err) != KD_OK) return fprintf(stderr, "%s\n", err.msg), 2;
+    /* The device and CLBlast tuning a kdcl command would use (KDCL_DEVICE). */
     kd_ctx *ctx = NULL;
     kd_ctx_opts opts = {.profiling = true};
-    if (kd_ctx_create(&list.items[index], &opts, &ctx, &err) != KD_OK) return fprintf(stderr, "%s\n", err.msg), 1;
-    kd_device_list_free(&list);
+    if (kd_session_open(&(kd_global){0}, &opts, &ctx, &err) != KD_OK) return kd_cli_report(&err);
     g_ctx = ctx;
     const char *serial = getenv("KT_SERIAL");
     if (serial) ctx->serial_reductions = atoi(serial) != 0;
