@@ -43,16 +43,9 @@ kd_ctx *th_ctx_opts(const kd_ctx_opts *opts) {
 
 kd_ctx *th_ctx(void) { return th_ctx_opts(NULL); }
 
-uint64_t th_next(th_rng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+uint64_t th_next(th_rng *r) { return kd_rng64_next(r); }
 
-float th_uniform(th_rng *r, float lo, float hi) {
-    return lo + (hi - lo) * (float)((double)(th_next(r) >> 11) * (1.0 / 9007199254740992.0));
-}
+float th_uniform(th_rng *r, float lo, float hi) { return lo + (hi - lo) * (float)kd_rng64_unit(r); }
 
 void th_fill(th_rng *r, float *x, size_t n, float lo, float hi) {
     for (size_t i = 0; i < n; i++) x[i] = th_uniform(r, lo, hi);

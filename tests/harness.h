@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "runtime/ctx.h"
+#include "src/rng.h"
 
 #define CHECK(cond, ...)                                                                  \
     do {                                                                                  \
@@ -43,10 +44,8 @@ int th_done(const char *name);
 kd_ctx *th_ctx(void);
 kd_ctx *th_ctx_opts(const kd_ctx_opts *opts);
 
-/* Deterministic random numbers (splitmix64). */
-typedef struct th_rng {
-    uint64_t s;
-} th_rng;
+/* Deterministic random numbers: src/rng.h's stream. */
+typedef kd_rng64 th_rng;
 uint64_t th_next(th_rng *r);
 float th_uniform(th_rng *r, float lo, float hi);
 void th_fill(th_rng *r, float *x, size_t n, float lo, float hi);

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "src/data/dataset.h"
+#include "src/data/source.h"
 #include "tests/harness.h"
 
 static void write_file(const char *path, const void *buf, size_t size) {

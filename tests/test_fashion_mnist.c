@@ -11,6 +11,7 @@
 
 #include "runtime/buffer.h"
 #include "src/data/loader.h"
+#include "src/data/source.h"
 #include "tests/harness.h"
 
 static double now(void) {

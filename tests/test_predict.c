@@ -26,6 +26,7 @@
 
 #include "runtime/fsutil.h"
 #include "src/data/dataset.h"
+#include "src/data/source.h"
 #include "src/data/image_file.h"
 #include "src/io/safetensors.h"
 #include "src/model/weights.h"

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "runtime/fsutil.h"
+#include "src/data/source.h"
 
 void kd_train_opts_defaults(kd_train_opts *o) {
     memset(o, 0, sizeof *o);

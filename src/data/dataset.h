@@ -29,14 +29,8 @@ typedef struct kd_data_spec {
     int synth_c, synth_h, synth_w;
 } kd_data_spec;
 
-/* "fashion-mnist[:DIR]", "cifar10:DIR", "synthetic[:N[:CxHxW]]" (default
- * N 2000, 3x32x32). KD_ERR_USAGE with the accepted forms otherwise. */
-kd_status kd_data_spec_parse(const char *text, kd_data_spec *out, kd_err *err);
-
-/* Loads one split. Bad files are KD_ERR_INPUT (missing ones KD_ERR_NOT_FOUND)
- * with the file name and the reason; for fashion-mnist a missing directory
- * names the Debian package. Synthetic data depends only on `seed`. */
-kd_status kd_data_load(const kd_data_spec *spec, kd_split split, uint64_t seed, kd_dataset *out, kd_err *err);
+/* Copies `n` class names into d->class_names (d->classes = n). */
+kd_status kd_dataset_set_names(kd_dataset *d, const char *const *names, int n, kd_err *err);
 void kd_dataset_free(kd_dataset *d);
 
 /* Parsers over memory (also the fuzzing entry points). `what` names the

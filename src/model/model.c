@@ -11,6 +11,7 @@
 #include "src/layers/eltwise.h"
 #include "src/model/graph.h"
 #include "src/model/plan.h"
+#include "src/rng.h"
 
 static kd_status build_at(const char *spec, int c, int h, int w, int classes, kd_model **out, bool *too_small,
                           kd_err *err) {
@@ -160,25 +161,17 @@ int kd_model_find_param(const kd_model *m, const char *name) {
     return -1;
 }
 
-/* Host-side RNG for initialisation (splitmix64): runs are reproducible from --seed. */
-static uint64_t mix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double unit(uint64_t *s) { return (double)(mix(s) >> 11) * (1.0 / 9007199254740992.0); }
-
-static void init_param(const kd_param *p, float *dst, uint64_t *rng) {
+/* Initialisation from one kd_rng64 stream: runs are reproducible from --seed. */
+static void init_param(const kd_param *p, float *dst, kd_rng64 *rng) {
     for (size_t i = 0; i < p->count; i++) {
         switch (p->init_kind) {
         case 1: { /* normal with variance init_scale (Box-Muller) */
-            double u1 = unit(rng), u2 = unit(rng);
+            double u1 = kd_rng64_unit(rng), u2 = kd_rng64_unit(rng);
             if (u1 < 1e-300) u1 = 1e-300;
             dst[i] = (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2) * sqrt((double)p->init_scale));
             break;
         }
-        case 2: dst[i] = (float)((2.0 * unit(rng) - 1.0) * (double)p->init_scale); break; /* uniform +-scale */
+        case 2: dst[i] = (float)((2.0 * kd_rng64_unit(rng) - 1.0) * (double)p->init_scale); break; /* uniform +-scale */
         case 3: dst[i] = 1.0f; break;
         default: dst[i] = 0.0f; break;
         }
@@ -207,7 +200,7 @@ kd_status kd_model_attach(kd_model *m, kd_ctx *ctx, uint64_t seed) {
         free(host_b);
         return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory initialising %s", m->spec);
     }
-    uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 12345;
+    kd_rng64 rng = {seed * KD_RNG_GOLDEN + 12345};
     for (int i = 0; i < m->nparams; i++) {
         kd_param *p = &m->params[i];
         init_param(p, (p->trainable ? host_t : host_b) + p->offset, &rng);

@@ -5,17 +5,15 @@
 #include <string.h>
 
 #include "runtime/buffer.h"
+#include "src/rng.h"
 #include "src/train/loss.h"
 #include "src/train/progress.h"
 
 kd_status kd_upload_uniform(kd_ctx *ctx, cl_mem buf, size_t n, uint64_t seed, float lo, float hi) {
     float *h = malloc(n * sizeof *h);
     if (!h) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory (%zu floats)", n);
-    uint64_t s = seed;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        h[i] = lo + (hi - lo) * (float)(s >> 40) * 0x1.0p-24f;
-    }
+    kd_rng64 r = {seed};
+    for (size_t i = 0; i < n; i++) h[i] = lo + (hi - lo) * (float)kd_rng64_unit(&r);
     kd_status st = kd_write(ctx, buf, 0, n * sizeof *h, h, true);
     free(h);
     return st;

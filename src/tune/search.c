@@ -9,6 +9,7 @@
 
 #include "runtime/blas.h"
 #include "runtime/buffer.h"
+#include "src/rng.h"
 
 /* ---------------------------------------------------------------------------
  * The search.
@@ -90,20 +91,13 @@ typedef struct tuner {
     cand best_a, best_b;
     cand seen[2][MAX_SEEN]; /* per phase */
     int nseen[2];
-    uint64_t rng;
+    kd_rng64 rng;
 } tuner;
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t next_rand(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 static void say(const tuner *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -170,10 +164,10 @@ static int run_shape(tuner *t, int i, double limit_ms, double *ms) {
     if (kd_read(ctx, t->c, 0, mn * sizeof(float), t->out) != KD_OK) return RUN_FAILED;
     if (!t->ref[i]) {
         /* Corners first: that is where padding goes wrong. */
-        uint64_t rs = 12345u + (uint64_t)i;
+        kd_rng64 rs = {12345u + (uint64_t)i};
         for (int q = 0; q < 48; q++) {
-            int r = q < 4 ? (q & 1 ? s->m - 1 : 0) : (int)(next_rand(&rs) % (uint64_t)s->m);
-            int c = q < 4 ? (q & 2 ? s->n - 1 : 0) : (int)(next_rand(&rs) % (uint64_t)s->n);
+            int r = q < 4 ? (q & 1 ? s->m - 1 : 0) : (int)(kd_rng64_next(&rs) % (uint64_t)s->m);
+            int c = q < 4 ? (q & 2 ? s->n - 1 : 0) : (int)(kd_rng64_next(&rs) % (uint64_t)s->n);
             double abs_sum;
             double want = ref_at(s->ta, s->tb, s->m, s->n, s->k, s->beta, t->ha, t->hb, t->hc, r, c, &abs_sum);
             double got = t->out[(size_t)r * (size_t)s->n + (size_t)c];
@@ -429,7 +423,7 @@ static bool next_neighbour(const tuner *t, int phase, const cand *from, cand *ou
     return false;
 }
 
-static size_t pick(uint64_t *rng, const size_t *vals, int n) { return vals[next_rand(rng) % (uint64_t)n]; }
+static size_t pick(kd_rng64 *rng, const size_t *vals, int n) { return vals[kd_rng64_next(rng) % (uint64_t)n]; }
 
 static bool random_cand(tuner *t, int phase, cand *out) {
     static const size_t VW[] = {1, 2, 4, 8, 16}, KI[] = {1, 2, 4, 8}, WG[] = {16, 32, 64, 128},
@@ -677,12 +671,12 @@ static kd_status setup(tuner *t) {
     t->out = malloc(nc * sizeof(float));
     if (!t->ha || !t->hb || !t->hc || !t->out)
         return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for the tuning matrices");
-    uint64_t rs = 42;
+    kd_rng64 rs = {42};
     float *arrs[3] = {t->ha, t->hb, t->hc};
     size_t lens[3] = {na, nb, nc};
     for (int a = 0; a < 3; a++)
         for (size_t i = 0; i < lens[a]; i++)
-            arrs[a][i] = (float)((double)(next_rand(&rs) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+            arrs[a][i] = (float)(kd_rng64_unit(&rs) * 2.0 - 1.0);
     KD_TRY(kd_buffer_alloc(ctx, na * sizeof(float), "tuning matrix A", &t->a));
     KD_TRY(kd_buffer_alloc(ctx, nb * sizeof(float), "tuning matrix B", &t->b));
     KD_TRY(kd_buffer_alloc(ctx, nc * sizeof(float), "tuning matrix C", &t->c));
@@ -833,7 +827,7 @@ kd_status kd_tune_search(kd_ctx *ctx, const kd_tune_opts *opts, kd_tune_result *
     t->res = res;
     t->t0 = now_s();
     t->search_end = INFINITY;
-    t->rng = 0x6b64636c74756e65ull;
+    t->rng = (kd_rng64){0x6b64636c74756e65ull};
     kd_status st = search(t);
     res->direct_overridden = t->ran_b;
     res->seconds = now_s() - t->t0;

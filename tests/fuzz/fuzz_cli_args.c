@@ -5,6 +5,7 @@
  * (kd_data_spec_parse), the training configuration and the resume
  * command line (kd_command_line). */
 #include "src/cli/train_common.h"
+#include "src/data/source.h"
 #include "tests/fuzz/fuzz_common.h"
 
 static int fuzz_cli_args(const uint8_t *data, size_t size) {
