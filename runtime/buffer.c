@@ -134,3 +134,65 @@ kd_status kd_fill(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, float va
     KD_CL(&ctx->err, clEnqueueFillBuffer(ctx->queue, dst, &value, sizeof value, offset, bytes, 0, NULL, NULL));
     return KD_OK;
 }
+
+kd_status kd_write_async(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, const void *src, cl_event *done) {
+    *done = NULL;
+    if (!bytes) return KD_OK;
+    if (ctx->oclgrind) return whole_write(ctx, dst, offset, bytes, src); /* blocking: nothing to wait for */
+    KD_CL(&ctx->err, clEnqueueWriteBuffer(ctx->queue, dst, CL_FALSE, offset, bytes, src, 0, NULL, done));
+    return KD_OK;
+}
+
+kd_status kd_wait(kd_ctx *ctx, int n, cl_event *ev) {
+    cl_int e = CL_SUCCESS;
+    for (int i = 0; i < n; i++) {
+        if (!ev[i]) continue;
+        if (e == CL_SUCCESS) e = clWaitForEvents(1, &ev[i]);
+        clReleaseEvent(ev[i]);
+        ev[i] = NULL;
+    }
+    KD_CL_RET(&ctx->err, e, "clWaitForEvents");
+    return KD_OK;
+}
+
+kd_status kd_flush(kd_ctx *ctx) {
+    KD_CL(&ctx->err, clFlush(ctx->queue));
+    return KD_OK;
+}
+
+kd_status kd_staging_alloc(kd_ctx *ctx, size_t bytes, const char *what, kd_staging *out) {
+    out->mem = NULL;
+    out->host = NULL;
+    cl_int e = CL_SUCCESS;
+    out->mem = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes, NULL, &e);
+    if (e == CL_SUCCESS) {
+        out->host = clEnqueueMapBuffer(ctx->queue, out->mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, NULL,
+                                       NULL, &e);
+        if (e != CL_SUCCESS) out->host = NULL;
+    }
+    if (!out->host) {
+        /* Host-visible memory is an optimisation: fall back to plain memory. */
+        if (out->mem) clReleaseMemObject(out->mem);
+        out->mem = NULL;
+        out->host = malloc(bytes);
+        if (!out->host) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for %s (%zu bytes)", what, bytes);
+    }
+    return KD_OK;
+}
+
+void kd_staging_free(kd_ctx *ctx, kd_staging *s) {
+    if (s->mem) {
+        if (s->host) {
+            cl_event ev = NULL;
+            if (clEnqueueUnmapMemObject(ctx->queue, s->mem, s->host, 0, NULL, &ev) == CL_SUCCESS) {
+                clWaitForEvents(1, &ev);
+                clReleaseEvent(ev);
+            }
+        }
+        clReleaseMemObject(s->mem);
+    } else {
+        free(s->host);
+    }
+    s->mem = NULL;
+    s->host = NULL;
+}

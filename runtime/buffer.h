@@ -27,4 +27,26 @@ kd_status kd_copy(kd_ctx *ctx, cl_mem dst, size_t dst_off, cl_mem src, size_t sr
 /* Fills `bytes` (multiple of 4) at `offset` with the float `value`. */
 kd_status kd_fill(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, float value);
 
+/* Uploads that overlap host work: a non-blocking write whose completion the
+ * caller waits for (kd_wait) before it rewrites `src`; *done may come back
+ * NULL (nothing left to wait for). */
+kd_status kd_write_async(kd_ctx *ctx, cl_mem dst, size_t offset, size_t bytes, const void *src, cl_event *done);
+/* Waits for the n events (NULL entries skipped), releases them and clears
+ * the array; every one is released even when one reports an error. */
+kd_status kd_wait(kd_ctx *ctx, int n, cl_event *ev);
+/* Starts the queued commands without waiting for them (clFlush). */
+kd_status kd_flush(kd_ctx *ctx);
+
+/* Host memory to upload from: a CL_MEM_ALLOC_HOST_PTR buffer mapped for
+ * its lifetime (page-locked on discrete GPUs, which DMA engines copy from
+ * asynchronously), or plain malloc'ed memory where the device will not map
+ * one. */
+typedef struct kd_staging {
+    cl_mem mem; /* NULL when host is malloc'ed */
+    void *host;
+} kd_staging;
+kd_status kd_staging_alloc(kd_ctx *ctx, size_t bytes, const char *what, kd_staging *out);
+/* Unmaps and releases (best effort: nothing to report to on the way out). */
+void kd_staging_free(kd_ctx *ctx, kd_staging *s);
+
 #endif

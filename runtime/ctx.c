@@ -72,7 +72,7 @@ fail:
 
 void kd_ctx_free(kd_ctx *ctx) {
     if (!ctx) return;
-    if (ctx->queue) clFinish(ctx->queue); /* best effort: nothing to report to on the way out */
+    kd_drain(ctx); /* nothing to report to on the way out */
     for (int i = 0; i < ctx->npending; i++) {
         clReleaseEvent(ctx->pending[i]);
         if (ctx->pending_from[i]) clReleaseEvent(ctx->pending_from[i]);
@@ -110,6 +110,10 @@ static kd_status prof_flush(kd_ctx *ctx) {
     }
     ctx->npending = 0;
     return KD_OK;
+}
+
+void kd_drain(kd_ctx *ctx) {
+    if (ctx && ctx->queue) clFinish(ctx->queue);
 }
 
 kd_status kd_finish(kd_ctx *ctx) {

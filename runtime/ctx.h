@@ -91,6 +91,9 @@ void kd_ctx_free(kd_ctx *ctx);
 
 /* Waits for the queue and, when profiling, folds finished events into totals. */
 kd_status kd_finish(kd_ctx *ctx);
+/* Waits for the queue, best effort, leaving ctx->err alone: for clean-up
+ * paths whose status is already decided. */
+void kd_drain(kd_ctx *ctx);
 
 /* Profiling: an event for `id` (from kd_prof_id) to be timed at the next kd_finish. */
 int kd_prof_id(kd_ctx *ctx, const char *name, bool is_gemm);

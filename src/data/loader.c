@@ -14,9 +14,9 @@
  * upload into a slot's device buffers runs after the kernels already
  * queued on the batch that slot held before.
  *
- * The staging area comes from a CL_MEM_ALLOC_HOST_PTR buffer mapped for the
- * loader's lifetime: on discrete GPUs that is page-locked memory, which
- * DMA engines copy from asynchronously; elsewhere it is ordinary memory.
+ * The staging area is a kd_staging (runtime/buffer.h): page-locked memory
+ * on discrete GPUs, which DMA engines copy from asynchronously; elsewhere
+ * ordinary memory.
  *
  * Order and augmentation are pure functions of (seed, epoch, position in
  * the epoch), so resuming at (epoch, start) reproduces the batches of an
@@ -27,12 +27,11 @@
 #include <string.h>
 
 #include "runtime/buffer.h"
-#include "runtime/clcheck.h"
 #include "src/data/data_private.h"
 
 typedef struct kd_slot {
-    cl_mem staging; /* host-visible buffer behind `host`, or NULL if `host` is malloc'ed */
-    uint8_t *host;  /* pixels [batch][sample] | labels int32 [batch] | aug int32 [batch][3] */
+    kd_staging staging;
+    uint8_t *host; /* staging.host: pixels [batch][sample] | labels int32 [batch] | aug int32 [batch][3] */
     cl_mem pixels, labels, aug;
     cl_event ev[3]; /* the writes that read `host` */
     int nev;
@@ -65,28 +64,14 @@ void kd_loader_shard(kd_loader *l, int rank, int size) {
 }
 
 static kd_status slot_wait(kd_loader *l, kd_slot *s) {
-    if (!s->nev) return KD_OK;
-    cl_int e = clWaitForEvents((cl_uint)s->nev, s->ev);
-    for (int i = 0; i < s->nev; i++) clReleaseEvent(s->ev[i]);
+    int n = s->nev;
     s->nev = 0;
-    KD_CL(&l->ctx->err, e);
-    return KD_OK;
+    return kd_wait(l->ctx, n, s->ev);
 }
 
 static void slot_free(kd_loader *l, kd_slot *s) {
     slot_wait(l, s);
-    if (s->staging) {
-        if (s->host) {
-            cl_event ev = NULL;
-            if (clEnqueueUnmapMemObject(l->ctx->queue, s->staging, s->host, 0, NULL, &ev) == CL_SUCCESS) {
-                clWaitForEvents(1, &ev);
-                clReleaseEvent(ev);
-            }
-        }
-        clReleaseMemObject(s->staging);
-    } else {
-        free(s->host);
-    }
+    kd_staging_free(l->ctx, &s->staging);
     kd_buffer_free(l->ctx, s->pixels);
     kd_buffer_free(l->ctx, s->labels);
     kd_buffer_free(l->ctx, s->aug);
@@ -98,22 +83,11 @@ static void slot_free(kd_loader *l, kd_slot *s) {
 static kd_status slot_init(kd_loader *l, kd_slot *s) {
     kd_ctx *ctx = l->ctx;
     s->batch_no = -1;
-    cl_int e = CL_SUCCESS;
-    s->staging = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, l->staging_bytes, NULL, &e);
-    if (e == CL_SUCCESS) {
-        s->host = clEnqueueMapBuffer(ctx->queue, s->staging, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, l->staging_bytes,
-                                     0, NULL, NULL, &e);
-        if (e != CL_SUCCESS) s->host = NULL;
-    }
-    if (!s->host) {
-        /* Host-visible memory is an optimisation: fall back to plain memory. */
-        if (s->staging) clReleaseMemObject(s->staging);
-        s->staging = NULL;
-        s->host = malloc(l->staging_bytes);
-    }
+    KD_TRY(kd_staging_alloc(ctx, l->staging_bytes, "the batch staging area", &s->staging));
+    s->host = s->staging.host;
     s->idx = malloc((size_t)l->batch * sizeof *s->idx);
     s->hlabels = malloc((size_t)l->batch);
-    if (!s->host || !s->idx || !s->hlabels)
+    if (!s->idx || !s->hlabels)
         return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for batches of %d images", l->batch);
     KD_TRY(kd_buffer_alloc(ctx, (size_t)l->batch * l->sample_bytes, "input batch pixels", &s->pixels));
     KD_TRY(kd_buffer_alloc(ctx, (size_t)l->batch * sizeof(int32_t), "input batch labels", &s->labels));
@@ -164,13 +138,11 @@ static kd_status slot_fill(kd_loader *l, kd_slot *s, int b) {
     size_t offs[3] = {0, l->lab_off, l->aug_off};
     cl_mem dst[3] = {s->pixels, s->labels, s->aug};
     for (int i = 0; i < 3; i++) {
-        KD_CL(&ctx->err,
-              clEnqueueWriteBuffer(ctx->queue, dst[i], CL_FALSE, 0, bytes[i], s->host + offs[i], 0, NULL, &s->ev[i]));
+        KD_TRY(kd_write_async(ctx, dst[i], 0, bytes[i], s->host + offs[i], &s->ev[i]));
         s->nev = i + 1;
     }
     /* Start the copies now rather than at the caller's next blocking call. */
-    KD_CL(&ctx->err, clFlush(ctx->queue));
-    return KD_OK;
+    return kd_flush(ctx);
 }
 
 kd_status kd_loader_create(kd_ctx *ctx, const kd_dataset *ds, const int *indices, int count, int batch, bool shuffle,

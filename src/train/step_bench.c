@@ -6,7 +6,7 @@
 
 #include "runtime/buffer.h"
 #include "src/rng.h"
-#include "src/train/loss.h"
+#include "src/train/step.h"
 #include "src/train/progress.h"
 
 kd_status kd_upload_uniform(kd_ctx *ctx, cl_mem buf, size_t n, uint64_t seed, float lo, float hi) {
@@ -50,16 +50,12 @@ kd_status kd_step_bench_run(kd_step_bench *b, int count, bool train, double *ms)
     int n = b->batch;
     for (int i = 0; i < count; i++) {
         double t0 = kd_now();
-        KD_TRY(kd_model_forward(m, n, train));
         if (train) {
-            KD_TRY(kd_ce_forward(ctx, n, b->classes, NULL, kd_model_logits(m), b->labels));
-            KD_TRY(kd_ce_backward(ctx, n, b->classes, 1.0f / (float)n, kd_model_dlogits(m), kd_model_logits(m),
-                                  b->labels));
-            KD_TRY(kd_model_zero_grad(m));
-            KD_TRY(kd_model_backward(m, n));
-            ++b->step;
-            KD_TRY(kd_optim_step(ctx, &b->oc, m->train_floats, m->train_arena, m->grad_arena, b->state, 1e-3f,
-                                 b->step, NULL));
+            kd_step_loss loss = {.labels = b->labels, .scale = 1.0f / (float)n};
+            KD_TRY(kd_step_grads(m, n, &loss));
+            KD_TRY(kd_step_update(m, &b->oc, b->state, 1e-3f, ++b->step, NULL));
+        } else {
+            KD_TRY(kd_model_forward(m, n, false));
         }
         KD_TRY(kd_finish(ctx));
         if (ms) ms[i] = (kd_now() - t0) * 1e3;

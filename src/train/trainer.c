@@ -7,13 +7,14 @@
 #include <string.h>
 
 #include "runtime/buffer.h"
-#include "runtime/clcheck.h"
 #include "runtime/fsutil.h"
 #include "runtime/kernel.h"
 #include "src/dist/dist.h"
 #include "src/train/checkpoint.h"
 #include "src/train/evaluate.h"
 #include "src/train/progress.h"
+#include "src/train/step.h"
+#include "src/train/teacher_cache.h"
 
 typedef struct run {
     kd_model *m, *t;
@@ -25,13 +26,7 @@ typedef struct run {
     kd_err *err;
     kd_loader *ld;
     cl_mem acc, state, bad;
-    /* Teacher-logit cache: rows by data-set index, and a two-slot ring of
-     * index uploads so the host never rewrites memory the queue still reads. */
-    cl_mem tcache, tidx[2];
-    int *tidx_host[2];
-    cl_event tidx_ev[2];
-    int tslot;
-    bool *cached;
+    kd_teacher_cache tcache; /* cfg->cache_teacher */
     FILE *log;
     kd_ckpt_state st;
     int nb;
@@ -142,38 +137,13 @@ static kd_status save_ckpt(run *r) {
 }
 
 static kd_status teacher_logits(run *r, const kd_batch *b) {
-    kd_ctx *ctx = r->ctx;
     kd_model *t = r->t;
-    bool all_cached = r->cached != NULL;
-    for (int i = 0; all_cached && i < b->n; i++) all_cached = r->cached[b->indices[i]];
-    if (r->cached) {
-        /* Upload this batch's indices into the next slot of the ring. */
-        int slot = r->tslot;
-        r->tslot ^= 1;
-        if (r->tidx_ev[slot]) {
-            KD_CL(&ctx->err, clWaitForEvents(1, &r->tidx_ev[slot]));
-            clReleaseEvent(r->tidx_ev[slot]);
-            r->tidx_ev[slot] = NULL;
-        }
-        memcpy(r->tidx_host[slot], b->indices, (size_t)b->n * sizeof(int));
-        KD_CL(&ctx->err, clEnqueueWriteBuffer(ctx->queue, r->tidx[slot], CL_FALSE, 0, (size_t)b->n * sizeof(int),
-                                              r->tidx_host[slot], 0, NULL, &r->tidx_ev[slot]));
-        int n = b->n, k = t->classes;
-        if (all_cached)
-            return kd_run1d(ctx, "util", "rows_gather", (size_t)n * (size_t)k,
-                            KD_ARGS(KD_ARG(t->nodes[t->nnodes - 1].out), KD_ARG(r->tcache), KD_ARG(r->tidx[slot]),
-                                    KD_ARG(n), KD_ARG(k)));
-        KD_TRY(kd_prep_run(ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
-                           t->input));
-        KD_TRY(kd_model_forward(t, b->n, false));
-        for (int i = 0; i < b->n; i++) r->cached[b->indices[i]] = true;
-        return kd_run1d(ctx, "util", "rows_scatter", (size_t)n * (size_t)k,
-                        KD_ARGS(KD_ARG(r->tcache), KD_ARG(t->nodes[t->nnodes - 1].out), KD_ARG(r->tidx[slot]),
-                                KD_ARG(n), KD_ARG(k)));
-    }
-    KD_TRY(kd_prep_run(ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
+    kd_teacher_cache *c = r->cfg->cache_teacher ? &r->tcache : NULL;
+    if (c && kd_teacher_cache_has(c, b)) return kd_teacher_cache_get(c, b, kd_model_logits(t));
+    KD_TRY(kd_prep_run(r->ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
                        t->input));
-    return kd_model_forward(t, b->n, false);
+    KD_TRY(kd_model_forward(t, b->n, false));
+    return c ? kd_teacher_cache_put(c, b, kd_model_logits(t)) : KD_OK;
 }
 
 /* Data parallelism: every rank's gradient is its shard's sum over the
@@ -207,22 +177,20 @@ static kd_status share_buffers(run *r) {
 static kd_status train_step(run *r, const kd_batch *b, float lr, bool *stop) {
     kd_ctx *ctx = r->ctx;
     kd_model *m = r->m;
-    int n = b->n, k = m->classes;
+    int n = b->n;
     float scale = 1.0f / (float)(b->total > 0 ? b->total : 1);
     if (n == 0) { /* a global batch smaller than the ranks: this one has nothing, adds nothing */
         KD_TRY(kd_model_zero_grad(m));
         KD_TRY(sum_grads(r, stop));
         r->st.step++;
-        return kd_optim_step(ctx, &r->cfg->optim, m->train_floats, m->train_arena, m->grad_arena, r->state, lr,
-                             r->st.step, r->bad);
+        return kd_step_update(m, &r->cfg->optim, r->state, lr, r->st.step, r->bad);
     }
     KD_TRY(kd_prep_run(ctx, r->prep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
                        m->input));
-    if (r->cfg->distill) KD_TRY(teacher_logits(r, b));
-    KD_TRY(kd_model_forward(m, n, true));
+    kd_step_loss loss = {.labels = b->labels, .acc = r->acc, .scale = scale};
+    kd_distill_cfg kd = r->cfg->kd;
     if (r->cfg->distill) {
-        cl_mem tl = kd_model_logits(r->t);
-        kd_distill_cfg kd = r->cfg->kd;
+        KD_TRY(teacher_logits(r, b));
         /* DKD's warm-up (as its authors train): the terms it adds to CE
          * grow linearly over the first steps, so a random student is not
          * pulled by beta-weighted NCKD before it has learnt anything. */
@@ -231,18 +199,13 @@ static kd_status train_step(run *r, const kd_batch *b, float lr, bool *stop) {
             kd.dkd_alpha *= w;
             kd.dkd_beta *= w;
         }
-        KD_TRY(kd_distill_forward(ctx, &kd, n, k, r->acc, kd_model_logits(m), tl, b->labels));
-        KD_TRY(kd_distill_backward(ctx, &kd, n, k, scale, kd_model_dlogits(m), kd_model_logits(m), tl, b->labels));
-    } else {
-        KD_TRY(kd_ce_forward(ctx, n, k, r->acc, kd_model_logits(m), b->labels));
-        KD_TRY(kd_ce_backward(ctx, n, k, scale, kd_model_dlogits(m), kd_model_logits(m), b->labels));
+        loss.kd = &kd;
+        loss.teacher_logits = kd_model_logits(r->t);
     }
-    KD_TRY(kd_model_zero_grad(m));
-    KD_TRY(kd_model_backward(m, n));
+    KD_TRY(kd_step_grads(m, n, &loss));
     if (kd_dist_on(r->dist)) KD_TRY(sum_grads(r, stop));
     r->st.step++;
-    return kd_optim_step(ctx, &r->cfg->optim, m->train_floats, m->train_arena, m->grad_arena, r->state, lr,
-                         r->st.step, r->bad);
+    return kd_step_update(m, &r->cfg->optim, r->state, lr, r->st.step, r->bad);
 }
 
 static kd_status setup(run *r) {
@@ -256,18 +219,8 @@ static kd_status setup(run *r) {
     size_t sf = (size_t)(per > 0 ? per : 1) * r->m->train_floats;
     KD_TRY(kd_buffer_alloc(ctx, sf * sizeof(float), "optimizer state", &r->state));
     KD_TRY(kd_fill(ctx, r->state, 0, sf * sizeof(float), 0.0f));
-    if (cfg->distill && cfg->cache_teacher) {
-        const kd_dataset *ds = r->data->ds;
-        KD_TRY(kd_buffer_alloc(ctx, (size_t)ds->n * (size_t)r->m->classes * sizeof(float), "teacher-logit cache",
-                               &r->tcache));
-        for (int i = 0; i < 2; i++) {
-            KD_TRY(kd_buffer_alloc(ctx, (size_t)cfg->batch * sizeof(int), "teacher-cache indices", &r->tidx[i]));
-            r->tidx_host[i] = malloc((size_t)cfg->batch * sizeof(int));
-            if (!r->tidx_host[i]) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
-        }
-        r->cached = calloc((size_t)ds->n, sizeof(bool));
-        if (!r->cached) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
-    }
+    if (cfg->distill && cfg->cache_teacher)
+        KD_TRY(kd_teacher_cache_open(ctx, r->data->ds->n, r->m->classes, cfg->batch, &r->tcache));
     int ranks = kd_dist_on(r->dist) ? r->dist->size : 1;
     if (ranks > 1) {
         KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", &ctx->err));
@@ -284,14 +237,8 @@ static kd_status setup(run *r) {
 
 static void teardown(run *r) {
     kd_ctx *ctx = r->ctx;
-    clFinish(ctx->queue); /* best effort before releasing: the run's status is already decided */
-    for (int i = 0; i < 2; i++) {
-        if (r->tidx_ev[i]) clReleaseEvent(r->tidx_ev[i]);
-        kd_buffer_free(ctx, r->tidx[i]);
-        free(r->tidx_host[i]);
-    }
-    kd_buffer_free(ctx, r->tcache);
-    free(r->cached);
+    kd_drain(ctx); /* before releasing: the run's status is already decided */
+    kd_teacher_cache_close(&r->tcache);
     kd_buffer_free(ctx, r->acc);
     kd_buffer_free(ctx, r->bad);
     kd_buffer_free(ctx, r->state);
