@@ -49,10 +49,13 @@ if [ -z "${TEACHER_FILE:-}" ] && [ ! -f "$OUT/teacher.done" ]; then
   touch "$OUT/teacher.done"
 fi
 
+# Every seed's alone + KD pair first (the protocol's question), DKD after.
 for s in $SEEDS; do
   # shellcheck disable=SC2086  # the *_ARGS are word lists
   run "kd-$s" "$OUT/kd-$s.jsonl" "$KDCL" distill --teacher "$T" --student "$STUDENT" --data "$DATA" $STUDENT_ARGS \
       $KD_ARGS --seed "$s" --baseline --out "$OUT/kd-$s.safetensors" --log "$OUT/kd-$s.jsonl"
+done
+for s in $SEEDS; do
   # shellcheck disable=SC2086
   run "dkd-$s" "$OUT/dkd-$s.jsonl" "$KDCL" distill --teacher "$T" --student "$STUDENT" --data "$DATA" $STUDENT_ARGS \
       $DKD_ARGS --seed "$s" --out "$OUT/dkd-$s.safetensors" --log "$OUT/dkd-$s.jsonl"
