@@ -29,7 +29,7 @@ const char *kd_clblast_status_str(int code) {
 
 static kd_status check(kd_ctx *ctx, CLBlastStatusCode s, const char *call, const kd_gemm_args *g) {
     if (s == CLBlastSuccess) return KD_OK;
-    return kd_fail(&ctx->err, s == CLBlastTempBufferAllocFailure ? KD_ERR_NOMEM : KD_ERR_BLAS,
+    return kd_fail(ctx->err, s == CLBlastTempBufferAllocFailure ? KD_ERR_NOMEM : KD_ERR_BLAS,
                    "%s(%s%s m=%zu n=%zu k=%zu lda=%zu ldb=%zu ldc=%zu) failed: %s (%d)", call,
                    g->ta ? "A^T" : "A", g->tb ? " B^T" : " B", g->m, g->n, g->k, g->lda, g->ldb, g->ldc,
                    kd_clblast_status_str(s), (int)s);
@@ -77,7 +77,7 @@ static kd_status sgemm_batched_offsets(kd_ctx *ctx, const kd_gemm_args *g, size_
     if (!off || !ab) {
         free(off);
         free(ab);
-        return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for %zu batched GEMM offsets", batch);
+        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for %zu batched GEMM offsets", batch);
     }
     for (size_t i = 0; i < batch; i++) {
         off[i] = g->a_off + i * a_stride;
@@ -115,7 +115,7 @@ kd_status kd_blas_override(kd_ctx *ctx, const char *kernel_name, size_t n, const
     CLBlastStatusCode s =
         CLBlastOverrideParameters(ctx->dev.device, kernel_name, CLBlastPrecisionSingle, n, names, values);
     if (s != CLBlastSuccess)
-        return kd_fail(&ctx->err, KD_ERR_BLAS, "CLBlastOverrideParameters(%s) failed: %s (%d)", kernel_name,
+        return kd_fail(ctx->err, KD_ERR_BLAS, "CLBlastOverrideParameters(%s) failed: %s (%d)", kernel_name,
                        kd_clblast_status_str(s), (int)s);
     return KD_OK;
 }

@@ -35,6 +35,7 @@ kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_c
                        dev->name);
     kd_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return kd_fail(err, KD_ERR_NOMEM, "out of host memory creating the OpenCL context");
+    ctx->err = err ? err : &ctx->own_err;
     ctx->dev = *dev;
     ctx->profiling = opts && opts->profiling;
     ctx->quiet = opts && opts->quiet;
@@ -117,7 +118,7 @@ void kd_drain(kd_ctx *ctx) {
 }
 
 kd_status kd_finish(kd_ctx *ctx) {
-    KD_CL(&ctx->err, clFinish(ctx->queue));
+    KD_CL(ctx->err, clFinish(ctx->queue));
     if (ctx->npending) return prof_flush(ctx);
     return KD_OK;
 }
@@ -147,13 +148,13 @@ kd_status kd_prof_track_span(kd_ctx *ctx, int id, cl_event from, cl_event ev) {
         else {
             int cap = ctx->pending_cap ? ctx->pending_cap * 2 : 256;
             cl_event *p = realloc(ctx->pending, (size_t)cap * sizeof *p);
-            if (!p) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
+            if (!p) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
             ctx->pending = p;
             int *ids = realloc(ctx->pending_id, (size_t)cap * sizeof *ids);
-            if (!ids) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
+            if (!ids) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
             ctx->pending_id = ids;
             cl_event *f = realloc(ctx->pending_from, (size_t)cap * sizeof *f);
-            if (!f) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
+            if (!f) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for profiling events");
             ctx->pending_from = f;
             ctx->pending_cap = cap;
         }

@@ -47,7 +47,11 @@ typedef struct kd_ctx {
     kd_device_info dev;
     cl_context context;
     cl_command_queue queue;
-    kd_err err;
+    /* Where every call on this context reports its error: the kd_err its
+     * creator passed to kd_ctx_create (own_err when it passed none), so
+     * a command has one error to print whichever layer failed. */
+    kd_err *err;
+    kd_err own_err;
     bool profiling, quiet;
     bool tuned; /* stored CLBlast GEMM tuning (kdcl tune) was applied, see runtime/tune_store.h */
 
@@ -85,7 +89,9 @@ typedef struct kd_ctx {
     long commands, blas_calls;
 } kd_ctx;
 
-/* Creates a context and queue on `dev`. On failure *out is NULL and err says why. */
+/* Creates a context and queue on `dev`. On failure *out is NULL and err says
+ * why; after success every call on the context reports into err (which
+ * must outlive it), or into the context's own kd_err when err is NULL. */
 kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_ctx **out, kd_err *err);
 void kd_ctx_free(kd_ctx *ctx);
 

@@ -13,15 +13,15 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
             return KD_OK;
         }
     if (ctx->nkernels == KD_MAX_KERNELS)
-        return kd_fail(&ctx->err, KD_ERR_CL, "too many kernels (raise KD_MAX_KERNELS in runtime/ctx.h)");
+        return kd_fail(ctx->err, KD_ERR_CL, "too many kernels (raise KD_MAX_KERNELS in runtime/ctx.h)");
     cl_program p;
     KD_TRY(kd_program_get(ctx, prog, &p));
     cl_int e = CL_SUCCESS;
     cl_kernel k = clCreateKernel(p, name, &e);
     if (e != CL_SUCCESS) {
-        kd_fail_cl(&ctx->err, e, "clCreateKernel", __FILE__, __LINE__);
-        kd_err_prefix(&ctx->err, "kernel '%s' of cl/%s.cl: ", name, prog);
-        return ctx->err.code;
+        kd_fail_cl(ctx->err, e, "clCreateKernel", __FILE__, __LINE__);
+        kd_err_prefix(ctx->err, "kernel '%s' of cl/%s.cl: ", name, prog);
+        return ctx->err->code;
     }
     kd_kernel *kk = &ctx->kernels[ctx->nkernels];
     memset(kk, 0, sizeof *kk);
@@ -38,9 +38,9 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
     kk->local_bytes = e3 == CL_SUCCESS ? (size_t)own : 0;
     if (e1 != CL_SUCCESS || e2 != CL_SUCCESS) {
         clReleaseKernel(k);
-        kd_fail_cl(&ctx->err, e1 != CL_SUCCESS ? e1 : e2, "clGetKernelWorkGroupInfo", __FILE__, __LINE__);
-        kd_err_prefix(&ctx->err, "kernel '%s' of cl/%s.cl: ", name, prog);
-        return ctx->err.code;
+        kd_fail_cl(ctx->err, e1 != CL_SUCCESS ? e1 : e2, "clGetKernelWorkGroupInfo", __FILE__, __LINE__);
+        kd_err_prefix(ctx->err, "kernel '%s' of cl/%s.cl: ", name, prog);
+        return ctx->err->code;
     }
     if (!kk->wg_multiple) kk->wg_multiple = 1;
     if (!kk->max_wg) kk->max_wg = 64;
@@ -60,7 +60,7 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
     for (int i = 0; i < nargs; i++)
         if (!args[i].ptr) local_bytes += args[i].size;
     if (local_bytes && ctx->dev.local_mem && local_bytes > ctx->dev.local_mem)
-        return kd_fail(&ctx->err, KD_ERR_CL,
+        return kd_fail(ctx->err, KD_ERR_CL,
                        "kernel %s needs %zu bytes of local memory; device %s has %llu: this device is too small "
                        "for kdcl (select another with --device)",
                        k->name, local_bytes, ctx->dev.name, (unsigned long long)ctx->dev.local_mem);
@@ -75,9 +75,9 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
     for (int i = 0; i < nargs; i++) {
         cl_int e = clSetKernelArg(k->k, (cl_uint)i, args[i].size, args[i].ptr);
         if (e != CL_SUCCESS) {
-            kd_fail_cl(&ctx->err, e, "clSetKernelArg", __FILE__, __LINE__);
-            kd_err_prefix(&ctx->err, "kernel %s, argument %d: ", k->name, i);
-            return ctx->err.code;
+            kd_fail_cl(ctx->err, e, "clSetKernelArg", __FILE__, __LINE__);
+            kd_err_prefix(ctx->err, "kernel %s, argument %d: ", k->name, i);
+            return ctx->err->code;
         }
     }
     size_t loc[3] = {1, 1, 1}, glob[3] = {1, 1, 1};
@@ -111,10 +111,10 @@ kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, c
     cl_int e = clEnqueueNDRangeKernel(ctx->queue, k->k, (cl_uint)dims, NULL, glob, loc, 0, NULL,
                                       ctx->profiling ? &ev : NULL);
     if (e != CL_SUCCESS) {
-        kd_fail_cl(&ctx->err, e, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
-        kd_err_prefix(&ctx->err, "kernel %s (global %zux%zux%zu, local %zux%zux%zu): ", k->name, glob[0],
+        kd_fail_cl(ctx->err, e, "clEnqueueNDRangeKernel", __FILE__, __LINE__);
+        kd_err_prefix(ctx->err, "kernel %s (global %zux%zux%zu, local %zux%zux%zu): ", k->name, glob[0],
                       glob[1], glob[2], loc[0], loc[1], loc[2]);
-        return ctx->err.code;
+        return ctx->err->code;
     }
     if (ev) return kd_prof_track(ctx, k->prof_id, ev);
     return KD_OK;

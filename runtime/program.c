@@ -111,21 +111,21 @@ kd_status kd_program_get(kd_ctx *ctx, const char *name, cl_program *out) {
             return KD_OK;
         }
     if (ctx->nprograms == KD_MAX_PROGRAMS)
-        return kd_fail(&ctx->err, KD_ERR_CL, "too many programs (raise KD_MAX_PROGRAMS in runtime/ctx.h)");
+        return kd_fail(ctx->err, KD_ERR_CL, "too many programs (raise KD_MAX_PROGRAMS in runtime/ctx.h)");
     const char *stored_name = NULL;
     for (const kd_cl_source *s = kd_cl_sources; s->name; s++)
         if (!strcmp(s->name, name)) stored_name = s->name;
     if (!stored_name)
-        return kd_fail(&ctx->err, KD_ERR_NOT_FOUND, "no OpenCL program cl/%s.cl in this kdcl", name);
+        return kd_fail(ctx->err, KD_ERR_NOT_FOUND, "no OpenCL program cl/%s.cl in this kdcl", name);
 
     char *common = NULL, *src = NULL, *full = NULL;
     kd_status st = KD_OK;
-    KD_TRY(source_text("common", &common, &ctx->err));
-    if ((st = source_text(name, &src, &ctx->err)) != KD_OK) goto done;
+    KD_TRY(source_text("common", &common, ctx->err));
+    if ((st = source_text(name, &src, ctx->err)) != KD_OK) goto done;
     size_t nc = strlen(common), ns = strlen(src);
     full = malloc(nc + ns + 64);
     if (!full) {
-        st = kd_fail(&ctx->err, KD_ERR_NOMEM, "out of memory");
+        st = kd_fail(ctx->err, KD_ERR_NOMEM, "out of memory");
         goto done;
     }
     /* #line keeps compiler messages pointing into the right file. */
@@ -140,14 +140,14 @@ kd_status kd_program_get(kd_ctx *ctx, const char *name, cl_program *out) {
         const char *srcs[1] = {full};
         p = clCreateProgramWithSource(ctx->context, 1, srcs, NULL, &e);
         if (e != CL_SUCCESS) {
-            st = kd_fail_cl(&ctx->err, e, "clCreateProgramWithSource", __FILE__, __LINE__);
+            st = kd_fail_cl(ctx->err, e, "clCreateProgramWithSource", __FILE__, __LINE__);
             goto done;
         }
         e = clBuildProgram(p, 1, &ctx->dev.device, KD_CL_BUILD_OPTIONS, NULL, NULL);
         if (e != CL_SUCCESS) {
             char log[8192];
             build_log(ctx, p, log, sizeof log);
-            st = kd_fail(&ctx->err, KD_ERR_CL,
+            st = kd_fail(ctx->err, KD_ERR_CL,
                          "building cl/%s.cl failed: %s (%d) with options '%s' on %s\nbuild log:\n%s", name,
                          kd_cl_error_str(e), (int)e, KD_CL_BUILD_OPTIONS, ctx->dev.name, log);
             clReleaseProgram(p);

@@ -1,9 +1,12 @@
 /* Status codes and error messages.
  *
  * Library code never exits: a fallible function returns a kd_status and
- * writes a human-readable message into a kd_err. Functions that take a
- * kd_ctx report into ctx->err; the others take a kd_err* as last argument.
- * Only the CLI turns a status into an exit code (kd_status_exit_code). */
+ * writes a human-readable message into a kd_err. There is one kd_err per
+ * command, owned by it: the context is created with it (kd_ctx_create), and
+ * every function that works on a context or a model reports into it through
+ * ctx->err; functions without one take it as their last argument. Only the
+ * CLI prints it and turns the status into an exit code
+ * (kd_status_exit_code). */
 #ifndef KD_STATUS_H
 #define KD_STATUS_H
 

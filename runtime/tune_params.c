@@ -288,14 +288,14 @@ kd_status kd_tune_check(const kd_tune_set *s, const kd_device_info *dev, kd_err 
 
 kd_status kd_tune_override(kd_ctx *ctx, const char *name, const size_t *vals) {
     const kernel_def *d = find_def(name);
-    if (!d) return kd_fail(&ctx->err, KD_ERR_USAGE, "tuning: unknown CLBlast kernel %s", name);
+    if (!d) return kd_fail(ctx->err, KD_ERR_USAGE, "tuning: unknown CLBlast kernel %s", name);
     const char *keys[KD_TUNE_MAX_PARAMS];
     for (int i = 0; i < d->n; i++) keys[i] = d->keys[i];
     return kd_blas_override(ctx, name, (size_t)d->n, keys, vals);
 }
 
 kd_status kd_tune_apply(kd_ctx *ctx, const kd_tune_set *s) {
-    KD_TRY(kd_tune_check(s, &ctx->dev, &ctx->err));
+    KD_TRY(kd_tune_check(s, &ctx->dev, ctx->err));
     for (int i = 0; i < s->n; i++) KD_TRY(kd_tune_override(ctx, s->kernels[i].name, s->kernels[i].vals));
     return KD_OK;
 }

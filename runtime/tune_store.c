@@ -69,16 +69,16 @@ kd_status kd_tune_apply_stored(kd_ctx *ctx) {
     ctx->tuned = false;
     if (!ctx->cache_enabled) return KD_OK;
     char *text = NULL;
-    KD_TRY(kd_tune_load_text(ctx->cache_dir, &ctx->dev, &text, &ctx->err));
+    KD_TRY(kd_tune_load_text(ctx->cache_dir, &ctx->dev, &text, ctx->err));
     if (!text) return KD_OK;
     kd_tune_set s;
     char path[4200];
     kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
-    kd_status st = kd_tune_parse(text, strlen(text), &s, &ctx->err);
+    kd_status st = kd_tune_parse(text, strlen(text), &s, ctx->err);
     free(text);
     if (st == KD_OK) st = kd_tune_apply(ctx, &s);
     if (st != KD_OK) {
-        kd_err_prefix(&ctx->err, "%s: ", path);
+        kd_err_prefix(ctx->err, "%s: ", path);
         return st;
     }
     ctx->tuned = true;

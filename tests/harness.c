@@ -11,8 +11,11 @@
 #include "runtime/device.h"
 #include "runtime/fsutil.h"
 
-/* Test processes are single-threaded: plain counters are fine here. */
+/* Test processes are single-threaded: plain counters are fine here, and so
+ * is one error for every context a test opens (a context reports into the
+ * kd_err it was created with, which must outlive it, as a command's does). */
 static int checks, failures;
+static kd_err ctx_err;
 
 void th_count_check(void) { checks++; }
 void th_count_failure(void) { failures++; }
@@ -35,8 +38,8 @@ kd_ctx *th_ctx_opts(const kd_ctx_opts *opts) {
     kd_device_query q = {NULL, NULL, NULL, getenv("KDCL_DEVICE")};
     if (kd_device_select(&list, &q, &index, &err) != KD_OK) th_fatal(__FILE__, __LINE__, "kd_device_select", err.msg);
     kd_ctx *ctx = NULL;
-    if (kd_ctx_create(&list.items[index], opts, &ctx, &err) != KD_OK)
-        th_fatal(__FILE__, __LINE__, "kd_ctx_create", err.msg);
+    if (kd_ctx_create(&list.items[index], opts, &ctx, &ctx_err) != KD_OK)
+        th_fatal(__FILE__, __LINE__, "kd_ctx_create", ctx_err.msg);
     kd_device_list_free(&list);
     return ctx;
 }

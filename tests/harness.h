@@ -26,7 +26,7 @@
 #define MUST(ctx, call)                                                                   \
     do {                                                                                  \
         kd_status th_s_ = (call);                                                         \
-        if (th_s_ != KD_OK) th_fatal(__FILE__, __LINE__, #call, (ctx) ? (ctx)->err.msg : ""); \
+        if (th_s_ != KD_OK) th_fatal(__FILE__, __LINE__, #call, (ctx) ? (ctx)->err->msg : ""); \
     } while (0)
 #define MUST_E(err, call)                                                                 \
     do {                                                                                  \

@@ -225,12 +225,12 @@ static void bad_args(kd_ctx *ctx) {
     kd_bn_desc d = {.n = 0, .c = 3, .hw = 4, .eps = 1e-5f, .momentum = 0.1f};
     cl_mem m = th_zeros(ctx, 16);
     kd_status s = kd_bn_forward_infer(ctx, &d, m, m, m, m, m, m);
-    CHECK(s == KD_ERR_USAGE && strstr(ctx->err.msg, "n=0"), "empty batch refused: %s", ctx->err.msg);
+    CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "n=0"), "empty batch refused: %s", ctx->err->msg);
     d.n = 1;
     d.eps = 0;
     s = kd_bn_forward_train(ctx, &d, m, m, m, m, m, m, m, m);
-    CHECK(s == KD_ERR_USAGE && strstr(ctx->err.msg, "eps"), "eps 0 refused: %s", ctx->err.msg);
-    kd_err_clear(&ctx->err);
+    CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "eps"), "eps 0 refused: %s", ctx->err->msg);
+    kd_err_clear(ctx->err);
     kd_buffer_free(ctx, m);
 }
 

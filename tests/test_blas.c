@@ -86,8 +86,8 @@ int main(void) {
     kd_gemm_args bad = {.m = 4, .n = 4, .k = 4, .alpha = 1, .lda = 1, .ldb = 4, .ldc = 4};
     cl_mem x = th_zeros(ctx, 16);
     bad.a = bad.b = bad.c = x;
-    CHECK(kd_sgemm(ctx, &bad) == KD_ERR_BLAS && strstr(ctx->err.msg, "CLBlastInvalidLeadDimA"),
-          "bad lda reported: %s", ctx->err.msg);
+    CHECK(kd_sgemm(ctx, &bad) == KD_ERR_BLAS && strstr(ctx->err->msg, "CLBlastInvalidLeadDimA"),
+          "bad lda reported: %s", ctx->err->msg);
     kd_buffer_free(ctx, x);
     kd_ctx_free(ctx);
     return th_done("test_blas");

@@ -148,7 +148,7 @@ int main(void) {
 
     kd_dense_desc bad = {.n = 2, .in = 0, .out = 3};
     kd_status s = kd_dense_forward(ctx, &bad, NULL, NULL, NULL, NULL);
-    CHECK(s == KD_ERR_USAGE && strstr(ctx->err.msg, "in=0"), "in=0: status %d '%s'", (int)s, ctx->err.msg);
+    CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "in=0"), "in=0: status %d '%s'", (int)s, ctx->err->msg);
 
     /* Both families of the bias kernels (cl/conv.cl): per element (GPUs)
      * and per row / per channel (CPUs), whatever this device would pick. */

@@ -360,8 +360,8 @@ static void check_cfg_validation(kd_ctx *ctx) {
     int zero = 0;
     cl_mem dy = th_upload_labels(ctx, &zero, 1);
     CHECK(kd_distill_forward(ctx, &bad, 1, 10, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
-              strstr(ctx->err.msg, "--temperature"),
-          "forward accepted T=-1: %s", ctx->err.msg);
+              strstr(ctx->err->msg, "--temperature"),
+          "forward accepted T=-1: %s", ctx->err->msg);
     CHECK(kd_distill_backward(ctx, &bad, 1, 10, 1.0f, dummy, dummy, dummy, dy) == KD_ERR_USAGE,
           "backward accepted T=-1");
     kd_buffer_free(ctx, dummy);

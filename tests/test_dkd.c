@@ -328,8 +328,8 @@ static void check_refusals(kd_ctx *ctx) {
     int zero = 0;
     cl_mem dy = th_upload_labels(ctx, &zero, 1);
     CHECK(kd_distill_forward(ctx, &ok, 1, 1, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
-              strstr(ctx->err.msg, "at least 2 classes"),
-          "dkd with 1 class accepted: %s", ctx->err.msg);
+              strstr(ctx->err->msg, "at least 2 classes"),
+          "dkd with 1 class accepted: %s", ctx->err->msg);
     CHECK(kd_distill_backward(ctx, &ok, 1, 1, 1.0f, dummy, dummy, dummy, dy) == KD_ERR_USAGE,
           "dkd backward with 1 class accepted");
     kd_buffer_free(ctx, dummy);

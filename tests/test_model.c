@@ -121,7 +121,7 @@ static void save_load(kd_ctx *ctx, const char *dir) {
     char path[600];
     snprintf(path, sizeof path, "%s/m.safetensors", dir);
     kd_st_writer *w = kd_st_writer_new();
-    MUST_E(&err, kd_weights_save(a, &meta, w, path, &err));
+    MUST(ctx, kd_weights_save(a, &meta, w, path));
     kd_st_writer_free(w);
     MUST(ctx, kd_write(ctx, a->input, 0, sizeof x, x, true));
     MUST(ctx, kd_model_forward(a, 4, false));
@@ -130,7 +130,7 @@ static void save_load(kd_ctx *ctx, const char *dir) {
 
     kd_model *b = NULL;
     kd_model_meta mb;
-    MUST_E(&err, kd_model_open(path, ctx, &b, &mb, &err));
+    MUST(ctx, kd_model_open(path, ctx, &b, &mb));
     CHECK(!strcmp(b->spec, a->spec) && b->in_h == 20 && b->classes == 5, "rebuilt from metadata: %s", b->spec);
     CHECK(mb.class_names[4] && !strcmp(mb.class_names[4], "e") && !strcmp(mb.dataset, "synthetic") && mb.src_c == 1,
           "metadata round trip");
@@ -151,15 +151,15 @@ static void save_load(kd_ctx *ctx, const char *dir) {
     MUST_E(&err, kd_st_writer_add(bw, "x", KD_F32, 1, shape, &one, &err));
     MUST_E(&err, kd_st_writer_write(bw, bare, &err));
     kd_st_writer_free(bw);
-    CHECK(kd_model_open(bare, ctx, &c, &mc, &err) == KD_ERR_INPUT && strstr(err.msg, "bare.safetensors") &&
-              strstr(err.msg, "metadata"),
-          "no metadata: %s", err.msg);
+    CHECK(kd_model_open(bare, ctx, &c, &mc) == KD_ERR_INPUT && strstr(ctx->err->msg, "bare.safetensors") &&
+              strstr(ctx->err->msg, "metadata"),
+          "no metadata: %s", ctx->err->msg);
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "head -c 3000 '%s' > '%s/cut.safetensors'", path, dir);
     CHECK(system(cmd) == 0, "truncate");
     snprintf(bare, sizeof bare, "%s/cut.safetensors", dir);
-    CHECK(kd_model_open(bare, ctx, &c, &mc, &err) == KD_ERR_INPUT && strstr(err.msg, "cut.safetensors"),
-          "truncated: %s", err.msg);
+    CHECK(kd_model_open(bare, ctx, &c, &mc) == KD_ERR_INPUT && strstr(ctx->err->msg, "cut.safetensors"),
+          "truncated: %s", ctx->err->msg);
     kd_model_meta_free(&meta);
     kd_model_meta_free(&mb);
     kd_model_free(a);
@@ -204,7 +204,7 @@ static void torchvision_names(kd_ctx *ctx, const char *dir) {
     kd_st_file f;
     kd_load_report rep;
     MUST_E(&err, kd_st_read(path, &f, &err));
-    MUST_E(&err, kd_weights_load(m, &f, false, &rep, &err));
+    MUST(ctx, kd_weights_load(m, &f, false, &rep));
     CHECK(rep.loaded == nbackbone && rep.missing == 4 && rep.skipped == 2 + 53,
           "loaded %d (want %d), missing %d (fc.0/fc.2 weight+bias), skipped %d (fc + 53 num_batches_tracked)",
           rep.loaded, nbackbone, rep.missing, rep.skipped);
@@ -227,9 +227,9 @@ static void torchvision_names(kd_ctx *ctx, const char *dir) {
     kd_model_build("resnet50:width=0.5", 3, 64, 64, 10, &small, &err);
     MUST(ctx, kd_model_attach(small, ctx, 1));
     MUST_E(&err, kd_st_read(path, &f, &err));
-    CHECK(kd_weights_load(small, &f, false, &rep, &err) == KD_ERR_INPUT && strstr(err.msg, "conv1.weight") &&
-              strstr(err.msg, "[64, 3, 7, 7]"),
-          "shape mismatch: %s", err.msg);
+    CHECK(kd_weights_load(small, &f, false, &rep) == KD_ERR_INPUT && strstr(ctx->err->msg, "conv1.weight") &&
+              strstr(ctx->err->msg, "[64, 3, 7, 7]"),
+          "shape mismatch: %s", ctx->err->msg);
     kd_st_free(&f);
     kd_model_free(small);
     for (int i = 0; i < nb; i++) free(bufs[i]);

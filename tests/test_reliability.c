@@ -417,7 +417,7 @@ static void device_memory(void) {
     char wpath[1024];
     snprintf(wpath, sizeof wpath, "%s/W.safetensors", dir);
     kd_st_writer *wr = kd_st_writer_new();
-    MUST_E(&err, kd_weights_save(w, &meta, wr, wpath, &err));
+    MUST(ctx, kd_weights_save(w, &meta, wr, wpath));
     kd_st_writer_free(wr);
     kd_model_free(w);
     rc = kdcl("mem_e.log", "eval --model W.safetensors --data synthetic:5000:1x64x64 --batch 1000 --quiet");
@@ -430,9 +430,9 @@ static void device_memory(void) {
     size_t huge = (size_t)ctx->dev.max_alloc + 4096;
     kd_status s = kd_buffer_alloc(ctx, huge, "a test buffer", &x);
     CHECK(s == KD_ERR_NOMEM && x == NULL, "an allocation above max_alloc is refused (%d)", s);
-    CHECK(strstr(ctx->err.msg, "a test buffer") && strstr(ctx->err.msg, "MiB") && !strstr(ctx->err.msg, "CL_"),
-          "the message names the buffer and the sizes: %s", ctx->err.msg);
-    kd_err_clear(&ctx->err);
+    CHECK(strstr(ctx->err->msg, "a test buffer") && strstr(ctx->err->msg, "MiB") && !strstr(ctx->err->msg, "CL_"),
+          "the message names the buffer and the sizes: %s", ctx->err->msg);
+    kd_err_clear(ctx->err);
     printf("device memory: %.0f MiB free; suggested --batch %d (train), %d (eval)\n", free_mib, fit, fit_e);
     kd_ctx_free(ctx);
 }

@@ -24,7 +24,7 @@ static double now_ms(void) {
 #define TRY(call)                                                                         \
     do {                                                                                  \
         if ((call) != KD_OK) {                                                            \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, ctx->err.msg);   \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, ctx->err->msg);   \
             exit(1);                                                                      \
         }                                                                                 \
     } while (0)

@@ -38,7 +38,7 @@ static kd_ctx *g_ctx; /* for TRY's message only */
 #define TRY(call)                                                                          \
     do {                                                                                   \
         if ((call) != KD_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, g_ctx->err.msg); \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, g_ctx->err->msg); \
             exit(1);                                                                       \
         }                                                                                  \
     } while (0)
@@ -119,7 +119,7 @@ typedef struct pool_state {
 static pool_state *pool_new(kd_ctx *ctx, int n, int c, int hw, int k, int s, int pad) {
     pool_state *p = calloc(1, sizeof *p);
     p->d = (kd_pool_desc){.n = n, .c = c, .h = hw, .w = hw, .k = k, .stride = s, .pad = pad};
-    TRY(kd_pool_desc_init(&p->d, &ctx->err));
+    TRY(kd_pool_desc_init(&p->d, ctx->err));
     size_t nx = (size_t)n * c * hw * hw, ny = (size_t)n * c * p->d.oh * p->d.ow;
     p->x = rand_buf(ctx, nx, 1);
     p->dx = rand_buf(ctx, nx, 2);
@@ -164,7 +164,7 @@ static conv_state *conv_new(kd_ctx *ctx, int n, int cin, int hw, int cout, int k
     conv_state *c = calloc(1, sizeof *c);
     c->d = (kd_conv_desc){.n = n, .cin = cin, .h = hw, .w = hw, .cout = cout, .kh = k, .kw = k, .stride = s,
                           .pad = pad, .bias = bias};
-    TRY(kd_conv_desc_init(&c->d, &ctx->err));
+    TRY(kd_conv_desc_init(&c->d, ctx->err));
     size_t nx = (size_t)n * cin * hw * hw, ny = (size_t)n * cout * c->d.oh * c->d.ow;
     size_t nw = (size_t)cout * cin * k * k;
     c->x = rand_buf(ctx, nx, 5);

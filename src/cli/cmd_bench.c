@@ -130,7 +130,7 @@ static void gemm_bufs_free(kd_ctx *ctx, gemm_bufs *g) {
 static kd_status bench_conv(kd_ctx *ctx, const bench_cfg *bc, int n, int cin, int cout, int k, int size) {
     kd_conv_desc d = {.n = n, .cin = cin, .h = size, .w = size, .cout = cout, .kh = k, .kw = k, .stride = 1,
                       .pad = k / 2};
-    KD_TRY(kd_conv_desc_init(&d, &ctx->err));
+    KD_TRY(kd_conv_desc_init(&d, ctx->err));
     size_t nin = (size_t)n * (size_t)cin * (size_t)size * (size_t)size;
     size_t nout = (size_t)n * (size_t)cout * (size_t)d.oh * (size_t)d.ow;
     size_t nw = (size_t)cout * (size_t)cin * (size_t)k * (size_t)k, nws = kd_conv_workspace_floats(&d);
@@ -357,7 +357,7 @@ int kd_cmd_bench(int argc, char **argv) {
     if (st == KD_OK && (all || has_item(what, "sgemm"))) st = bench_gemm(ctx, &bc, &gb, &big, NULL);
     for (int i = 0; st == KD_OK && nshapes > 0 && i < 2 && (all || has_item(what, "shapes")); i++) {
         kd_model *m = NULL;
-        st = kd_model_build(models[i].spec, c, h, w, classes, &m, &ctx->err);
+        st = kd_model_build(models[i].spec, c, h, w, classes, &m, ctx->err);
         kd_gemm_use shapes[64];
         int ns = st == KD_OK ? kd_model_gemm_shapes(m, batch, shapes, nshapes) : 0;
         for (int s = 0; st == KD_OK && s < ns; s++) st = bench_gemm(ctx, &bc, &gb, &shapes[s], models[i].role);
@@ -372,7 +372,7 @@ int kd_cmd_bench(int argc, char **argv) {
         st = bench_model(ctx, &bc, &mc);
     }
     int rc = 0;
-    if (st != KD_OK) rc = kd_cli_report(&ctx->err);
+    if (st != KD_OK) rc = kd_cli_report(&err);
     kd_ctx_free(ctx);
     return rc;
 }

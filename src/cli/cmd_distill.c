@@ -100,16 +100,12 @@ static kd_status build_student(const char *spec, const kd_train_opts *o, const k
     int c = o->channels ? o->channels : ds->c, sz = o->resize ? o->resize : ds->h;
     KD_TRY(kd_model_build(spec, c, sz, o->resize ? sz : ds->w, ds->classes, &r->m, err));
     KD_TRY(kd_meta_for(ds, r->m, o->normalize, &r->meta, err));
-    if (kd_model_attach(r->m, ctx, (uint64_t)o->seed) != KD_OK) {
-        *err = ctx->err;
-        return err->code;
-    }
-    return KD_OK;
+    return kd_model_attach(r->m, ctx, (uint64_t)o->seed); /* reports into ctx->err, which is err */
 }
 
 static kd_status open_model(const char *flag, const char *path, const kd_dataset *ds, kd_ctx *ctx, row *r,
                             kd_err *err) {
-    KD_TRY(kd_model_open(path, ctx, &r->m, &r->meta, err));
+    KD_TRY(kd_model_open(path, ctx, &r->m, &r->meta));
     kd_status s = kd_check_data_fits(&r->meta, ds, path, err);
     if (s != KD_OK) kd_err_prefix(err, "%s ", flag);
     return s;
@@ -310,7 +306,7 @@ int kd_cmd_distill(int argc, char **argv) {
     kd_train_data td = {ds, data.train_idx, data.ntrain, data.val_idx, data.nval};
     kd_train_result res;
     double t0 = kd_now();
-    kd_status st = kd_train(s->m, &sprep, &s->meta, t->m, &tprep, &td, &cfg, &res, &err);
+    kd_status st = kd_train(s->m, &sprep, &s->meta, t->m, &tprep, &td, &cfg, &res);
     if (st == KD_OK && !o.quiet) printf("saved %s (epoch %d); checkpoint %s\n", o.out, res.best_epoch, ckpt);
     if (st == KD_OK && baseline) {
         /* The student alone: the same options as a 'kdcl train' of this
@@ -336,7 +332,7 @@ int kd_cmd_distill(int argc, char **argv) {
                    a->m->spec, acfg.resume ? "" : (o.resume ? "; it has no checkpoint yet, so it starts now" : ""));
         kd_train_result ares;
         kd_prep_desc aprep = kd_prep_from_meta(&a->meta);
-        st = kd_train(a->m, &aprep, &a->meta, NULL, NULL, &td, &acfg, &ares, &err);
+        st = kd_train(a->m, &aprep, &a->meta, NULL, NULL, &td, &acfg, &ares);
         if (st == KD_OK && !o.quiet)
             printf("saved %s (epoch %d); checkpoint %s\n", alone_out, ares.best_epoch, alone_ckpt);
     }
@@ -356,7 +352,7 @@ int kd_cmd_distill(int argc, char **argv) {
         kd_model_free(r->m);
         r->m = NULL;
         kd_model_meta_free(&r->meta);
-        if (kd_model_open(r->path, ctx, &r->m, &r->meta, &err) != KD_OK) goto fail;
+        if (kd_model_open(r->path, ctx, &r->m, &r->meta) != KD_OK) goto fail;
     }
     if (kd_job_data_load_test(&o, &data, &err) != KD_OK) goto fail;
     for (int i = 0; i < NROWS; i++) {
@@ -365,11 +361,8 @@ int kd_cmd_distill(int argc, char **argv) {
         kd_prep_desc p = kd_prep_from_meta(&r->meta);
         kd_eval_cfg ec = {.batch = o.batch, .keep_logits = true, .quiet = o.quiet, .label = r->role,
                           .dist = kd_dist_world()};
-        if (kd_model_plan(r->m, o.batch, false) != KD_OK) {
-            err = ctx->err;
-            goto fail;
-        }
-        if (kd_evaluate(r->m, &p, &data.test, data.test_idx, data.ntest, &ec, &r->r, &err) != KD_OK) goto fail;
+        if (kd_model_plan(r->m, o.batch, false) != KD_OK) goto fail;
+        if (kd_evaluate(r->m, &p, &data.test, data.test_idx, data.ntest, &ec, &r->r) != KD_OK) goto fail;
     }
     print_table(rows, what, stdout);
     log_test(o.log, rows);

@@ -59,7 +59,7 @@ int kd_cmd_eval(int argc, char **argv) {
     }
     kd_prep_desc p = kd_prep_from_meta(&j.meta);
     kd_eval_cfg ec = {.batch = j.batch, .quiet = o.quiet, .label = "eval"};
-    if (kd_evaluate(j.m, &p, j.ds, j.idx, j.count, &ec, &r, &err) != KD_OK) {
+    if (kd_evaluate(j.m, &p, j.ds, j.idx, j.count, &ec, &r) != KD_OK) {
         rc = kd_cli_report(&err);
         goto done;
     }

@@ -150,14 +150,14 @@ static int predict_files(const kd_global *g, const char *model_path, const char 
     bool *bad = NULL;
     kd_image *images = NULL;
     int rc = 0, failed = 0;
-    if (kd_session_open(g, NULL, &ctx, &err) != KD_OK || kd_model_open(model_path, ctx, &m, &meta, &err) != KD_OK ||
+    if (kd_session_open(g, NULL, &ctx, &err) != KD_OK || kd_model_open(model_path, ctx, &m, &meta) != KD_OK ||
         check_channels(&meta, model_path, &err) != KD_OK) {
         rc = kd_cli_report(&err);
         goto done;
     }
     if (batch > nfiles) batch = nfiles;
     if (kd_model_plan(m, batch, false) != KD_OK) {
-        rc = kd_cli_report(&ctx->err);
+        rc = kd_cli_report(&err);
         goto done;
     }
     int k = meta.classes;
@@ -179,7 +179,7 @@ static int predict_files(const kd_global *g, const char *model_path, const char 
     }
     size_t one = (size_t)meta.in_c * (size_t)meta.in_h * (size_t)meta.in_w * sizeof(float);
     if (kd_buffer_alloc(ctx, one, "one prepared image", &j.one) != KD_OK) {
-        rc = kd_cli_report(&ctx->err);
+        rc = kd_cli_report(&err);
         goto done;
     }
     for (int start = 0; start < nfiles; start += batch) {
@@ -198,8 +198,8 @@ static int predict_files(const kd_global *g, const char *model_path, const char 
                 continue;
             }
             if (prepare(&j, im, used) != KD_OK) {
-                kd_err_prefix(&ctx->err, "%s: ", file);
-                rc = kd_cli_report(&ctx->err);
+                kd_err_prefix(ctx->err, "%s: ", file);
+                rc = kd_cli_report(&err);
                 goto done;
             }
             /* Only the format and size are printed later: a batch of photos need not stay in memory. */
@@ -210,7 +210,7 @@ static int predict_files(const kd_global *g, const char *model_path, const char 
         size_t lbytes = (size_t)used * (size_t)k * sizeof(float);
         if (used && (kd_model_forward(m, used, false) != KD_OK ||
                      kd_read(ctx, kd_model_logits(m), 0, lbytes, j.logits) != KD_OK)) {
-            rc = kd_cli_report(&ctx->err);
+            rc = kd_cli_report(&err);
             goto done;
         }
         for (int i = 0, slot = 0; i < n; i++) {
@@ -309,7 +309,7 @@ static int predict_data(const kd_global *g, const char *model_path, kd_train_opt
     }
     kd_prep_desc p = kd_prep_from_meta(&j.meta);
     kd_eval_cfg ec = {.batch = j.batch, .keep_logits = true, .quiet = o->quiet, .label = "predict"};
-    if (kd_evaluate(j.m, &p, j.ds, j.idx, j.count, &ec, &r, &err) != KD_OK ||
+    if (kd_evaluate(j.m, &p, j.ds, j.idx, j.count, &ec, &r) != KD_OK ||
         write_logits(out, &r, &j.meta, model_path, o->data, split, &err) != KD_OK) {
         rc = kd_cli_report(&err);
         goto done;

@@ -79,12 +79,12 @@ int kd_cmd_train(int argc, char **argv) {
         return finish(&j, kd_cli_report(&err));
     kd_ctx_opts co = {.profiling = j.o.profile};
     if (kd_session_open(&j.g, &co, &j.ctx, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
-    if (kd_model_attach(j.m, j.ctx, (uint64_t)j.o.seed) != KD_OK) return finish(&j, kd_cli_report(&j.ctx->err));
+    if (kd_model_attach(j.m, j.ctx, (uint64_t)j.o.seed) != KD_OK) return finish(&j, kd_cli_report(&err));
     if (j.init && !j.o.resume) {
         kd_st_file f;
         kd_load_report rep;
         if (kd_st_read(j.init, &f, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
-        kd_status st = kd_weights_load(j.m, &f, false, &rep, &err);
+        kd_status st = kd_weights_load(j.m, &f, false, &rep);
         kd_st_free(&f);
         if (st != KD_OK) return finish(&j, kd_cli_report(&err));
         if (rep.loaded == 0) {
@@ -118,7 +118,7 @@ int kd_cmd_train(int argc, char **argv) {
     kd_train_data td = {ds, j.data.train_idx, j.data.ntrain, j.data.val_idx, j.data.nval};
     kd_train_result res;
     double t0 = kd_now();
-    kd_status st = kd_train(j.m, &prep, &j.meta, NULL, NULL, &td, &cfg, &res, &err);
+    kd_status st = kd_train(j.m, &prep, &j.meta, NULL, NULL, &td, &cfg, &res);
     free(cfg_text);
     if (j.o.profile) {
         kd_finish(j.ctx);
@@ -137,12 +137,12 @@ int kd_cmd_train(int argc, char **argv) {
         kd_load_report rep;
         kd_eval_result r;
         if (kd_st_read(j.o.out, &f, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
-        st = kd_weights_load(j.m, &f, true, &rep, &err);
+        st = kd_weights_load(j.m, &f, true, &rep);
         kd_st_free(&f);
         if (st == KD_OK) st = kd_job_data_load_test(&j.o, &j.data, &err);
         kd_eval_cfg ec = {.batch = j.o.batch, .quiet = j.o.quiet, .label = "test", .dist = kd_dist_world()};
         if (st == KD_OK)
-            st = kd_evaluate(j.m, &prep, &j.data.test, j.data.test_idx, j.data.ntest, &ec, &r, &err);
+            st = kd_evaluate(j.m, &prep, &j.data.test, j.data.test_idx, j.data.ntest, &ec, &r);
         if (st != KD_OK) return finish(&j, kd_cli_report(&err));
         printf("test: accuracy %.2f%%, loss %.4f on %ld images (%.0f images/s)\n", 100.0 * r.acc, r.loss, r.n,
                r.images_per_s);

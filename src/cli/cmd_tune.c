@@ -119,7 +119,7 @@ static kd_status time_steps(kd_ctx *ctx, const step_env *e, double *ms) {
         if (st == KD_OK) st = kd_step_bench_min(&b, STEP_WARMUP, STEP_REPEAT, true, &ms[i]);
         kd_step_bench_close(&b);
         if (st != KD_OK) {
-            kd_err_prefix(&ctx->err, "timing %s '%s': ", e->models[i].role, e->models[i].ref.spec);
+            kd_err_prefix(ctx->err, "timing %s '%s': ", e->models[i].role, e->models[i].ref.spec);
             return st;
         }
     }
@@ -342,7 +342,7 @@ int kd_cmd_tune(int argc, char **argv) {
         fflush(stdout);
         double base_ms[STEP_MAX_MODELS] = {0};
         if (time_steps(ctx, &se, base_ms) != KD_OK) {
-            rc = kd_cli_report(&ctx->err);
+            rc = kd_cli_report(&err);
             goto done;
         }
         for (int i = 0; i < se.nmodels; i++) {
@@ -367,7 +367,7 @@ int kd_cmd_tune(int argc, char **argv) {
            ctx->dev.name, ctx->dev.platform_version, ctx->dev.driver_version, budget);
     fflush(stdout);
     if (kd_tune_search(ctx, &to, res) != KD_OK) {
-        rc = kd_cli_report(&ctx->err);
+        rc = kd_cli_report(&err);
         free(res);
         goto done;
     }
@@ -392,7 +392,7 @@ int kd_cmd_tune(int argc, char **argv) {
     if (se.nmodels > 0) {
         step_choice ch;
         if (choose_by_steps(ctx, &se, res, stop, &ch) != KD_OK) {
-            rc = kd_cli_report(&ctx->err);
+            rc = kd_cli_report(&err);
             free(res);
             goto done;
         }

@@ -55,8 +55,8 @@ kd_status kd_session_open_untuned(const kd_global *g, const kd_ctx_opts *opts, k
 
 void kd_session_tune(kd_ctx *ctx) {
     if (kd_tune_apply_stored(ctx) == KD_OK) return;
-    if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err.msg);
-    kd_err_clear(&ctx->err);
+    if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err->msg);
+    kd_err_clear(ctx->err);
 }
 
 kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err) {

@@ -346,14 +346,10 @@ kd_status kd_eval_job_open(const kd_global *g, const char *model_path, const kd_
     KD_TRY(kd_split_select(split, o, &j->data, &j->ds, &j->idx, &j->count, err));
     kd_ctx_opts co = {.profiling = o->profile};
     KD_TRY(kd_session_open(g, &co, &j->ctx, err));
-    KD_TRY(kd_model_open(model_path, j->ctx, &j->m, &j->meta, err));
+    KD_TRY(kd_model_open(model_path, j->ctx, &j->m, &j->meta));
     KD_TRY(kd_check_data_fits(&j->meta, j->ds, model_path, err));
     j->batch = o->batch < j->count ? o->batch : j->count;
-    if (kd_model_plan(j->m, j->batch, false) != KD_OK) {
-        *err = j->ctx->err;
-        return err->code;
-    }
-    return KD_OK;
+    return kd_model_plan(j->m, j->batch, false); /* reports into j->ctx->err, which is err */
 }
 
 void kd_eval_job_close(kd_eval_job *j) {

@@ -93,8 +93,8 @@ kd_status kd_avgpool_backward(kd_ctx *ctx, const kd_pool_desc *d, cl_mem dx, cl_
 
 static kd_status gap_check(kd_ctx *ctx, int n, int c, int hw) {
     if (n < 1 || c < 1 || hw < 1)
-        return kd_fail(&ctx->err, KD_ERR_USAGE, "global average pool: n=%d c=%d h*w=%d must all be >= 1", n, c, hw);
-    return pool_check_size(&ctx->err, "global average pool input", (long long)n * c * hw);
+        return kd_fail(ctx->err, KD_ERR_USAGE, "global average pool: n=%d c=%d h*w=%d must all be >= 1", n, c, hw);
+    return pool_check_size(ctx->err, "global average pool input", (long long)n * c * hw);
 }
 
 kd_status kd_gap_forward(kd_ctx *ctx, int n, int c, int hw, cl_mem out, cl_mem in) {

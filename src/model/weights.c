@@ -31,13 +31,13 @@ static kd_status meta_put(kd_st_writer *w, const char *key, const char *value, k
     return kd_st_writer_meta(w, key, value, err);
 }
 
-kd_status kd_weights_save(kd_model *m, const kd_model_meta *meta, kd_st_writer *w, const char *path, kd_err *err) {
+kd_status kd_weights_save(kd_model *m, const kd_model_meta *meta, kd_st_writer *w, const char *path) {
+    kd_err *err = m->ctx->err;
     size_t total = kd_model_total_floats(m);
     float *host = malloc((total ? total : 1) * sizeof(float));
     if (!host) return kd_fail(err, KD_ERR_NOMEM, "out of memory saving %s", path);
     kd_status s = kd_model_download(m, host);
     if (s != KD_OK) {
-        *err = m->ctx->err;
         free(host);
         return s;
     }
@@ -166,14 +166,14 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
-kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd_load_report *rep, kd_err *err) {
+kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd_load_report *rep) {
+    kd_err *err = m->ctx->err;
     memset(rep, 0, sizeof *rep);
     size_t total = kd_model_total_floats(m);
     float *host = malloc((total ? total : 1) * sizeof(float));
     if (!host) return kd_fail(err, KD_ERR_NOMEM, "out of memory loading %s", f->path);
     kd_status s = kd_model_download(m, host); /* tensors absent from the file keep their values */
     if (s != KD_OK) {
-        *err = m->ctx->err;
         free(host);
         return s;
     }
@@ -204,15 +204,13 @@ kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd
     for (int i = 0; i < f->count; i++)
         if (kd_model_find_param(m, f->tensors[i].name) < 0 && !rep->skipped++)
             snprintf(rep->first_skipped, sizeof rep->first_skipped, "%s", f->tensors[i].name);
-    if (s == KD_OK) {
-        s = kd_model_upload(m, host);
-        if (s != KD_OK) *err = m->ctx->err;
-    }
+    if (s == KD_OK) s = kd_model_upload(m, host);
     free(host);
     return s;
 }
 
-kd_status kd_model_open(const char *path, kd_ctx *ctx, kd_model **model, kd_model_meta *meta, kd_err *err) {
+kd_status kd_model_open(const char *path, kd_ctx *ctx, kd_model **model, kd_model_meta *meta) {
+    kd_err *err = ctx->err;
     *model = NULL;
     kd_st_file f;
     KD_TRY(kd_st_read(path, &f, err));
@@ -222,9 +220,9 @@ kd_status kd_model_open(const char *path, kd_ctx *ctx, kd_model **model, kd_mode
         s = kd_model_build(meta->spec, meta->in_c, meta->in_h, meta->in_w, meta->classes, &m, err);
         if (s != KD_OK) kd_err_prefix(err, "%s: ", path);
     }
-    if (s == KD_OK && (s = kd_model_attach(m, ctx, 0)) != KD_OK) *err = ctx->err;
+    if (s == KD_OK) s = kd_model_attach(m, ctx, 0);
     kd_load_report rep;
-    if (s == KD_OK) s = kd_weights_load(m, &f, true, &rep, err);
+    if (s == KD_OK) s = kd_weights_load(m, &f, true, &rep);
     kd_st_free(&f);
     if (s != KD_OK) {
         kd_model_free(m);

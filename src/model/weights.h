@@ -27,7 +27,7 @@ kd_status kd_model_meta_set_names(kd_model_meta *meta, char *const *names, int n
 /* Adds every parameter and buffer of m, and meta, to w (which may already
  * hold a checkpoint's extra tensors and metadata), then writes `path`
  * atomically. */
-kd_status kd_weights_save(kd_model *m, const kd_model_meta *meta, kd_st_writer *w, const char *path, kd_err *err);
+kd_status kd_weights_save(kd_model *m, const kd_model_meta *meta, kd_st_writer *w, const char *path);
 
 /* Reads the metadata of an open file. A file without kdcl metadata is
  * KD_ERR_INPUT naming the file and what is missing. */
@@ -41,10 +41,10 @@ typedef struct kd_load_report {
 /* Copies every tensor of f whose name is a parameter of m. A shape
  * mismatch is KD_ERR_INPUT naming the tensor and both shapes. With
  * `require_all`, a parameter missing from the file is an error too. */
-kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd_load_report *rep, kd_err *err);
+kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd_load_report *rep);
 
 /* Opens a kdcl model file: builds the model from its metadata, attaches it
  * to ctx and loads every tensor. */
-kd_status kd_model_open(const char *path, kd_ctx *ctx, kd_model **model, kd_model_meta *meta, kd_err *err);
+kd_status kd_model_open(const char *path, kd_ctx *ctx, kd_model **model, kd_model_meta *meta);
 
 #endif

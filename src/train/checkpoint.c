@@ -15,7 +15,8 @@ static kd_status put_num(kd_st_writer *w, const char *key, double v, kd_err *err
 }
 
 kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cfg *ocfg, cl_mem state,
-                       const kd_ckpt_state *st, const char *path, kd_err *err) {
+                       const kd_ckpt_state *st, const char *path) {
+    kd_err *err = m->ctx->err;
     int k = kd_optim_state_per_param(ocfg);
     size_t n = m->train_floats;
     float *host = NULL;
@@ -25,8 +26,7 @@ kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cf
     if (k > 0) {
         host = malloc((size_t)k * n * sizeof(float));
         if (!host) s = kd_fail(err, KD_ERR_NOMEM, "out of memory writing %s", path);
-        if (s == KD_OK && (s = kd_read(m->ctx, state, 0, (size_t)k * n * sizeof(float), host)) != KD_OK)
-            *err = m->ctx->err;
+        if (s == KD_OK) s = kd_read(m->ctx, state, 0, (size_t)k * n * sizeof(float), host);
         /* One tensor per parameter and state slot: independent of the arena's alignment. */
         for (int j = 0; j < k && s == KD_OK; j++)
             for (int i = 0; i < m->nparams && s == KD_OK; i++) {
@@ -54,7 +54,7 @@ kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cf
         free(text);
     }
     if (s == KD_OK) s = kd_st_writer_meta(w, "kdcl.ckpt.config", st->config, err);
-    if (s == KD_OK) s = kd_weights_save(m, meta, w, path, err);
+    if (s == KD_OK) s = kd_weights_save(m, meta, w, path);
     kd_st_writer_free(w);
     free(host);
     return s;
@@ -68,8 +68,8 @@ static bool get_num(const kd_st_file *f, const char *key, double *v) {
     return end != s && !*end;
 }
 
-kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_ckpt_state *st, const char *path,
-                       kd_err *err) {
+kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_ckpt_state *st, const char *path) {
+    kd_err *err = m->ctx->err;
     kd_st_file f;
     KD_TRY(kd_st_read(path, &f, err));
     memset(st, 0, sizeof *st);
@@ -120,7 +120,7 @@ kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_c
     }
     cJSON_Delete(a);
     kd_load_report rep;
-    if ((s = kd_weights_load(m, &f, true, &rep, err)) != KD_OK) goto done;
+    if ((s = kd_weights_load(m, &f, true, &rep)) != KD_OK) goto done;
     int k = kd_optim_state_per_param(ocfg);
     size_t n = m->train_floats;
     if (k > 0) {
@@ -144,8 +144,7 @@ kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_c
                 else
                     s = kd_st_to_f32(&f, t, host + (size_t)j * n + p->offset, err);
             }
-        if (s == KD_OK && (s = kd_write(m->ctx, state, 0, (size_t)k * n * sizeof(float), host, true)) != KD_OK)
-            *err = m->ctx->err;
+        if (s == KD_OK) s = kd_write(m->ctx, state, 0, (size_t)k * n * sizeof(float), host, true);
         free(host);
     }
     m->dropout_counter = st->dropout_counter;

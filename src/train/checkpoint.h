@@ -26,9 +26,8 @@ typedef struct kd_ckpt_state {
  * arena layout (see optim.h); saved per parameter, so the file does not
  * depend on the device's alignment. */
 kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cfg *ocfg, cl_mem state,
-                       const kd_ckpt_state *st, const char *path, kd_err *err);
+                       const kd_ckpt_state *st, const char *path);
 /* Loads weights, optimizer state and st from `path` into an attached model. */
-kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_ckpt_state *st, const char *path,
-                       kd_err *err);
+kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_ckpt_state *st, const char *path);
 
 #endif

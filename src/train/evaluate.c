@@ -27,7 +27,8 @@ static int argmax(const float *x, int n) {
  * holds the figures one process would compute (the loss up to float
  * summation order). */
 static kd_status evaluate_sharded(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx,
-                                  int count, const kd_eval_cfg *cfg, kd_eval_result *out, kd_err *err) {
+                                  int count, const kd_eval_cfg *cfg, kd_eval_result *out) {
+    kd_err *err = m->ctx->err;
     memset(out, 0, sizeof *out);
     const kd_dist *d = cfg->dist;
     int k = m->classes;
@@ -38,7 +39,7 @@ static kd_status evaluate_sharded(kd_model *m, const kd_prep_desc *prep, const k
     kd_eval_result part = {0};
     kd_status s = KD_OK;
     if (hi > lo) {
-        s = kd_evaluate(m, prep, ds, idx + lo, (int)(hi - lo), &local, &part, err);
+        s = kd_evaluate(m, prep, ds, idx + lo, (int)(hi - lo), &local, &part);
     } else {
         part.classes = k;
         part.confusion = calloc((size_t)k * (size_t)k, sizeof(long));
@@ -82,8 +83,8 @@ static kd_status evaluate_sharded(kd_model *m, const kd_prep_desc *prep, const k
 }
 
 kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx, int count,
-                      const kd_eval_cfg *cfg, kd_eval_result *out, kd_err *err) {
-    if (kd_dist_on(cfg->dist)) return evaluate_sharded(m, prep, ds, idx, count, cfg, out, err);
+                      const kd_eval_cfg *cfg, kd_eval_result *out) {
+    if (kd_dist_on(cfg->dist)) return evaluate_sharded(m, prep, ds, idx, count, cfg, out);
     kd_ctx *ctx = m->ctx;
     memset(out, 0, sizeof *out);
     int k = m->classes, bs = cfg->batch;
@@ -99,7 +100,7 @@ kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *d
         free(host);
         free(thost);
         kd_eval_result_free(out);
-        return kd_fail(err, KD_ERR_NOMEM, "out of host memory for evaluation");
+        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for evaluation");
     }
     kd_loader *ld = NULL;
     cl_mem acc = NULL;
@@ -148,7 +149,6 @@ kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *d
     kd_progress_end(&pr);
     float a[KD_ACC_COUNT] = {0};
     if (s == KD_OK) s = kd_read(ctx, acc, 0, sizeof a, a);
-    if (s != KD_OK && err != &ctx->err) *err = ctx->err;
     out->seconds = kd_now() - t0;
     out->n = done_n;
     out->loss = a[KD_ACC_SEEN] > 0 ? (double)a[KD_ACC_LOSS] / (double)a[KD_ACC_SEEN] : (double)NAN;

@@ -33,7 +33,7 @@ typedef struct kd_eval_cfg {
 
 /* Evaluates m (planned for at least cfg->batch) on ds[idx[0..count)). */
 kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx, int count,
-                      const kd_eval_cfg *cfg, kd_eval_result *out, kd_err *err);
+                      const kd_eval_cfg *cfg, kd_eval_result *out);
 void kd_eval_result_free(kd_eval_result *r);
 /* Per-class accuracy and the confusion matrix with class names. */
 void kd_eval_print(const kd_eval_result *r, char *const *class_names, FILE *out);

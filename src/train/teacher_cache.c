@@ -15,10 +15,10 @@ kd_status kd_teacher_cache_open(kd_ctx *ctx, int images, int classes, int batch,
     for (int i = 0; i < 2; i++) {
         KD_TRY(kd_buffer_alloc(ctx, (size_t)batch * sizeof(int), "teacher-cache indices", &c->idx[i]));
         c->idx_host[i] = malloc((size_t)batch * sizeof(int));
-        if (!c->idx_host[i]) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+        if (!c->idx_host[i]) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
     }
     c->have = calloc((size_t)images, sizeof(bool));
-    if (!c->have) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+    if (!c->have) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
     return KD_OK;
 }
 

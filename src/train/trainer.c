@@ -36,11 +36,6 @@ typedef struct run {
     float *bhost;          /* distributed: host copy of the batch-norm statistics */
 } run;
 
-static kd_status dev_err(run *r, kd_status s) {
-    if (s != KD_OK && r->err != &r->ctx->err) *r->err = r->ctx->err;
-    return s;
-}
-
 static void acc_text(const run *r, const float *a, char *buf, size_t cap) {
     double n = a[KD_ACC_SEEN] > 0 ? (double)a[KD_ACC_SEEN] : 1.0;
     if (r->cfg->distill)
@@ -53,8 +48,8 @@ static void acc_text(const run *r, const float *a, char *buf, size_t cap) {
 /* Reads the running statistics; a non-finite loss or gradient stops the run. */
 static kd_status read_stats(run *r, float *a, int epoch, float lr) {
     int bad = 0;
-    KD_TRY(dev_err(r, kd_read(r->ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), a)));
-    KD_TRY(dev_err(r, kd_read(r->ctx, r->bad, 0, sizeof bad, &bad)));
+    KD_TRY(kd_read(r->ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), a));
+    KD_TRY(kd_read(r->ctx, r->bad, 0, sizeof bad, &bad));
     if (bad || !isfinite(a[KD_ACC_LOSS]))
         return kd_fail(r->err, KD_ERR_NUMERIC,
                        "training diverged in epoch %d, step %ld: %s is not finite. The learning rate (%g) is "
@@ -131,7 +126,7 @@ static kd_status open_log(run *r) {
 
 static kd_status save_ckpt(run *r) {
     if (!kd_dist_leader(r->dist)) return KD_OK; /* rank 0 writes; --resume restores every rank from it */
-    kd_status s = kd_ckpt_save(r->m, r->meta, &r->cfg->optim, r->state, &r->st, r->cfg->ckpt, r->err);
+    kd_status s = kd_ckpt_save(r->m, r->meta, &r->cfg->optim, r->state, &r->st, r->cfg->ckpt);
     if (s != KD_OK) kd_err_prefix(r->err, "saving checkpoint: ");
     return s;
 }
@@ -153,11 +148,11 @@ static kd_status teacher_logits(run *r, const kd_batch *b) {
 static kd_status sum_grads(run *r, bool *stop) {
     kd_model *m = r->m;
     size_t n = m->train_floats, bytes = n * sizeof(float);
-    KD_TRY(dev_err(r, kd_read(r->ctx, m->grad_arena, 0, bytes, r->ghost)));
+    KD_TRY(kd_read(r->ctx, m->grad_arena, 0, bytes, r->ghost));
     r->ghost[n] = *stop ? 1.0f : 0.0f;
     KD_TRY(kd_dist_sum_f32(r->dist, r->ghost, n + 1, r->err));
     *stop = r->ghost[n] > 0.0f;
-    return dev_err(r, kd_write(r->ctx, m->grad_arena, 0, bytes, r->ghost, true));
+    return kd_write(r->ctx, m->grad_arena, 0, bytes, r->ghost, true);
 }
 
 /* Rank 0's batch-norm running statistics to every rank before evaluating
@@ -167,9 +162,9 @@ static kd_status share_buffers(run *r) {
     kd_model *m = r->m;
     if (!kd_dist_on(r->dist) || m->buf_floats == 0) return KD_OK;
     size_t bytes = m->buf_floats * sizeof(float);
-    KD_TRY(dev_err(r, kd_read(r->ctx, m->buf_arena, 0, bytes, r->bhost)));
+    KD_TRY(kd_read(r->ctx, m->buf_arena, 0, bytes, r->bhost));
     KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, m->buf_floats, r->err));
-    return dev_err(r, kd_write(r->ctx, m->buf_arena, 0, bytes, r->bhost, true));
+    return kd_write(r->ctx, m->buf_arena, 0, bytes, r->bhost, true);
 }
 
 /* One optimizer step on batch b (distributed: b is this rank's shard, and
@@ -223,10 +218,10 @@ static kd_status setup(run *r) {
         KD_TRY(kd_teacher_cache_open(ctx, r->data->ds->n, r->m->classes, cfg->batch, &r->tcache));
     int ranks = kd_dist_on(r->dist) ? r->dist->size : 1;
     if (ranks > 1) {
-        KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", &ctx->err));
+        KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", ctx->err));
         r->ghost = malloc((r->m->train_floats + 1) * sizeof(float));
         r->bhost = malloc((r->m->buf_floats + 1) * sizeof(float));
-        if (!r->ghost || !r->bhost) return kd_fail(&ctx->err, KD_ERR_NOMEM, "out of host memory");
+        if (!r->ghost || !r->bhost) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
     }
     /* --batch is per rank: the loader cuts global batches of ranks x batch. */
     KD_TRY(kd_loader_create(ctx, r->data->ds, r->data->train_idx, r->data->ntrain, cfg->batch * ranks, true,
@@ -250,7 +245,7 @@ static void teardown(run *r) {
 
 static kd_status resume(run *r) {
     const kd_train_cfg *cfg = r->cfg;
-    KD_TRY(kd_ckpt_load(r->m, &cfg->optim, r->state, &r->st, cfg->resume, r->err));
+    KD_TRY(kd_ckpt_load(r->m, &cfg->optim, r->state, &r->st, cfg->resume));
     if (cfg->config_json && strcmp(cfg->config_json, r->st.config))
         return kd_fail(r->err, KD_ERR_USAGE,
                        "--resume %s: the checkpoint was written with other settings; resume with the same "
@@ -258,7 +253,7 @@ static kd_status resume(run *r) {
                        cfg->resume, r->st.config, cfg->config_json);
     /* The saved statistics are every rank's sum: rank 0 carries them on. */
     if (!kd_dist_leader(r->dist)) memset(r->st.acc, 0, sizeof r->st.acc);
-    KD_TRY(dev_err(r, kd_write(r->ctx, r->acc, 0, sizeof r->st.acc, r->st.acc, true)));
+    KD_TRY(kd_write(r->ctx, r->acc, 0, sizeof r->st.acc, r->st.acc, true));
     if (!cfg->quiet)
         printf("resuming %s at epoch %d, batch %d (step %ld)\n", cfg->resume, r->st.epoch + 1, r->st.batch, r->st.step);
     return KD_OK;
@@ -302,7 +297,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         snprintf(label, sizeof label, "epoch %d/%d", e + 1, cfg->epochs);
         kd_progress pr;
         kd_progress_begin(&pr, stdout, cfg->quiet, label, r->st.batch, r->nb);
-        KD_TRY(dev_err(r, kd_loader_start(r->ld, e, r->st.batch)));
+        KD_TRY(kd_loader_start(r->ld, e, r->st.batch));
         double t0 = kd_now() - r->st.epoch_seconds, t_shown = 0;
         /* A resumed epoch's time includes that of the run before; so must its image count. */
         long images = 0, images_before = (long)r->st.batch * cfg->batch * ranks(r);
@@ -310,13 +305,13 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         for (;;) {
             kd_batch b;
             bool done = false;
-            KD_TRY(dev_err(r, kd_loader_next(r->ld, &b, &done)));
+            KD_TRY(kd_loader_next(r->ld, &b, &done));
             if (done) break;
             lr = kd_sched_lr(&sched, r->st.step);
             long c0 = r->ctx->commands, b0 = r->ctx->blas_calls;
             /* Distributed, a Ctrl-C reaches the ranks at different steps: train_step makes it one decision. */
             bool stop = cfg->stop && *cfg->stop;
-            KD_TRY(dev_err(r, train_step(r, &b, lr, &stop)));
+            KD_TRY(train_step(r, &b, lr, &stop));
             res->step_commands += r->ctx->commands - c0;
             res->step_blas_calls += r->ctx->blas_calls - b0;
             r->st.batch++;
@@ -359,7 +354,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         KD_TRY(share_buffers(r));
         if (r->data->nval > 0) {
             kd_eval_cfg ec = {.batch = cfg->batch, .quiet = true, .label = "val", .dist = r->dist};
-            KD_TRY(kd_evaluate(r->m, r->prep, r->data->ds, r->data->val_idx, r->data->nval, &ec, &val, r->err));
+            KD_TRY(kd_evaluate(r->m, r->prep, r->data->ds, r->data->val_idx, r->data->nval, &ec, &val));
         }
         double secs = kd_now() - t0;
         double n = a[KD_ACC_SEEN] > 0 ? (double)a[KD_ACC_SEEN] : 1.0;
@@ -383,7 +378,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             r->st.best_epoch = e + 1;
             kd_st_writer *w = kd_dist_leader(r->dist) ? kd_st_writer_new() : NULL;
             kd_status s = !kd_dist_leader(r->dist) ? KD_OK
-                          : w                      ? kd_weights_save(r->m, r->meta, w, cfg->out, r->err)
+                          : w                      ? kd_weights_save(r->m, r->meta, w, cfg->out)
                                                    : kd_fail(r->err, KD_ERR_NOMEM, "out of memory");
             kd_st_writer_free(w);
             if (s != KD_OK) {
@@ -401,7 +396,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         r->st.batch = 0;
         r->st.epoch_seconds = 0;
         memset(r->st.acc, 0, sizeof r->st.acc);
-        KD_TRY(dev_err(r, kd_fill(ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f)));
+        KD_TRY(kd_fill(ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f));
         KD_TRY(save_ckpt(r));
         bool stop = cfg->stop && *cfg->stop;
         KD_TRY(agree(r, &stop));
@@ -415,7 +410,8 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
 
 kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *meta, kd_model *teacher,
                    const kd_prep_desc *tprep, const kd_train_data *data, const kd_train_cfg *cfg,
-                   kd_train_result *res, kd_err *err) {
+                   kd_train_result *res) {
+    kd_err *err = m->ctx->err;
     memset(res, 0, sizeof *res);
     if (cfg->distill) {
         KD_TRY(kd_distill_check(&cfg->kd, err));
@@ -432,8 +428,7 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
     r.kd_warmup_steps = (long)(cfg->kd_warmup_epochs * r.nb);
     kd_status s = kd_model_plan(m, cfg->batch, true);
     if (s == KD_OK && r.t) s = kd_model_plan(r.t, cfg->batch, false);
-    if (s != KD_OK) s = dev_err(&r, s);
-    if (s == KD_OK && (s = setup(&r)) != KD_OK) s = dev_err(&r, s);
+    if (s == KD_OK) s = setup(&r);
     if (s == KD_OK && cfg->resume) s = resume(&r);
     if (s == KD_OK && cfg->log_path && kd_dist_leader(r.dist)) s = open_log(&r);
     if (s == KD_OK && kd_dist_on(r.dist) && !cfg->quiet)

@@ -63,6 +63,6 @@ typedef struct kd_train_result {
 /* m (attached) learns; teacher (attached, or NULL) teaches when cfg->distill. */
 kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *meta, kd_model *teacher,
                    const kd_prep_desc *tprep, const kd_train_data *data, const kd_train_cfg *cfg,
-                   kd_train_result *res, kd_err *err);
+                   kd_train_result *res);
 
 #endif
