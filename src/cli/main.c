@@ -7,6 +7,7 @@
 #include "runtime/device.h"
 #include "src/cli/commands.h"
 #include "src/cli/opts.h"
+#include "src/cli/session.h"
 #include "src/dist/dist.h"
 
 typedef struct command {
@@ -71,10 +72,6 @@ static int version(void) {
     return 0;
 }
 
-static bool takes_value(const char *a) {
-    return !strcmp(a, "--platform") || !strcmp(a, "--device") || !strcmp(a, "--device-type");
-}
-
 static int dispatch(int argc, char **argv);
 
 /* Under mpirun every rank runs the command; rank 0 alone talks to the user
@@ -100,7 +97,7 @@ static int dispatch(int argc, char **argv) {
     /* The command is the first word that is neither an option nor a global option's value. */
     int cmd = -1;
     for (int i = 1; i < argc; i++) {
-        if (takes_value(argv[i])) {
+        if (kd_global_takes_value(argv[i])) {
             i++;
             continue;
         }

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime/tune_store.h"
 #include "src/dist/dist.h"
@@ -14,6 +15,16 @@ void kd_global_opts(kd_global *g, kd_opt *opts) {
     opts[2] = (kd_opt){.name = "device-type", .kind = KD_OPT_STR, .dest = &g->device_type, .metavar = "TYPE",
                        .help = "cpu|gpu|accelerator|all (default: a GPU if there is one, else anything)",
                        .choices = "cpu|gpu|accelerator|all"};
+}
+
+bool kd_global_takes_value(const char *arg) {
+    kd_global g;
+    kd_opt opts[KD_GLOBAL_NOPTS];
+    kd_global_opts(&g, opts);
+    if (strncmp(arg, "--", 2) != 0) return false;
+    for (int i = 0; i < KD_GLOBAL_NOPTS; i++)
+        if (opts[i].metavar && !strcmp(arg + 2, opts[i].name)) return true;
+    return false;
 }
 
 /* Data-parallel ranks on one host take one device each: the local rank's

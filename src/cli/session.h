@@ -13,6 +13,9 @@ typedef struct kd_global {
 #define KD_GLOBAL_NOPTS 3
 /* Fills opts[KD_GLOBAL_NOPTS] pointing into g. */
 void kd_global_opts(kd_global *g, kd_opt *opts);
+/* Whether arg is one of those options written apart from its value
+ * ("--device", then "1"): how main finds the command word after them. */
+bool kd_global_takes_value(const char *arg);
 
 /* Lists devices and selects one per g (or KDCL_DEVICE; under mpirun the
  * local rank's); *index gets the selected entry of *list. */
