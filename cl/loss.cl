@@ -77,7 +77,7 @@ void loss_add_distill(float *mine, float loss, float hard, float soft, __global 
 }
 
 /* acc += per-sample sums of CE(y, softmax(s)); SOFT and AGREE get 0. */
-__kernel void loss_ce_forward(__global float *acc, __global const float *logits, __global const int *labels,
+__kernel void loss_ce_fwd(__global float *acc, __global const float *logits, __global const int *labels,
                               const int n, const int c, __local float *red) {
     float mine[LOSS_NACC] = {0};
     for (int b = get_local_id(0); b < n; b += get_local_size(0)) {
@@ -95,7 +95,7 @@ __kernel void loss_ce_forward(__global float *acc, __global const float *logits,
 
 /* One work-item per sample. d may alias s: each item reads its whole row
  * (the lse) before writing, and element k is read before it is written. */
-__kernel void loss_ce_backward(__global float *d, __global const float *logits, __global const int *labels,
+__kernel void loss_ce_bwd(__global float *d, __global const float *logits, __global const int *labels,
                                const int n, const int c, const float scale) {
     int b = get_global_id(0);
     if (b >= n) return;
@@ -112,7 +112,7 @@ __kernel void loss_ce_backward(__global float *d, __global const float *logits, 
 
 /* acc += per-sample sums of alpha*CE + (1-alpha)*T^2*KL(p_t^T || p_s^T), with
  * the hard and soft parts unweighted, correct, seen and top-1 agreement. */
-__kernel void loss_distill_forward(__global float *acc, __global const float *student,
+__kernel void loss_distill_fwd(__global float *acc, __global const float *student,
                                    __global const float *teacher, __global const int *labels, const int n,
                                    const int c, const float T, const float alpha, __local float *red) {
     float mine[LOSS_NACC] = {0};
@@ -140,9 +140,9 @@ __kernel void loss_distill_forward(__global float *acc, __global const float *st
 }
 
 /* ds = scale * [alpha (p - y) + (1-alpha) T (p_s^T - p_t^T)], one work-item
- * per sample; d may alias the student logits (see loss_ce_backward). With
- * alpha = 1 the second term is exactly 0, so this equals loss_ce_backward. */
-__kernel void loss_distill_backward(__global float *d, __global const float *student,
+ * per sample; d may alias the student logits (see loss_ce_bwd). With
+ * alpha = 1 the second term is exactly 0, so this equals loss_ce_bwd. */
+__kernel void loss_distill_bwd(__global float *d, __global const float *student,
                                     __global const float *teacher, __global const int *labels, const int n,
                                     const int c, const float T, const float alpha, const float scale) {
     int b = get_global_id(0);
@@ -206,7 +206,7 @@ dkd_row dkd_logs(__global const float *x, int c, float T, int g) {
 /* acc += per-sample sums: LOSS = CE + a*TCKD + b*NCKD, HARD = CE, SOFT =
  * a*TCKD + b*NCKD (the weights as given: the host folds its warm-up into
  * them), correct, seen and top-1 agreement. */
-__kernel void loss_dkd_forward(__global float *acc, __global const float *student, __global const float *teacher,
+__kernel void loss_dkd_fwd(__global float *acc, __global const float *student, __global const float *teacher,
                                __global const int *labels, const int n, const int c, const float T, const float a,
                                const float bw, __local float *red) {
     float mine[LOSS_NACC] = {0};
@@ -242,7 +242,7 @@ __kernel void loss_dkd_forward(__global float *acc, __global const float *studen
  *   k == g: (p_g - 1) + a T (q_g - r_g)
  *   k != g: p_k + a T qhat_k (r_g - q_g) + b T (qhat_k - rhat_k)
  * (the TCKD term of k != g is the chain rule through q_g = 1 - sum q_k). */
-__kernel void loss_dkd_backward(__global float *d, __global const float *student, __global const float *teacher,
+__kernel void loss_dkd_bwd(__global float *d, __global const float *student, __global const float *teacher,
                                 __global const int *labels, const int n, const int c, const float T, const float a,
                                 const float bw, const float scale) {
     int b = get_global_id(0);

@@ -33,7 +33,7 @@ kd_status kd_ce_forward(kd_ctx *ctx, int n, int classes, cl_mem acc, cl_mem logi
     if (!acc || n == 0) return KD_OK;
     KD_ASSERT(logits && labels);
     kd_kernel *k;
-    KD_TRY(kd_kernel_get(ctx, "loss", "loss_ce_forward", &k));
+    KD_TRY(kd_kernel_get(ctx, "loss", "loss_ce_fwd", &k));
     size_t wg = forward_wg(ctx, k, n);
     return kd_launch(ctx, k, 1, &wg, &wg,
                      KD_ARGS(KD_ARG(acc), KD_ARG(logits), KD_ARG(labels), KD_ARG(n), KD_ARG(classes),
@@ -45,7 +45,7 @@ kd_status kd_ce_backward(kd_ctx *ctx, int n, int classes, float scale, cl_mem dl
     check_sizes(n, classes);
     if (n == 0) return KD_OK;
     KD_ASSERT(dlogits && logits && labels);
-    return kd_run1d(ctx, "loss", "loss_ce_backward", (size_t)n,
+    return kd_run1d(ctx, "loss", "loss_ce_bwd", (size_t)n,
                     KD_ARGS(KD_ARG(dlogits), KD_ARG(logits), KD_ARG(labels), KD_ARG(n), KD_ARG(classes),
                             KD_ARG(scale)));
 }
@@ -97,7 +97,7 @@ kd_status kd_distill_forward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int 
     KD_ASSERT(student_logits && teacher_logits && labels);
     bool dkd = cfg->method == KD_KD_DKD;
     kd_kernel *k;
-    KD_TRY(kd_kernel_get(ctx, "loss", dkd ? "loss_dkd_forward" : "loss_distill_forward", &k));
+    KD_TRY(kd_kernel_get(ctx, "loss", dkd ? "loss_dkd_fwd" : "loss_distill_fwd", &k));
     size_t wg = forward_wg(ctx, k, n);
     float T = cfg->temperature, alpha = cfg->alpha, da = cfg->dkd_alpha, db = cfg->dkd_beta;
     if (dkd)
@@ -120,10 +120,10 @@ kd_status kd_distill_backward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int
     KD_ASSERT(dstudent && student_logits && teacher_logits && labels);
     float T = cfg->temperature, alpha = cfg->alpha, da = cfg->dkd_alpha, db = cfg->dkd_beta;
     if (cfg->method == KD_KD_DKD)
-        return kd_run1d(ctx, "loss", "loss_dkd_backward", (size_t)n,
+        return kd_run1d(ctx, "loss", "loss_dkd_bwd", (size_t)n,
                         KD_ARGS(KD_ARG(dstudent), KD_ARG(student_logits), KD_ARG(teacher_logits), KD_ARG(labels),
                                 KD_ARG(n), KD_ARG(classes), KD_ARG(T), KD_ARG(da), KD_ARG(db), KD_ARG(scale)));
-    return kd_run1d(ctx, "loss", "loss_distill_backward", (size_t)n,
+    return kd_run1d(ctx, "loss", "loss_distill_bwd", (size_t)n,
                     KD_ARGS(KD_ARG(dstudent), KD_ARG(student_logits), KD_ARG(teacher_logits), KD_ARG(labels),
                             KD_ARG(n), KD_ARG(classes), KD_ARG(T), KD_ARG(alpha), KD_ARG(scale)));
 }
