@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "runtime/buffer.h"
-#include "src/train/loss.h"
+#include "src/layers/loss.h"
 #include "tests/harness.h"
 #include "tests/ref/logits.h"
 

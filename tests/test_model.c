@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "runtime/buffer.h"
+#include "src/layers/loss.h"
 #include "src/model/model.h"
 #include "src/model/weights.h"
-#include "src/train/loss.h"
 #include "tests/harness.h"
 
 static kd_model *make(kd_ctx *ctx, const char *spec, int c, int h, int w, int classes, int batch, bool grads) {

@@ -11,8 +11,8 @@
 #include "src/layers/conv.h"
 #include "src/layers/dense.h"
 #include "src/layers/eltwise.h"
+#include "src/layers/loss.h"
 #include "src/layers/pool.h"
-#include "src/train/loss.h"
 #include "tests/harness.h"
 
 enum { N = 4, CIN = 3, H = 9, W = 9, COUT = 6, CLASSES = 5, STEPS = 20 };

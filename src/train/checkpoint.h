@@ -6,8 +6,8 @@
 #ifndef KD_TRAIN_CHECKPOINT_H
 #define KD_TRAIN_CHECKPOINT_H
 
+#include "src/layers/loss.h"
 #include "src/model/weights.h"
-#include "src/train/loss.h"
 #include "src/train/optim.h"
 
 typedef struct kd_ckpt_state {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "runtime/buffer.h"
-#include "src/train/loss.h"
+#include "src/layers/loss.h"
 #include "src/train/progress.h"
 
 void kd_eval_result_free(kd_eval_result *r) {

@@ -6,15 +6,15 @@
 #define KD_TRAIN_STEP_H
 
 #include "runtime/ctx.h"
+#include "src/layers/loss.h"
 #include "src/model/model.h"
-#include "src/train/loss.h"
 #include "src/train/optim.h"
 
 typedef struct kd_step_loss {
     const kd_distill_cfg *kd; /* NULL: cross-entropy on the labels; else distillation */
     cl_mem teacher_logits;    /* distillation: the teacher's logits on the same batch */
     cl_mem labels;            /* int32 [n] */
-    cl_mem acc;               /* the loss statistics accumulate here (src/train/loss.h); NULL: none */
+    cl_mem acc;               /* the loss statistics accumulate here (src/layers/loss.h); NULL: none */
     float scale;              /* 1 / the (global) batch size: the gradient of the batch mean */
 } kd_step_loss;
 

@@ -11,8 +11,8 @@
 
 #include "src/data/loader.h"
 #include "src/dist/dist.h"
+#include "src/layers/loss.h"
 #include "src/model/weights.h"
-#include "src/train/loss.h"
 #include "src/train/optim.h"
 
 typedef struct kd_train_cfg {

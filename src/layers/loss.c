@@ -3,7 +3,7 @@
  * The forwards need no scratch buffer: they run as a single work-group that
  * walks the batch and reduces in local memory (see cl/loss.cl), so a call
  * allocates nothing and its sums are deterministic for a given (n, device). */
-#include "src/train/loss.h"
+#include "src/layers/loss.h"
 #include "runtime/kernel.h"
 
 #include <limits.h>

@@ -4,8 +4,8 @@
  * Statistics stay on the device during training: each forward *adds* into
  * an accumulator buffer `acc` of KD_ACC_COUNT floats (NULL: skip), which the
  * host reads only when it prints, so a step transfers no scalars. */
-#ifndef KD_TRAIN_LOSS_H
-#define KD_TRAIN_LOSS_H
+#ifndef KD_LAYERS_LOSS_H
+#define KD_LAYERS_LOSS_H
 
 #include <stdbool.h>
 
