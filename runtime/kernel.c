@@ -50,6 +50,16 @@ kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kern
     return KD_OK;
 }
 
+size_t kd_reduction_cap(const kd_ctx *ctx, const kd_kernel *k, size_t local_per_item) {
+    size_t cap = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
+    size_t mem = (size_t)ctx->dev.local_mem;
+    if (mem && local_per_item) {
+        size_t room = mem > k->local_bytes ? (mem - k->local_bytes) / local_per_item : 0;
+        if (room < cap) cap = room;
+    }
+    return cap > 0 ? cap : 1;
+}
+
 kd_status kd_launch(kd_ctx *ctx, kd_kernel *k, int dims, const size_t *global, const size_t *local,
                     int nargs, const kd_arg *args) {
     /* Local memory and explicit group sizes are sized by their callers from

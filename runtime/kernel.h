@@ -18,6 +18,14 @@ typedef struct kd_arg {
 /* Expands to "count, array" for kd_launch / kd_run*. */
 #define KD_ARGS(...) (int)(sizeof((kd_arg[]){__VA_ARGS__}) / sizeof(kd_arg)), (kd_arg[]){__VA_ARGS__}
 
+/* The largest work-group a reduction may give kernel k when each of its
+ * items needs `local_per_item` bytes of __local scratch: within the
+ * kernel's and the context's limits and within the device's local memory
+ * (after what the kernel uses itself), at least 1. An embedded-profile
+ * device (1 KiB of local memory) then runs with smaller groups instead of
+ * failing. */
+size_t kd_reduction_cap(const kd_ctx *ctx, const kd_kernel *k, size_t local_per_item);
+
 /* Sets the arguments and enqueues. global is the logical size: it is rounded
  * up to a multiple of the work-group size, so kernels bound-check their ids.
  * local NULL: fitted to the global size within the kernel's limit,

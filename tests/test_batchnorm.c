@@ -254,6 +254,14 @@ int main(void) {
         bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4, true);
         bn_case(ctx, &rng, 2, 37, 5 * 3, 0.1f, 1.0f, 1e-4, true);
     }
+    /* The work-group reductions within a device's local memory (an
+     * embedded-profile device has 1 KiB; 64 bytes leave 16 items). */
+    ctx->serial_reductions = false;
+    uint64_t local_mem = ctx->dev.local_mem;
+    ctx->dev.local_mem = 64;
+    th_rng rng = {12};
+    bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4, true);
+    ctx->dev.local_mem = local_mem;
     bad_args(ctx);
     printf("worst error / tolerance: forward %.3g, backward %.3g\n", worst_fwd, worst_bwd);
     kd_ctx_free(ctx);

@@ -298,6 +298,13 @@ int main(void) {
         test_backward(ctx, &r, make_desc(1, 2, 3, 261, 2, geoms[3], true));
         test_backward(ctx, &r, make_desc(2, 1, 2, 2, 300, geoms[2], true));
     }
+    /* The work-group reductions (conv_dw_dot, the bias gradient) within a
+     * device's local memory: 64 bytes leave 16 items. */
+    ctx->serial_reductions = false;
+    uint64_t local_mem = ctx->dev.local_mem;
+    ctx->dev.local_mem = 64;
+    test_backward(ctx, &r, make_desc(2, 1, 32, 32, 2, geoms[2], true));
+    ctx->dev.local_mem = local_mem;
     kd_ctx_free(ctx);
     return th_done("test_conv");
 }

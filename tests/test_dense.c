@@ -162,6 +162,13 @@ int main(void) {
         const kd_dense_desc bwd[] = {{3, 7, 5}, {1, 4, 3}, {6, 1, 2}, {37, 11, 13}, {300, 5, 3}};
         for (size_t i = 0; i < sizeof bwd / sizeof bwd[0]; i++) test_backward(ctx, &r, bwd[i]);
     }
+    /* The bias gradient's work-group reduction within a device's local
+     * memory: 64 bytes leave 16 items. */
+    ctx->serial_reductions = false;
+    uint64_t local_mem = ctx->dev.local_mem;
+    ctx->dev.local_mem = 64;
+    test_backward(ctx, &r, (kd_dense_desc){300, 5, 3});
+    ctx->dev.local_mem = local_mem;
 
     kd_ctx_free(ctx);
     return th_done("test_dense");

@@ -38,7 +38,7 @@ static kd_status bn_launch_per_channel(kd_ctx *ctx, const char *name, const kd_b
     }
     kd_kernel *k;
     KD_TRY(kd_kernel_get(ctx, "batchnorm", name, &k));
-    size_t cap = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
+    size_t cap = kd_reduction_cap(ctx, k, sizeof(float));
     size_t per_channel = (size_t)d->n * (size_t)d->hw, l = 1;
     while (l * 2 <= cap && l * 16 < per_channel) l *= 2;
     size_t global = (size_t)d->c * l;

@@ -216,7 +216,7 @@ kd_status kd_conv_bias_grad(kd_ctx *ctx, cl_mem dbias, cl_mem dout, int n, int c
     KD_TRY(kd_kernel_get(ctx, "conv", "conv_bias_grad", &k));
     /* The tree reduction needs a power-of-two work-group; no wider than the
      * data, so a dense layer's short columns do not idle 256 work-items. */
-    size_t limit = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
+    size_t limit = kd_reduction_cap(ctx, k, sizeof(float));
     size_t total = (size_t)n * (size_t)plane, wg = 1;
     while (wg * 2 <= limit && wg < total) wg *= 2;
     size_t global[1] = {(size_t)c * wg}, local[1] = {wg};
@@ -263,7 +263,7 @@ static kd_status dw_dot_run(kd_ctx *ctx, cl_mem dw, cl_mem dy, int dy_off, cl_me
      * were as fast or up to 1.7x slower: seed-cnn's first layer, 40 steps,
      * 129 / 130 / 128 / 217 / 224 ms); GPUs: a power-of-two group per
      * weight, up to 256. */
-    size_t cap = kn->max_wg < ctx->wg_limit ? kn->max_wg : ctx->wg_limit, l = 1;
+    size_t cap = kd_reduction_cap(ctx, kn, sizeof(float)), l = 1;
     if (!ctx->serial_reductions)
         while (l * 2 <= cap && l * 2 <= 256 && l * 64 < (size_t)np) l *= 2;
     size_t global = (size_t)cout * (size_t)k * l;

@@ -13,9 +13,10 @@
 _Static_assert(KD_ACC_COUNT == 6, "cl/loss.cl assumes 6 accumulator slots in this order");
 
 /* The forward's work-group: a power of two (for the tree reduction), no
- * larger than the batch needs nor than the kernel and the context allow. */
+ * larger than the batch needs nor than the kernel, the context and the
+ * device's local memory allow. */
 static size_t forward_wg(const kd_ctx *ctx, const kd_kernel *k, int n) {
-    size_t cap = k->max_wg < ctx->wg_limit ? k->max_wg : ctx->wg_limit;
+    size_t cap = kd_reduction_cap(ctx, k, KD_ACC_COUNT * sizeof(float));
     if (cap > 256) cap = 256;
     size_t wg = 1;
     while (wg * 2 <= cap && wg < (size_t)n) wg *= 2;
