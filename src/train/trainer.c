@@ -8,7 +8,6 @@
 
 #include "runtime/buffer.h"
 #include "runtime/fsutil.h"
-#include "runtime/kernel.h"
 #include "src/dist/dist.h"
 #include "src/train/checkpoint.h"
 #include "src/train/evaluate.h"
