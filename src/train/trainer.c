@@ -22,7 +22,6 @@ typedef struct run {
     const kd_train_data *data;
     const kd_prep_desc *prep, *tprep;
     const kd_model_meta *meta;
-    kd_err *err;
     kd_loader *ld;
     cl_mem acc, state, bad;
     kd_teacher_cache tcache; /* cfg->cache_teacher */
@@ -50,7 +49,7 @@ static kd_status read_stats(run *r, float *a, int epoch, float lr) {
     KD_TRY(kd_read(r->ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), a));
     KD_TRY(kd_read(r->ctx, r->bad, 0, sizeof bad, &bad));
     if (bad || !isfinite(a[KD_ACC_LOSS]))
-        return kd_fail(r->err, KD_ERR_NUMERIC,
+        return kd_fail(r->ctx->err, KD_ERR_NUMERIC,
                        "training diverged in epoch %d, step %ld: %s is not finite. The learning rate (%g) is "
                        "probably too high for this model and batch: start again with a smaller --lr (e.g. %g) or "
                        "--warmup 1; '--init %s' starts from the last good weights, which that checkpoint holds "
@@ -102,7 +101,7 @@ static kd_status open_log(run *r) {
     r->log = fopen(path, "w");
     if (!r->log) {
         free(old);
-        return kd_fail(r->err, KD_ERR_IO, "cannot open --log %s for writing: %s", path, strerror(errno));
+        return kd_fail(r->ctx->err, KD_ERR_IO, "cannot open --log %s for writing: %s", path, strerror(errno));
     }
     for (char *line = old, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -126,7 +125,7 @@ static kd_status open_log(run *r) {
 static kd_status save_ckpt(run *r) {
     if (!kd_dist_leader(r->dist)) return KD_OK; /* rank 0 writes; --resume restores every rank from it */
     kd_status s = kd_ckpt_save(r->m, r->meta, &r->cfg->optim, r->state, &r->st, r->cfg->ckpt);
-    if (s != KD_OK) kd_err_prefix(r->err, "saving checkpoint: ");
+    if (s != KD_OK) kd_err_prefix(r->ctx->err, "saving checkpoint: ");
     return s;
 }
 
@@ -149,7 +148,7 @@ static kd_status sum_grads(run *r, bool *stop) {
     size_t n = m->train_floats, bytes = n * sizeof(float);
     KD_TRY(kd_read(r->ctx, m->grad_arena, 0, bytes, r->ghost));
     r->ghost[n] = *stop ? 1.0f : 0.0f;
-    KD_TRY(kd_dist_sum_f32(r->dist, r->ghost, n + 1, r->err));
+    KD_TRY(kd_dist_sum_f32(r->dist, r->ghost, n + 1, r->ctx->err));
     *stop = r->ghost[n] > 0.0f;
     return kd_write(r->ctx, m->grad_arena, 0, bytes, r->ghost, true);
 }
@@ -162,7 +161,7 @@ static kd_status share_buffers(run *r) {
     if (!kd_dist_on(r->dist) || m->buf_floats == 0) return KD_OK;
     size_t bytes = m->buf_floats * sizeof(float);
     KD_TRY(kd_read(r->ctx, m->buf_arena, 0, bytes, r->bhost));
-    KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, m->buf_floats, r->err));
+    KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, m->buf_floats, r->ctx->err));
     return kd_write(r->ctx, m->buf_arena, 0, bytes, r->bhost, true);
 }
 
@@ -246,7 +245,7 @@ static kd_status resume(run *r) {
     const kd_train_cfg *cfg = r->cfg;
     KD_TRY(kd_ckpt_load(r->m, &cfg->optim, r->state, &r->st, cfg->resume));
     if (cfg->config_json && strcmp(cfg->config_json, r->st.config))
-        return kd_fail(r->err, KD_ERR_USAGE,
+        return kd_fail(r->ctx->err, KD_ERR_USAGE,
                        "--resume %s: the checkpoint was written with other settings; resume with the same "
                        "command line.\n  checkpoint: %s\n  this run:   %s",
                        cfg->resume, r->st.config, cfg->config_json);
@@ -267,7 +266,7 @@ static kd_status global_stats(run *r, float *a) {
     if (!kd_dist_on(r->dist)) return KD_OK;
     float sum[KD_ACC_COUNT];
     memcpy(sum, a, sizeof sum);
-    KD_TRY(kd_dist_sum_f32(r->dist, sum, KD_ACC_COUNT, r->err));
+    KD_TRY(kd_dist_sum_f32(r->dist, sum, KD_ACC_COUNT, r->ctx->err));
     memcpy(a, sum, sizeof sum);
     return KD_OK;
 }
@@ -276,7 +275,7 @@ static kd_status global_stats(run *r, float *a) {
 static kd_status agree(run *r, bool *flag) {
     if (!kd_dist_on(r->dist)) return KD_OK;
     float f = *flag ? 1.0f : 0.0f;
-    KD_TRY(kd_dist_sum_f32(r->dist, &f, 1, r->err));
+    KD_TRY(kd_dist_sum_f32(r->dist, &f, 1, r->ctx->err));
     *flag = f > 0.0f;
     return KD_OK;
 }
@@ -338,7 +337,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             }
             if (stop) {
                 kd_progress_end(&pr);
-                return kd_fail(r->err, KD_ERR_INTERRUPTED,
+                return kd_fail(r->ctx->err, KD_ERR_INTERRUPTED,
                                "interrupted in epoch %d at batch %d/%d; progress saved to %s. Resume with:\n  %s "
                                "--resume %s",
                                e + 1, r->st.batch, r->nb, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...",
@@ -378,12 +377,12 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             kd_st_writer *w = kd_dist_leader(r->dist) ? kd_st_writer_new() : NULL;
             kd_status s = !kd_dist_leader(r->dist) ? KD_OK
                           : w                      ? kd_weights_save(r->m, r->meta, w, cfg->out)
-                                                   : kd_fail(r->err, KD_ERR_NOMEM, "out of memory");
+                                                   : kd_fail(r->ctx->err, KD_ERR_NOMEM, "out of memory");
             kd_st_writer_free(w);
             if (s != KD_OK) {
                 kd_eval_result_free(&val);
                 if (cfg->resume_hint)
-                    kd_err_prefix(r->err, "saving the best model of epoch %d: the checkpoint %s of the previous "
+                    kd_err_prefix(r->ctx->err, "saving the best model of epoch %d: the checkpoint %s of the previous "
                                   "epoch is intact; after fixing this, resume with '%s --resume %s'. ",
                                   e + 1, cfg->ckpt, cfg->resume_hint, resume_ckpt(cfg));
                 return s;
@@ -400,7 +399,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         bool stop = cfg->stop && *cfg->stop;
         KD_TRY(agree(r, &stop));
         if (stop || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after))
-            return kd_fail(r->err, KD_ERR_INTERRUPTED, "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s",
+            return kd_fail(r->ctx->err, KD_ERR_INTERRUPTED, "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s",
                            e + 1, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", resume_ckpt(cfg));
     }
     res->seconds = kd_now() - t_run;
@@ -419,7 +418,7 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
     }
     if (data->ntrain < 1) return kd_fail(err, KD_ERR_USAGE, "no training images (check --limit and --val-split)");
     run r = {.m = m, .t = cfg->distill ? teacher : NULL, .ctx = m->ctx, .cfg = cfg, .data = data, .prep = prep,
-             .tprep = tprep, .meta = meta, .err = err, .dist = cfg->dist};
+             .tprep = tprep, .meta = meta, .dist = cfg->dist};
     r.st.best_acc = -1;
     if (cfg->config_json) snprintf(r.st.config, sizeof r.st.config, "%s", cfg->config_json);
     int global_batch = cfg->batch * ranks(&r);
