@@ -131,8 +131,10 @@ __kernel void conv_bias_grad(__global float *db, __global const float *x, const 
 /* dW[o] += sum over i < np of dy[co][i] * col[j][i], o = co * k + j: a
  * narrow layer's weight gradient (k = cin*kh*kw small, np = n*oh*ow long)
  * as one dot product per weight, one work-group each. The group's items
- * stride over i and a local tree adds their sums; a local size of 1 (CPUs)
- * is a plain serial loop. */
+ * stride over i and a local tree adds their sums. A local size of 1 (CPUs)
+ * is a serial loop over 16 running sums in two float8: one running sum is
+ * a chain of dependent adds that the compiler may not reorder (no
+ * fast-math), which ran at one add per add latency, 0.6 GFLOP/s on POCL. */
 __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const int dy_off,
                           __global const float *col, const int col_off, const int np, const int k,
                           __local float *scratch) {
@@ -140,7 +142,19 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
     int co = o / k, j = o - co * k;
     __global const float *a = dy + dy_off + (size_t)co * np, *b = col + col_off + (size_t)j * np;
     float s = 0.0f;
-    for (int i = lid; i < np; i += L) s += a[i] * b[i];
+    if (L == 1) {
+        float8 v0 = 0.0f, v1 = 0.0f;
+        int i = 0;
+        for (; i + 16 <= np; i += 16) {
+            v0 += vload8(0, a + i) * vload8(0, b + i);
+            v1 += vload8(0, a + i + 8) * vload8(0, b + i + 8);
+        }
+        float8 v = v0 + v1;
+        s = ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
+        for (; i < np; i++) s += a[i] * b[i];
+    } else {
+        for (int i = lid; i < np; i += L) s += a[i] * b[i];
+    }
     scratch[lid] = s;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int h = L / 2; h > 0; h >>= 1) {
@@ -148,6 +162,38 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lid == 0) dw[o] += scratch[0];
+}
+
+/* out[b][co][p] = bias[co] + sum over j < k of w[co][j] * col[j][b*P + p]:
+ * a narrow layer's forward (k = cin*kh*kw <= 32, the first layer of a
+ * small CNN) from im2col's columns straight into NCHW. As a GEMM its k is
+ * far below the indirect kernel's tile depth (CLBlast pads 9 to 32: 0.3
+ * GFLOP/s on POCL for seed-cnn's 16 x 36,992 x 9); here each work-item
+ * computes 8 adjacent outputs of one image for every output channel, with
+ * float8 loads that stay within the k rows it reads. 2-D launch: dim 0
+ * walks groups of 8 columns of the plane, dim 1 the images. */
+__kernel void conv_fwd_dot(__global float *out, __global const float *col, const int col_off,
+                           __global const float *w, __global const float *bias, const int has_bias, const int n,
+                           const int cout, const int k, const int plane) {
+    const int p0 = get_global_id(0) * 8, b = get_global_id(1);
+    if (p0 >= plane || b >= n) return;
+    const size_t np = (size_t)n * (size_t)plane;
+    __global const float *src = col + col_off + (size_t)b * plane + p0;
+    __global float *dst = out + (size_t)b * cout * plane + p0;
+    if (p0 + 8 <= plane) {
+        for (int co = 0; co < cout; co++) {
+            float8 acc = (float8)(has_bias ? bias[co] : 0.0f);
+            for (int j = 0; j < k; j++) acc += w[co * k + j] * vload8(0, src + j * np);
+            vstore8(acc, 0, dst + (size_t)co * plane);
+        }
+        return;
+    }
+    for (int co = 0; co < cout; co++)
+        for (int q = 0; q < plane - p0; q++) {
+            float acc = has_bias ? bias[co] : 0.0f;
+            for (int j = 0; j < k; j++) acc += w[co * k + j] * src[j * np + q];
+            dst[(size_t)co * plane + q] = acc;
+        }
 }
 
 __kernel void conv_sum_batches(__global float *dst, __global const float *part, const int part_off, const int nb,

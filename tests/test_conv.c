@@ -289,7 +289,8 @@ int main(void) {
         if (!sim) { /* (not under oclgrind: the 2-part split, the odd size, the split GEMMs) */
             test_backward(ctx, &r, make_desc(2, 2, 33, 33, 3, geoms[2], false));
             test_backward(ctx, &r, make_desc(1, 1, 45, 47, 2, geoms[2], true));
-            /* K = 36 > 32 with n*P >= 2048: the split GEMMs (the cases above, K <= 32, take conv_dw_dot). */
+            /* K = 36 > 32 with n*P >= 2048: the split GEMMs (the cases above, K <= 32, take conv_dw_dot;
+             * their forward, conv_fwd_dot, is in the forward cases with cin = 3 and 3x3 kernels). */
             test_backward(ctx, &r, make_desc(2, 4, 32, 32, 2, geoms[2], true));
         }
 

@@ -45,15 +45,19 @@ static bool pointwise_dw_batched(const kd_conv_desc *d) { return d->n > 1 && d->
 enum { DW_SPLITS = 8, DW_SPLIT_MIN = 2048 };
 
 /* Narrower still (a first layer: K = cin*kh*kw <= 32), a GEMM is the wrong
- * tool at any split: seed-cnn's first conv dW (16 x 9 over 41,472) ran at
- * 1.1 GFLOP/s in CLBlast where OpenBLAS reaches 70 (docs/gemm-shapes.md).
- * There one dot product per weight (conv_dw_dot) replaces the GEMMs:
- * measured on POCL, 40 training steps at batch 32, 1x36x36 (kdcl train
- * --profile, twice each): that layer's dW 200 / 196 ms -> 134 / 135 ms,
- * the step's device time 601 / 635 -> 573 / 580 ms. */
-enum { DW_DOT_MAX_K = 32 };
-static bool dw_dot(const kd_conv_desc *d) {
-    return !is_pointwise(d) && d->cin * d->kh * d->kw <= DW_DOT_MAX_K;
+ * tool in both directions. dW: seed-cnn's first conv (16 x 9 over 41,472)
+ * ran at 1.1 GFLOP/s in CLBlast where OpenBLAS reaches 70
+ * (docs/gemm-shapes.md); one dot product per weight (conv_dw_dot) replaces
+ * the GEMMs: measured on POCL, 40 training steps at batch 32, 1x36x36
+ * (kdcl train --profile, twice each): that layer's dW 200 / 196 ms -> 134 /
+ * 135 ms, the step's device time 601 / 635 -> 573 / 580 ms. Forward: with
+ * the indirect kernel for every size (kdcl's preset for POCL, or a tuning
+ * that chose it) CLBlast pads K = 9 to its tile depth of 32, and the same
+ * layer's forward GEMM took 26-39 ms a step (0.3 GFLOP/s); conv_fwd_dot
+ * writes NCHW from im2col's columns directly. */
+enum { NARROW_MAX_K = 32 };
+static bool narrow(const kd_conv_desc *d) {
+    return !is_pointwise(d) && d->cin * d->kh * d->kw <= NARROW_MAX_K;
 }
 static int dw_splits(const kd_conv_desc *d) {
     int64_t np = (int64_t)d->n * d->oh * d->ow;
@@ -78,10 +82,10 @@ int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3
         else out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, d->cin, NP, 1.0f, 1};
         if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, d->cin, P, d->cout, 0.0f, d->n};
     } else {
-        out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, NP, K, 0.0f, 1};
+        if (!narrow(d)) out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, NP, K, 0.0f, 1};
         int s = dw_splits(d);
-        if (dw_dot(d)) {
-            /* no GEMM: conv_dw_dot */
+        if (narrow(d)) {
+            /* no GEMM: conv_fwd_dot, conv_dw_dot */
         } else if (s > 1) {
             out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP / s, 0.0f, s};
         } else {
@@ -241,6 +245,13 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
     }
     int col_off = 0, tmp_off = (int)(K * NP);
     KD_TRY(im2col(ctx, d, ws, col_off, in));
+    if (narrow(d)) { /* no GEMM (see narrow) */
+        int has_bias = d->bias, k = (int)K;
+        cl_mem b = d->bias ? bias : ws; /* any valid buffer when there is no bias */
+        return kd_run2d(ctx, "conv", "conv_fwd_dot", (P + 7) / 8, (size_t)n,
+                        KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(col_off), KD_ARG(weight), KD_ARG(b),
+                                KD_ARG(has_bias), KD_ARG(n), KD_ARG(cout), KD_ARG(k), KD_ARG(plane)));
+    }
     kd_gemm_args g = {.m = (size_t)cout, .n = NP, .k = K, .alpha = 1, .beta = 0,
                       .a = weight, .lda = K, .b = ws, .b_off = (size_t)col_off, .ldb = NP,
                       .c = ws, .c_off = (size_t)tmp_off, .ldc = NP};
@@ -327,7 +338,7 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
                           .a = dy, .a_off = (size_t)dy_off, .lda = NP, .b = ws, .b_off = (size_t)col_off,
                           .ldb = NP, .c = dweight, .ldc = K};
         int splits = dw_splits(d);
-        if (dw_dot(d)) {
+        if (narrow(d)) {
             KD_TRY(dw_dot_run(ctx, dweight, dy, dy_off, ws, col_off, (int)NP, cout, (int)K));
         } else if (splits == 1) {
             KD_TRY(kd_sgemm(ctx, &g));
