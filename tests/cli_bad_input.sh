@@ -274,7 +274,7 @@ bad "--temperature: -1 is out of range|--temperature must be > 0" distill --teac
 bad "--temperature: 'nan' is not a finite number" distill --teacher m.safetensors "${dt[@]}" --temperature nan
 bad "--alpha: 1.5 is out of range" distill --teacher m.safetensors "${dt[@]}" --alpha 1.5
 bad "--alpha: -0.1 is out of range" distill --teacher m.safetensors "${dt[@]}" --alpha -0.1
-bad "--cache-teacher needs --augment none" distill --teacher m.safetensors "${dt[@]}" --cache-teacher --augment flip
+bad "--cache-teacher needs --augment none or flip" distill --teacher m.safetensors "${dt[@]}" --cache-teacher --augment crop
 bad "unknown layer" distill --teacher m.safetensors "${dt[@]:2}" --student foo
 bad "cannot open missing.safetensors" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline-model missing.safetensors
 bad "foreign.safetensors has no kdcl metadata" distill --teacher m.safetensors "${dt[@]:0:8}" --quiet --baseline-model foreign.safetensors

@@ -162,8 +162,9 @@ int kd_cmd_distill(int argc, char **argv) {
     opts[n++] = (kd_opt){.name = "baseline-model", .kind = KD_OPT_STR, .dest = &baseline_model,
                          .metavar = "B.safetensors", .help = "a student you trained yourself, added to the comparison"};
     opts[n++] = (kd_opt){.name = "cache-teacher", .kind = KD_OPT_FLAG, .dest = &cache,
-                         .help = "with --augment none: compute each image's teacher logits once and reuse them "
-                                 "(same result, faster epochs)"};
+                         .help = "with --augment none or flip: compute the teacher's logits of each image (with "
+                                 "flip: of both its views, in the first epoch) once and reuse them (same result, "
+                                 "faster epochs)"};
     kd_train_opts_table(&o, opts, &n, MAX_OPTS);
     kd_opt global[KD_GLOBAL_NOPTS];
     kd_global_opts(&g, global);
@@ -231,10 +232,10 @@ int kd_cmd_distill(int argc, char **argv) {
     cfg.kd_warmup_epochs = dkd ? dkd_warmup : 0;
     cfg.run_label = "distilled";
     if (kd_distill_check(&cfg.kd, &err) != KD_OK) return kd_cli_report(&err);
-    if (cache && (cfg.aug.crop || cfg.aug.flip)) {
+    if (cache && cfg.aug.crop) {
         kd_fail(&err, KD_ERR_USAGE,
-                "--cache-teacher needs --augment none: with augmentation every batch is new, so the teacher must "
-                "see it");
+                "--cache-teacher needs --augment none or flip: a crop is drawn anew every epoch, so the teacher must "
+                "see every batch (drop --cache-teacher, or use --augment flip)");
         return kd_cli_report(&err);
     }
     cfg.cache_teacher = cache;

@@ -37,6 +37,7 @@ typedef struct kd_slot {
     int nev;
     int *idx; /* data set indices of the samples held */
     uint8_t *hlabels;
+    uint8_t *hflip; /* the flips drawn, for the teacher cache (src/train/teacher_cache.h) */
     int epoch, batch_no; /* which batch the slot holds; batch_no -1: none */
     int n, total;
 } kd_slot;
@@ -77,6 +78,7 @@ static void slot_free(kd_loader *l, kd_slot *s) {
     kd_buffer_free(l->ctx, s->aug);
     free(s->idx);
     free(s->hlabels);
+    free(s->hflip);
     memset(s, 0, sizeof *s);
 }
 
@@ -87,7 +89,8 @@ static kd_status slot_init(kd_loader *l, kd_slot *s) {
     s->host = s->staging.host;
     s->idx = malloc((size_t)l->batch * sizeof *s->idx);
     s->hlabels = malloc((size_t)l->batch);
-    if (!s->idx || !s->hlabels)
+    s->hflip = malloc((size_t)l->batch);
+    if (!s->idx || !s->hlabels || !s->hflip)
         return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for batches of %d images", l->batch);
     KD_TRY(kd_buffer_alloc(ctx, (size_t)l->batch * l->sample_bytes, "input batch pixels", &s->pixels));
     KD_TRY(kd_buffer_alloc(ctx, (size_t)l->batch * sizeof(int32_t), "input batch labels", &s->labels));
@@ -129,6 +132,7 @@ static kd_status slot_fill(kd_loader *l, kd_slot *s, int b) {
         aug[3 * i + 0] = l->aug.crop ? (int32_t)(((h & 0xffffffffu) * span) >> 32) : 0;
         aug[3 * i + 1] = l->aug.crop ? (int32_t)((((h >> 32) & 0x7fffffffu) * span) >> 31) : 0;
         aug[3 * i + 2] = l->aug.flip ? (int32_t)(h >> 63) : 0;
+        s->hflip[i] = (uint8_t)aug[3 * i + 2];
     }
     s->n = n;
     s->total = total;
@@ -233,6 +237,7 @@ kd_status kd_loader_next(kd_loader *l, kd_batch *out, bool *done) {
     out->aug = s->aug;
     out->indices = s->idx;
     out->host_labels = s->hlabels;
+    out->host_flips = s->hflip;
     /* The other slot held the previous batch, which the caller just gave up. */
     if (l->pos + 1 < l->nbatches) KD_TRY(slot_fill(l, &l->slot[cur ^ 1], l->pos + 1));
     l->pos++;

@@ -31,6 +31,7 @@ typedef struct kd_batch {
     cl_mem aug;           /* int32 [n][3]: crop dx, crop dy, flip (all 0 without augmentation) */
     const int *indices;   /* host: data set indices of the samples, in order */
     const uint8_t *host_labels;
+    const uint8_t *host_flips; /* host: 1 where the sample is flipped (aug's third column) */
 } kd_batch;
 
 typedef struct kd_loader kd_loader;

@@ -25,6 +25,8 @@ typedef struct run {
     kd_loader *ld;
     cl_mem acc, state, bad;
     kd_teacher_cache tcache; /* cfg->cache_teacher */
+    cl_mem aug_other;        /* cfg->cache_teacher with flips: the batch's flips toggled, int32 [batch][3] */
+    int32_t *aug_host;
     FILE *log;
     kd_ckpt_state st;
     int nb;
@@ -129,14 +131,35 @@ static kd_status save_ckpt(run *r) {
     return s;
 }
 
+static kd_status teacher_forward(run *r, const kd_batch *b) {
+    KD_TRY(kd_prep_run(r->ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
+                       r->t->input));
+    return kd_model_forward(r->t, b->n, false);
+}
+
+/* The teacher's logits on b into kd_model_logits(t), from the cache when
+ * it has every sample's. With flips, a batch that misses any also gets the
+ * other view of each of its images computed and kept: a batch is served
+ * from the cache only when all its samples are, and with one view per
+ * visit that would take many epochs; with both, every batch after the
+ * first epoch is. */
 static kd_status teacher_logits(run *r, const kd_batch *b) {
     kd_model *t = r->t;
     kd_teacher_cache *c = r->cfg->cache_teacher ? &r->tcache : NULL;
     if (c && kd_teacher_cache_has(c, b)) return kd_teacher_cache_get(c, b, kd_model_logits(t));
-    KD_TRY(kd_prep_run(r->ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
-                       t->input));
-    KD_TRY(kd_model_forward(t, b->n, false));
-    return c ? kd_teacher_cache_put(c, b, kd_model_logits(t)) : KD_OK;
+    if (c && c->views == 2) {
+        for (int i = 0; i < b->n; i++) {
+            r->aug_host[3 * i + 0] = r->aug_host[3 * i + 1] = 0; /* no crop with the cache */
+            r->aug_host[3 * i + 2] = !b->host_flips[i];
+        }
+        KD_TRY(kd_write(r->ctx, r->aug_other, 0, (size_t)b->n * 3 * sizeof(int32_t), r->aug_host, true));
+        kd_batch other = *b;
+        other.aug = r->aug_other;
+        KD_TRY(teacher_forward(r, &other));
+        KD_TRY(kd_teacher_cache_put(c, b, true, kd_model_logits(t)));
+    }
+    KD_TRY(teacher_forward(r, b));
+    return c ? kd_teacher_cache_put(c, b, false, kd_model_logits(t)) : KD_OK;
 }
 
 /* Data parallelism: every rank's gradient is its shard's sum over the
@@ -212,8 +235,16 @@ static kd_status setup(run *r) {
     size_t sf = (size_t)(per > 0 ? per : 1) * r->m->train_floats;
     KD_TRY(kd_buffer_alloc(ctx, sf * sizeof(float), "optimizer state", &r->state));
     KD_TRY(kd_fill(ctx, r->state, 0, sf * sizeof(float), 0.0f));
-    if (cfg->distill && cfg->cache_teacher)
-        KD_TRY(kd_teacher_cache_open(ctx, r->data->ds->n, r->m->classes, cfg->batch, &r->tcache));
+    if (cfg->distill && cfg->cache_teacher) {
+        KD_ASSERT(!cfg->aug.crop); /* a crop is drawn anew every epoch: nothing to reuse */
+        KD_TRY(kd_teacher_cache_open(ctx, r->data->ds->n, cfg->aug.flip, r->m->classes, cfg->batch, &r->tcache));
+        if (cfg->aug.flip) {
+            size_t bytes = (size_t)cfg->batch * 3 * sizeof(int32_t);
+            KD_TRY(kd_buffer_alloc(ctx, bytes, "teacher-cache flips", &r->aug_other));
+            r->aug_host = malloc(bytes);
+            if (!r->aug_host) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
+        }
+    }
     int ranks = kd_dist_on(r->dist) ? r->dist->size : 1;
     if (ranks > 1) {
         KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", ctx->err));
@@ -232,6 +263,8 @@ static void teardown(run *r) {
     kd_ctx *ctx = r->ctx;
     kd_drain(ctx); /* before releasing: the run's status is already decided */
     kd_teacher_cache_close(&r->tcache);
+    kd_buffer_free(ctx, r->aug_other);
+    free(r->aug_host);
     kd_buffer_free(ctx, r->acc);
     kd_buffer_free(ctx, r->bad);
     kd_buffer_free(ctx, r->state);

@@ -25,7 +25,7 @@ typedef struct kd_train_cfg {
     bool distill;
     kd_distill_cfg kd;
     double kd_warmup_epochs;  /* DKD: its two terms ramp linearly from 0 to full weight over these epochs */
-    bool cache_teacher;       /* distill without augmentation: teacher logits computed once per image */
+    bool cache_teacher;       /* distill without crops: teacher logits computed once per image (and view) */
     const char *out;          /* best model */
     const char *ckpt;         /* checkpoint path (derived from out by the CLI) */
     const char *resume;       /* checkpoint to resume from, or NULL */
