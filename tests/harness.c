@@ -116,14 +116,27 @@ const char *th_kdcl_bin(void) {
     return bin;
 }
 
+/* Every kdcl run of a test is small (seconds); one that has not finished
+ * after this many seconds is stuck, and is stopped with a message naming
+ * it and its log, instead of the whole test running into ctest's time-out
+ * and saying nothing of which command hung. */
+#define TH_KDCL_WATCHDOG_S 300
+
 int th_kdcl(const char *dir, const char *prefix, const char *log, const char *args) {
     size_t cap = strlen(dir) + strlen(prefix) + strlen(args) + strlen(log) + 4096;
     char *cmd = malloc(cap);
     if (!cmd) th_fatal(__FILE__, __LINE__, "malloc", "command line");
-    snprintf(cmd, cap, "cd '%s' && %s '%s' %s > '%s' 2>&1", dir, prefix, th_kdcl_bin(), args, log);
+    snprintf(cmd, cap, "cd '%s' && %s timeout -k 10 %d '%s' %s > '%s' 2>&1", dir, prefix, TH_KDCL_WATCHDOG_S,
+             th_kdcl_bin(), args, log);
     int rc = system(cmd);
+    int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    if (code == 124) {
+        fprintf(stderr, "harness: 'kdcl %s' (in %s) did not finish within %d s and was stopped; its output:\n", args,
+                dir, TH_KDCL_WATCHDOG_S);
+        th_show(dir, log);
+    }
     free(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return code;
 }
 
 char *th_slurp(const char *dir, const char *name) {
