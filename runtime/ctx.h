@@ -53,7 +53,8 @@ typedef struct kd_ctx {
     kd_err *err;
     kd_err own_err;
     bool profiling, quiet;
-    bool tuned; /* stored CLBlast GEMM tuning (kdcl tune) was applied, see runtime/tune_store.h */
+    bool tuned;  /* stored CLBlast GEMM tuning (kdcl tune) was applied, see runtime/tune_store.h */
+    bool preset; /* no stored tuning; kdcl's preset for this device was applied, see runtime/tune_preset.h */
 
     bool cache_enabled;
     char cache_dir[1024];

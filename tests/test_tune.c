@@ -3,7 +3,11 @@
  * command-line session when it opens a context (kd_session_tune; ctx->tuned,
  * GEMMs still correct against float64, the batched routine included), a
  * damaged or inapplicable entry ignored with one warning line, and the
- * cache directory taken from opts or KDCL_CACHE_DIR.
+ * cache directory taken from opts or KDCL_CACHE_DIR. Then kdcl's preset
+ * (runtime/tune_preset.h): which devices get it, that it is valid there,
+ * applied only when nothing is stored and KDCL_TUNE_PRESET is not off, and
+ * GEMMs correct with it. Up to that last part the preset is off, so that
+ * CLBlast keeps its defaults until the first stored set is applied.
  *
  * The applied set is valid, not CLBlast's default and cheap to build (small
  * vectors, no local memory, the indirect kernel for every size so that no
@@ -21,6 +25,7 @@
 #include "runtime/buffer.h"
 #include "runtime/cache.h"
 #include "runtime/fsutil.h"
+#include "runtime/tune_preset.h"
 #include "runtime/tune_store.h"
 #include "src/cli/session.h"
 #include "tests/harness.h"
@@ -214,7 +219,54 @@ static void test_text(const kd_device_info *dev) {
     CHECK(strlen(kd_blas_version()) >= 5, "CLBlast version '%s'", kd_blas_version());
 }
 
+/* Which devices get the preset: POCL's CPU device only. */
+static void test_preset_choice(const kd_device_info *dev) {
+    kd_device_info d = *dev;
+    snprintf(d.platform_name, sizeof d.platform_name, "Portable Computing Language");
+    snprintf(d.platform_version, sizeof d.platform_version, "OpenCL 3.0 PoCL 3.1+debian");
+    d.type = CL_DEVICE_TYPE_CPU;
+    CHECK(kd_tune_preset_text(&d) != NULL, "POCL's CPU device has no preset");
+    d.type = CL_DEVICE_TYPE_GPU;
+    CHECK(kd_tune_preset_text(&d) == NULL, "a POCL GPU (CUDA/Level Zero back-ends) got the CPU preset");
+    d.type = CL_DEVICE_TYPE_CPU;
+    snprintf(d.platform_name, sizeof d.platform_name, "rusticl");
+    snprintf(d.platform_version, sizeof d.platform_version, "OpenCL 3.0 ");
+    CHECK(kd_tune_preset_text(&d) == NULL, "Mesa's llvmpipe got POCL's preset");
+    snprintf(d.platform_name, sizeof d.platform_name, "Intel(R) CPU Runtime for OpenCL(TM) Applications");
+    CHECK(kd_tune_preset_text(&d) == NULL, "a CPU runtime CLBlast knows got POCL's preset");
+}
+
+/* The preset (on POCL) or none (elsewhere): valid for this device, applied
+ * when nothing is stored, not over a stored set, not when turned off. */
+static void test_preset(const kd_device_info *dev, const char *dir, const char *empty) {
+    const char *text = kd_tune_preset_text(dev);
+    kd_err err = {0};
+    if (text) {
+        kd_tune_set s;
+        CHECK(kd_tune_parse(text, strlen(text), &s, &err) == KD_OK, "preset: %s", err.msg);
+        CHECK(kd_tune_check(&s, dev, &err) == KD_OK, "preset on %s: %s", dev->name, err.msg);
+    }
+    char log[4096];
+    kd_ctx *ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = empty}, log, sizeof log);
+    CHECK(!ctx->tuned && ctx->preset == (text != NULL) && !log[0], "nothing stored: tuned %d, preset %d, stderr '%s'",
+          ctx->tuned, ctx->preset, log);
+    check_gemms(ctx, text ? "preset" : "no preset");
+    kd_ctx_free(ctx);
+    ctx = session_ctx(&(kd_ctx_opts){.cache_dir = "off"});
+    CHECK(ctx->preset == (text != NULL), "cache disabled: preset %d", ctx->preset);
+    kd_ctx_free(ctx);
+    MUST_E(&err, kd_tune_store(dir, dev, CHEAP, &err));
+    ctx = session_ctx(&(kd_ctx_opts){.cache_dir = dir});
+    CHECK(ctx->tuned && !ctx->preset, "a stored set: tuned %d, preset %d", ctx->tuned, ctx->preset);
+    kd_ctx_free(ctx);
+    setenv("KDCL_TUNE_PRESET", "off", 1);
+    ctx = session_ctx(&(kd_ctx_opts){.cache_dir = empty});
+    CHECK(!ctx->tuned && !ctx->preset, "KDCL_TUNE_PRESET=off: tuned %d, preset %d", ctx->tuned, ctx->preset);
+    kd_ctx_free(ctx);
+}
+
 int main(void) {
+    setenv("KDCL_TUNE_PRESET", "off", 1);
     kd_ctx *probe = session_ctx(&(kd_ctx_opts){.cache_dir = "off"});
     kd_device_info dev = probe->dev;
     CHECK(!probe->tuned, "no cache directory, yet tuned");
@@ -302,5 +354,10 @@ int main(void) {
     ctx = session_ctx(&(kd_ctx_opts){.cache_dir = dir});
     CHECK(!ctx->tuned, "tuned after reset");
     kd_ctx_free(ctx);
+
+    unsetenv("KDCL_CACHE_DIR");
+    unsetenv("KDCL_TUNE_PRESET");
+    test_preset_choice(&dev);
+    test_preset(&dev, dir, empty);
     return th_done("test_tune");
 }

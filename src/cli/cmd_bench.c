@@ -60,8 +60,13 @@ static void json_head(const char *bench, const kd_ctx *ctx) {
 
 typedef struct bench_cfg {
     int repeat, warmup;
-    bool tuned;
+    bool tuned, preset;
 } bench_cfg;
+
+/* The closing fields of every line: which CLBlast parameters ran. */
+static void json_params(const bench_cfg *bc) {
+    printf(",\"tuned\":%s,\"preset\":%s}\n", bc->tuned ? "true" : "false", bc->preset ? "true" : "false");
+}
 
 /* ---------------------------------------------------------------------------
  * SGEMM. */
@@ -110,9 +115,10 @@ static kd_status bench_gemm(kd_ctx *ctx, const bench_cfg *bc, gemm_bufs *g, cons
         printf(",\"per_step\":%g", s->count);
     }
     printf(",\"ta\":%s,\"tb\":%s,\"m\":%zu,\"n\":%zu,\"k\":%zu,\"beta\":%g,\"ms\":%.3f,\"ms_min\":%.3f,"
-           "\"gflops\":%.2f,\"tuned\":%s}\n",
+           "\"gflops\":%.2f",
            s->ta ? "true" : "false", s->tb ? "true" : "false", m, n, k, (double)s->beta, t.median_ms, t.min_ms,
-           gf / t.median_ms, bc->tuned ? "true" : "false");
+           gf / t.median_ms);
+    json_params(bc);
     fflush(stdout);
     return KD_OK;
 }
@@ -168,10 +174,10 @@ static kd_status bench_conv(kd_ctx *ctx, const bench_cfg *bc, int n, int cin, in
         double gf = 2e-6 * (double)nout * (double)cin * (double)k * (double)k;
         json_head("conv", ctx);
         printf(",\"batch\":%d,\"cin\":%d,\"cout\":%d,\"kernel\":%d,\"stride\":1,\"pad\":%d,\"h\":%d,\"w\":%d,"
-               "\"forward_ms\":%.3f,\"backward_ms\":%.3f,\"forward_gflops\":%.2f,\"backward_gflops\":%.2f,"
-               "\"tuned\":%s}\n",
+               "\"forward_ms\":%.3f,\"backward_ms\":%.3f,\"forward_gflops\":%.2f,\"backward_gflops\":%.2f",
                n, cin, cout, k, d.pad, size, size, f.median_ms, b.median_ms, gf / f.median_ms,
-               2 * gf / b.median_ms, bc->tuned ? "true" : "false");
+               2 * gf / b.median_ms);
+        json_params(bc);
         fflush(stdout);
     }
     cl_mem all[] = {in, out, w, ws, dx, dw, dout};
@@ -217,7 +223,7 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
             /* What a training step holds on the device: parameters, gradients,
              * Adam state, activations, their gradients and the workspace. */
             if (i == 0) printf(",\"device_mib\":%.1f", sb.device_mib);
-            printf(",\"tuned\":%s}\n", bc->tuned ? "true" : "false");
+            json_params(bc);
         }
         fflush(stdout);
     }
@@ -268,12 +274,13 @@ int kd_cmd_bench(int argc, char **argv) {
         {.name = "models", .kind = KD_OPT_STR, .dest = &listed, .metavar = "SPEC@CxHxW;...",
          .help = "more models to time (train_step and inference, each at its own input; ';'-separated)"},
         {.name = "compare-untuned", .kind = KD_OPT_FLAG, .dest = &compare,
-         .help = "time SGEMM 1024^3 with CLBlast's defaults first, then with the stored tuning (same process)"},
+         .help = "time SGEMM 1024^3 with CLBlast's defaults first, then with the stored tuning or kdcl's preset (same process)"},
     };
     char desc[1024];
     snprintf(desc, sizeof desc,
              "Prints one JSON object per line on stdout, each with \"bench\", \"device\", the sizes, the\n"
-             "measured value and its unit, and \"tuned\" (whether stored 'kdcl tune' results were applied):\n"
+             "measured value and its unit, \"tuned\" (whether stored 'kdcl tune' results were applied) and\n"
+             "\"preset\" (whether kdcl's CLBlast preset for the device was, there being none stored):\n"
              "  sgemm        GFLOP/s at 1024^3 and at each model's heaviest GEMM shapes (batch folded in)\n"
              "  conv         forward and backward ms of one convolution layer (--conv)\n"
              "  train_step   ms and images/s of forward + cross-entropy + backward + Adam, random data\n"
@@ -348,12 +355,14 @@ int kd_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "bench: SGEMM with CLBlast's default parameters first\n");
         st = bench_gemm(ctx, &bc, &gb, &big, NULL);
     }
-    /* CLBlast's overrides cannot be undone: from here on, tuned if stored. */
+    /* CLBlast's overrides cannot be undone: from here on, tuned if stored (else the preset). */
     if (st == KD_OK) kd_session_tune(ctx);
     bc.tuned = ctx->tuned;
+    bc.preset = ctx->preset;
     fprintf(stderr, "bench: device %s, %s\n", ctx->dev.name,
-            ctx->tuned ? "stored CLBlast tuning applied"
-                       : "CLBlast's default parameters (no stored tuning; see 'kdcl tune')");
+            ctx->tuned    ? "stored CLBlast tuning applied"
+            : ctx->preset ? "kdcl's CLBlast preset for this device (no stored tuning; see 'kdcl tune')"
+                          : "CLBlast's default parameters (no stored tuning; see 'kdcl tune')");
     if (st == KD_OK && (all || has_item(what, "sgemm"))) st = bench_gemm(ctx, &bc, &gb, &big, NULL);
     for (int i = 0; st == KD_OK && nshapes > 0 && i < 2 && (all || has_item(what, "shapes")); i++) {
         kd_model *m = NULL;

@@ -4,9 +4,19 @@
 
 #include "runtime/cache.h"
 #include "runtime/device.h"
+#include "runtime/tune_preset.h"
 #include "runtime/tune_store.h"
 #include "src/cli/commands.h"
 #include "src/cli/session.h"
+
+/* What the commands will run CLBlast with on the selected device when
+ * nothing is stored (or it cannot be applied): kdcl's preset or CLBlast's
+ * defaults (src/cli/session.c). */
+static const char *fallback(const kd_device_info *dev) {
+    if (kd_tune_preset_text(dev) && !kd_session_preset_off())
+        return "kdcl's preset for this device ('kdcl tune' may find better; KDCL_TUNE_PRESET=off for CLBlast's defaults)";
+    return "CLBlast's defaults ('kdcl tune' creates a tuning)";
+}
 
 /* Whether the commands will apply stored CLBlast tuning (kdcl tune) on the selected device. */
 static void print_tuning(const kd_device_info *dev) {
@@ -14,7 +24,7 @@ static void print_tuning(const kd_device_info *dev) {
     bool enabled;
     kd_cache_dir_resolve(NULL, dir, sizeof dir, &enabled);
     if (!enabled) {
-        printf("\nCLBlast tuning: none (the cache directory is disabled)\n");
+        printf("\nCLBlast tuning: none stored (the cache directory is disabled): %s\n", fallback(dev));
         return;
     }
     kd_tune_path(dir, dev, path, sizeof path);
@@ -23,14 +33,14 @@ static void print_tuning(const kd_device_info *dev) {
     kd_tune_set s;
     kd_status st = kd_tune_load_text(dir, dev, &text, &err);
     if (st == KD_OK && !text) {
-        printf("\nCLBlast tuning for the selected device: none stored, CLBlast's defaults ('kdcl tune' creates it)\n");
+        printf("\nCLBlast tuning for the selected device: none stored, %s\n", fallback(dev));
         return;
     }
     if (st == KD_OK) st = kd_tune_parse(text, strlen(text), &s, &err);
     if (st == KD_OK) st = kd_tune_check(&s, dev, &err);
     free(text);
     if (st == KD_OK) printf("\nCLBlast tuning for the selected device: applied from %s ('kdcl tune --show')\n", path);
-    else printf("\nCLBlast tuning for the selected device: NOT applied, %s\n", err.msg);
+    else printf("\nCLBlast tuning for the selected device: NOT applied, %s; %s instead\n", err.msg, fallback(dev));
 }
 
 int kd_cmd_devices(int argc, char **argv) {

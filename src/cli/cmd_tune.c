@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "runtime/blas.h"
+#include "runtime/tune_preset.h"
 #include "runtime/tune_store.h"
 #include "src/cli/commands.h"
 #include "src/cli/model_list.h"
@@ -85,8 +86,10 @@ static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int 
  * Whole training steps. A set that is faster on each GEMM shape alone can
  * still make a model's step slower (CLBlast's indirect kernel pads and
  * copies every operand, which dominates many small GEMMs), so the set to
- * store is chosen by timing the models' whole training steps with CLBlast's
- * defaults (before any override) and with each candidate. */
+ * store is chosen by timing the models' whole training steps with what
+ * runs when nothing is stored (the baseline: CLBlast's defaults, timed
+ * before any override, or kdcl's preset for the device, timed after the
+ * search) and with each candidate. */
 
 #define STEP_WARMUP 2
 #define STEP_REPEAT 7
@@ -96,12 +99,14 @@ static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int 
 typedef struct step_model {
     char role[16];
     kd_model_ref ref;
-    double base_ms; /* CLBlast's defaults */
+    double default_ms; /* CLBlast's defaults */
+    double base_ms;    /* the baseline: the preset's when there is one, else default_ms */
 } step_model;
 
 typedef struct step_env {
     step_model models[STEP_MAX_MODELS];
     int nmodels, classes, batch;
+    const char *base_name; /* "CLBlast's defaults" or "kdcl's preset" */
 } step_env;
 
 static void add_model(step_env *e, const char *role, const kd_model_ref *r) {
@@ -140,7 +145,7 @@ typedef struct step_choice {
 
 /* Applies each candidate and times the steps, keeping the candidate with
  * the lowest mean time ratio among those that make no model slower than the
- * defaults. The candidates are the search's set with CLBlast's direct
+ * baseline. The candidates are the search's set with CLBlast's direct
  * kernel below a ladder of sizes, while the direct kernel in this process is
  * still CLBlast's own; once the search has replaced it (phase B), only a
  * set whose direct kernel is the one loaded here can be timed: the search's
@@ -158,8 +163,8 @@ static kd_status choose_by_steps(kd_ctx *ctx, const step_env *e, const kd_tune_r
         nl = 1;
         if (!kd_tune_get(&res->best, "XgemmDirect", "WGD", &wgd)) ladder[0] = 0;
     }
-    printf("\nwhole training steps, batch %d (fastest of %d after %d warm-up), speed-up over CLBlast's defaults:\n",
-           e->batch, STEP_REPEAT, STEP_WARMUP);
+    printf("\nwhole training steps, batch %d (fastest of %d after %d warm-up), speed-up over %s:\n", e->batch,
+           STEP_REPEAT, STEP_WARMUP, e->base_name);
     printf("  %-40s", "");
     for (int i = 0; i < e->nmodels; i++) printf(" %8s", e->models[i].role);
     printf("\n");
@@ -254,7 +259,9 @@ int kd_cmd_tune(int argc, char **argv) {
             "the search and, after it, with the tuned kernel for every size and with CLBlast's direct kernel\n"
             "below each of a ladder of sizes (a CLBlast build and a few steps each, about a minute on POCL,\n"
             "outside --budget); the fastest on average that makes no model's step slower is stored. Nothing\n"
-            "is stored unless it beats CLBlast's defaults, on the GEMM shapes and on every model's step. All\n"
+            "is stored unless it beats CLBlast's defaults on the GEMM shapes and, on every model's step, what\n"
+            "runs when nothing is stored: on POCL's CPU device that is kdcl's preset (see 'kdcl devices';\n"
+            "timed after the search, and the search's first candidate), elsewhere CLBlast's defaults. All\n"
             "of it runs in this one process (CLBlast's defaults cannot be brought back after an override),\n"
             "and after the search a small model's steps can run slower than in a fresh process (measured on\n"
             "POCL: about 15% for seed-cnn at 36x36), so the check errs towards storing nothing; 'kdcl bench'\n"
@@ -337,6 +344,15 @@ int kd_cmd_tune(int argc, char **argv) {
     free(old);
     kd_err_clear(&err);
 
+    /* What runs when nothing is stored: kdcl's preset for this device if
+     * it has one (timed after the search: CLBlast's defaults, the search's
+     * reference, must come first), else CLBlast's defaults. */
+    kd_tune_set preset;
+    const char *preset_text = kd_session_preset_off() ? NULL : kd_tune_preset_text(&ctx->dev);
+    bool have_preset = preset_text && kd_tune_parse(preset_text, strlen(preset_text), &preset, &err) == KD_OK;
+    kd_err_clear(&err);
+    se.base_name = have_preset ? "kdcl's preset" : "CLBlast's defaults";
+
     if (se.nmodels > 0) {
         printf("timing whole training steps with CLBlast's defaults first (batch %d):\n", batch);
         fflush(stdout);
@@ -347,7 +363,7 @@ int kd_cmd_tune(int argc, char **argv) {
         }
         for (int i = 0; i < se.nmodels; i++) {
             step_model *sm = &se.models[i];
-            sm->base_ms = base_ms[i];
+            sm->default_ms = sm->base_ms = base_ms[i];
             printf("  %-8s %s at %dx%dx%d: %.1f ms\n", sm->role, sm->ref.spec, sm->ref.c, sm->ref.h, sm->ref.w,
                    sm->base_ms);
         }
@@ -355,8 +371,10 @@ int kd_cmd_tune(int argc, char **argv) {
 
     volatile sig_atomic_t *stop = kd_sigint_flag();
     kd_install_sigint(stop);
-    kd_tune_opts to = {.budget_s = budget, .shapes = shapes, .nshapes = nshapes, .seed = have_prev ? &prev : NULL,
-                       .stop = stop, .log = stdout, .verbose = verbose};
+    /* The stored set, else the preset, is the search's first candidate. */
+    kd_tune_opts to = {.budget_s = budget, .shapes = shapes, .nshapes = nshapes,
+                       .seed = have_prev ? &prev : have_preset ? &preset : NULL, .stop = stop, .log = stdout,
+                       .verbose = verbose};
     kd_tune_result *res = calloc(1, sizeof *res);
     if (!res) {
         kd_fail(&err, KD_ERR_NOMEM, "out of host memory");
@@ -389,6 +407,24 @@ int kd_cmd_tune(int argc, char **argv) {
         goto done;
     }
     char steps_line[512] = "";
+    if (se.nmodels > 0 && have_preset) {
+        /* The preset launches only the indirect kernel, so it can be timed
+         * whatever the search did to CLBlast's direct one. */
+        double pre_ms[STEP_MAX_MODELS] = {0};
+        if (kd_tune_apply(ctx, &preset) != KD_OK || time_steps(ctx, &se, pre_ms) != KD_OK) {
+            rc = kd_cli_report(&err);
+            free(res);
+            goto done;
+        }
+        printf("\nwhole training steps with kdcl's preset (what runs when nothing is stored), over CLBlast's "
+               "defaults:\n");
+        for (int i = 0; i < se.nmodels; i++) {
+            step_model *sm = &se.models[i];
+            sm->base_ms = pre_ms[i];
+            printf("  %-8s %.1f -> %.1f ms, %.2fx\n", sm->role, sm->default_ms, sm->base_ms,
+                   sm->default_ms / sm->base_ms);
+        }
+    }
     if (se.nmodels > 0) {
         step_choice ch;
         if (choose_by_steps(ctx, &se, res, stop, &ch) != KD_OK) {
@@ -399,7 +435,8 @@ int kd_cmd_tune(int argc, char **argv) {
         if (!ch.found) {
             printf("%s; nothing stored%s\n",
                    *stop ? "interrupted before a candidate passed the whole-step check"
-                         : "every candidate makes a model's training step slower than CLBlast's defaults",
+                         : have_preset ? "no candidate beats kdcl's preset on every model's training step"
+                                       : "every candidate makes a model's training step slower than CLBlast's defaults",
                    have_prev ? " (the stored tuning is left as it was)" : "");
             if (*stop) rc = 130;
             free(res);
@@ -407,8 +444,8 @@ int kd_cmd_tune(int argc, char **argv) {
         }
         res->best = ch.set;
         if (ch.mean > 0) {
-            int len = snprintf(steps_line, sizeof steps_line, "# whole training steps at batch %d, defaults -> tuned:",
-                               batch);
+            int len = snprintf(steps_line, sizeof steps_line, "# whole training steps at batch %d, %s -> tuned:",
+                               batch, have_preset ? "preset" : "defaults");
             for (int i = 0; i < se.nmodels && len > 0 && (size_t)len < sizeof steps_line; i++)
                 len += snprintf(steps_line + len, sizeof steps_line - (size_t)len, " %s %.1f -> %.1f ms%s",
                                 se.models[i].role, se.models[i].base_ms, ch.ms[i], i + 1 < se.nmodels ? ";" : "\n");

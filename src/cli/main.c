@@ -48,6 +48,8 @@ static void usage(FILE *out) {
             "                       used when no device flag is given\n"
             "  KDCL_CACHE_DIR       where compiled kernels and tuning are cached (default\n"
             "                       $XDG_CACHE_HOME/kdcl or ~/.cache/kdcl); 'off' disables the cache\n"
+            "  KDCL_TUNE_PRESET     'off': CLBlast's default GEMM parameters where kdcl would apply\n"
+            "                       its preset (POCL's CPU device, when 'kdcl tune' stored nothing)\n"
             "\nexit status: 0 success, 1 runtime failure, 2 bad usage or bad input, 130 interrupted\n");
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/tune_preset.h"
 #include "runtime/tune_store.h"
 #include "src/dist/dist.h"
 
@@ -64,10 +65,21 @@ kd_status kd_session_open_untuned(const kd_global *g, const kd_ctx_opts *opts, k
     return s;
 }
 
+bool kd_session_preset_off(void) {
+    const char *v = getenv("KDCL_TUNE_PRESET");
+    return v && (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "none"));
+}
+
 void kd_session_tune(kd_ctx *ctx) {
-    if (kd_tune_apply_stored(ctx) == KD_OK) return;
-    if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err->msg);
-    kd_err_clear(ctx->err);
+    if (kd_tune_apply_stored(ctx) != KD_OK) {
+        if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err->msg);
+        kd_err_clear(ctx->err);
+    }
+    if (ctx->tuned || kd_session_preset_off()) return;
+    if (kd_tune_apply_preset(ctx) != KD_OK) {
+        if (!ctx->quiet) fprintf(stderr, "kdcl: warning: CLBlast's defaults instead of kdcl's preset: %s\n", ctx->err->msg);
+        kd_err_clear(ctx->err);
+    }
 }
 
 kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err) {

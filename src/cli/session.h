@@ -21,15 +21,20 @@ bool kd_global_takes_value(const char *arg);
  * local rank's); *index gets the selected entry of *list. */
 kd_status kd_session_select(const kd_global *g, kd_device_list *list, int *index, kd_err *err);
 /* Selects the device, creates the context and applies the stored CLBlast
- * tuning (kd_session_tune). */
+ * tuning, or kdcl's preset (kd_session_tune). */
 kd_status kd_session_open(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err);
-/* The same without stored tuning: `kdcl tune` and `kdcl bench` measure
- * CLBlast's defaults first (its overrides cannot be undone in a process). */
+/* The same without stored tuning or preset: `kdcl tune` and `kdcl bench`
+ * measure CLBlast's defaults first (its overrides cannot be undone in a
+ * process). */
 kd_status kd_session_open_untuned(const kd_global *g, const kd_ctx_opts *opts, kd_ctx **ctx, kd_err *err);
-/* Applies the stored CLBlast tuning (`kdcl tune`) for ctx's device. A
- * damaged or inapplicable entry must not stop anything: one warning on
- * stderr (none when ctx->quiet), and CLBlast's defaults. */
+/* Applies the stored CLBlast tuning (`kdcl tune`) for ctx's device, or,
+ * when none is stored, kdcl's preset for it (runtime/tune_preset.h) unless
+ * the environment has KDCL_TUNE_PRESET=off. A damaged or inapplicable
+ * entry must not stop anything: one warning on stderr (none when
+ * ctx->quiet), and the preset or CLBlast's defaults. */
 void kd_session_tune(kd_ctx *ctx);
+/* Whether KDCL_TUNE_PRESET turns the preset off ("off", "0" or "none"). */
+bool kd_session_preset_off(void);
 
 /* Parses the command line; bad usage is reported, --help printed. Returns
  * the exit status when the command is done already, -1 to go on. */
