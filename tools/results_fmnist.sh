@@ -12,6 +12,11 @@
 #
 # Without TEACHER_FILE the teacher is trained first (TEACHER, TEACHER_ARGS).
 # Writes OUTDIR/protocol.md (the table) and OUTDIR/curves.png.
+#
+# On a multi-core CPU, two copies with ONLY=kd / ONLY=dkd (or different
+# SEEDS) and POCL_MAX_PTHREAD_COUNT=1 each share the work: each runs only
+# its part; a last run without ONLY finds everything done and writes the
+# table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KDCL=${KDCL:-./build/kdcl}
@@ -27,6 +32,7 @@ STUDENT_ARGS=${STUDENT_ARGS:-"--resize 36 --epochs 15 --cache-teacher"}
 KD_ARGS=${KD_ARGS:-"--temperature 2 --alpha 0.1"}
 DKD_ARGS=${DKD_ARGS:-"--kd dkd --temperature 2 --dkd-alpha 1 --dkd-beta 1"}
 DATA=${DATA:-fashion-mnist}
+ONLY=${ONLY:-} # kd | dkd: only those runs, no table
 mkdir -p "$OUT"
 LOG="$OUT/commands.log"
 touch "$OUT/times.txt"
@@ -54,16 +60,19 @@ fi
 
 # Every seed's alone + KD pair first (the protocol's question), DKD after.
 for s in $SEEDS; do
+  [ "$ONLY" = dkd ] && break
   # shellcheck disable=SC2086  # the *_ARGS are word lists
   run "kd-$s" "$OUT/kd-$s.jsonl" "$KDCL" distill --teacher "$T" --student "$STUDENT" --data "$DATA" $STUDENT_ARGS \
       $KD_ARGS --seed "$s" --baseline --out "$OUT/kd-$s.safetensors" --log "$OUT/kd-$s.jsonl"
 done
 for s in $SEEDS; do
+  [ "$ONLY" = kd ] && break
   # shellcheck disable=SC2086
   run "dkd-$s" "$OUT/dkd-$s.jsonl" "$KDCL" distill --teacher "$T" --student "$STUDENT" --data "$DATA" $STUDENT_ARGS \
       $DKD_ARGS --seed "$s" --out "$OUT/dkd-$s.safetensors" --log "$OUT/dkd-$s.jsonl"
 done
 
+[ -n "$ONLY" ] && exit 0
 /usr/bin/python3 - "$OUT" "$SEEDS" "$STUDENT_ARGS" "$KD_ARGS" "$DKD_ARGS" > "$OUT/protocol.md" <<'EOF'
 import json, statistics, sys
 out, seeds, student, kd, dkd = sys.argv[1], sys.argv[2].split(), *sys.argv[3:]
