@@ -1,7 +1,13 @@
 /* The whole job through the kdcl binary, small and fast: train a tiny
  * teacher on synthetic data, distil a tiny student, evaluate both; metrics
  * files parse; an interrupted and resumed run ends with exactly the
- * weights of an uninterrupted one. */
+ * weights of an uninterrupted one.
+ *
+ * In parts, so that ctest runs them side by side and none comes near its
+ * time-out on a slow OpenCL implementation (rusticl launches kernels at
+ * tens of milliseconds each): `test_e2e teacher DIR` trains the teacher into
+ * DIR (a ctest fixture), `test_e2e distill|cache DIR` use it, `test_e2e
+ * resume` needs none; without arguments, all of them in one directory. */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -114,15 +120,14 @@ static void stop_and_resume(const char *args, const char *X, int stop) {
     }
 }
 
-int main(void) {
-    th_tempdir(dir, sizeof dir, "e2e");
-    const char *data = "--data synthetic:1000:3x16x16 --batch 32 --seed 3";
-    /* The students' recipe, spelled out: distill's defaults (the sweep's
-     * SGD recipe, docs/results.md) are not train's (the tutorial's Adam),
-     * and the alone run must equal 'kdcl train' given the same options. */
-    const char *recipe = "--optimizer adam --lr 0.005 --weight-decay 0 --schedule const --warmup 0";
+static const char *const data = "--data synthetic:1000:3x16x16 --batch 32 --seed 3";
+/* The students' recipe, spelled out: distill's defaults (the sweep's SGD
+ * recipe, docs/results.md) are not train's (the tutorial's Adam), and the
+ * alone run must equal 'kdcl train' given the same options. */
+static const char *const recipe = "--optimizer adam --lr 0.005 --weight-decay 0 --schedule const --warmup 0";
 
-    /* 1. A tiny bottleneck-ResNet teacher. */
+/* 1. A tiny bottleneck-ResNet teacher, T.safetensors. */
+static void part_teacher(void) {
     char args[2048];
     snprintf(args, sizeof args, "train --model resnet14:width=0.125 %s --epochs 2 --out T.safetensors --log t.jsonl",
              data);
@@ -130,13 +135,16 @@ int main(void) {
     CHECK(rc == 0, "teacher training exit %d", rc);
     if (rc) show("train.log");
     CHECK(metrics_lines("t.jsonl", "val_acc") == 2, "teacher metrics: one JSON object per epoch");
+}
 
-    /* 2. Distil a tiny student; the comparison table prints. */
+/* 2. Distil a tiny student from T.safetensors; the comparison table prints. */
+static void part_distill(void) {
+    char args[2048];
     snprintf(args, sizeof args,
              "distill --teacher T.safetensors --student conv16x3p1,bn,relu,maxpool2,conv32x3p1,bn,relu,gap %s --epochs 2 "
              "%s --temperature 4 --alpha 0.1 --out S.safetensors --log s.jsonl",
              data, recipe);
-    rc = kdcl("distill.log", args);
+    int rc = kdcl("distill.log", args);
     CHECK(rc == 0, "distill exit %d", rc);
     char *dl = slurp("distill.log");
     CHECK(strstr(dl, "teacher") && strstr(dl, "student") && strstr(dl, "agreement") && strstr(dl, "MACs/image"),
@@ -224,9 +232,24 @@ int main(void) {
               metrics_lines_of("r.jsonl", "alone", "val_acc") == 2,
           "--baseline resumed log: the alone run's epochs once each, same test figures");
 
-    /* Cached teacher logits give exactly the online teacher's result: without
-     * augmentation, and with flips (both views of each image kept; 3 epochs,
-     * so that later epochs draw views the first one did not show). */
+    /* 3. Both files load and are well above chance (10%). */
+    rc = kdcl("eval_t.log", "eval --model T.safetensors --data synthetic:1000:3x16x16");
+    double at = accuracy_in("eval_t.log");
+    CHECK(rc == 0 && at > 40.0, "teacher eval exit %d, accuracy %.2f%%", rc, at);
+    rc = kdcl("eval_s.log", "eval --model S.safetensors --data synthetic:1000:3x16x16");
+    double as = accuracy_in("eval_s.log");
+    CHECK(rc == 0 && as > 40.0, "student eval exit %d, accuracy %.2f%%", rc, as);
+    char *el = slurp("eval_s.log");
+    CHECK(strstr(el, "confusion matrix") != NULL, "confusion matrix printed");
+    free(el);
+}
+
+/* Cached teacher logits (T.safetensors) give exactly the online teacher's result. */
+static void part_cache(void) {
+    char args[2048];
+    int rc;
+    /* Without augmentation, and with flips (both views of each image kept;
+     * 3 epochs, so that later epochs draw views the first one did not show). */
     for (int flip = 0; flip <= 1; flip++) {
         for (int cached = 0; cached <= 1; cached++) {
             snprintf(args, sizeof args,
@@ -250,23 +273,15 @@ int main(void) {
     rc = kdcl("cache2.log", "distill --teacher T.safetensors --student conv8x3p1,gap --data synthetic:1000:3x16x16 "
                             "--augment crop,flip --cache-teacher --out C2.safetensors");
     CHECK(rc == 2, "--cache-teacher with crops is refused (%d)", rc);
+}
 
-    /* 3. Both files load and are well above chance (10%). */
-    rc = kdcl("eval_t.log", "eval --model T.safetensors --data synthetic:1000:3x16x16");
-    double at = accuracy_in("eval_t.log");
-    CHECK(rc == 0 && at > 40.0, "teacher eval exit %d, accuracy %.2f%%", rc, at);
-    rc = kdcl("eval_s.log", "eval --model S.safetensors --data synthetic:1000:3x16x16");
-    double as = accuracy_in("eval_s.log");
-    CHECK(rc == 0 && as > 40.0, "student eval exit %d, accuracy %.2f%%", rc, as);
-    char *el = slurp("eval_s.log");
-    CHECK(strstr(el, "confusion matrix") != NULL, "confusion matrix printed");
-    free(el);
-
-    /* 4. Resume: interrupted mid-epoch and at an epoch end, then resumed, equals uninterrupted. */
+/* 4. Resume: interrupted mid-epoch and at an epoch end, then resumed, equals uninterrupted. */
+static void part_resume(void) {
+    char args[2048];
     const char *student = "--model conv8x3p1,bn,relu,maxpool2,conv16x3p1,relu,gap,dense32,relu,dropout0.3";
     snprintf(args, sizeof args, "train %s %s --epochs 3 --augment crop,flip --out A.safetensors --no-test", student,
              data);
-    rc = kdcl("a.log", args);
+    int rc = kdcl("a.log", args);
     CHECK(rc == 0, "uninterrupted run exit %d", rc);
     snprintf(args, sizeof args, "train %s %s --epochs 3 --augment crop,flip --out B.safetensors --no-test --stop-after 11 --log b.jsonl --log-every 4",
              student, data);
@@ -315,5 +330,36 @@ int main(void) {
              student, data);
     rc = kdcl("b4.log", args);
     CHECK(rc == 2, "resume with another --lr refused (%d)", rc);
+}
+
+int main(int argc, char **argv) {
+    const char *part = argc > 1 ? argv[1] : "all", *shared = argc > 2 ? argv[2] : NULL;
+    bool needs_teacher = !strcmp(part, "distill") || !strcmp(part, "cache");
+    if (!strcmp(part, "teacher") && shared) {
+        if (snprintf(dir, sizeof dir, "%s", shared) >= (int)sizeof dir) th_fatal(__FILE__, __LINE__, "argv", "DIR too long");
+        char cmd[1100];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+        if (system(cmd) != 0) th_fatal(__FILE__, __LINE__, "mkdir", dir);
+        part_teacher();
+    } else if (needs_teacher && shared) {
+        th_tempdir(dir, sizeof dir, part);
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "cp '%s/T.safetensors' '%s/'", shared, dir);
+        if (system(cmd) != 0) th_fatal(__FILE__, __LINE__, "cp", "no teacher: run 'test_e2e teacher DIR' first");
+        if (!strcmp(part, "distill")) part_distill();
+        else part_cache();
+    } else if (!strcmp(part, "resume")) {
+        th_tempdir(dir, sizeof dir, part);
+        part_resume();
+    } else if (!strcmp(part, "all")) {
+        th_tempdir(dir, sizeof dir, "e2e");
+        part_teacher();
+        part_distill();
+        part_cache();
+        part_resume();
+    } else {
+        fprintf(stderr, "usage: test_e2e [teacher DIR | distill DIR | cache DIR | resume]\n");
+        return 2;
+    }
     return th_done("test_e2e");
 }
