@@ -149,8 +149,12 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
             v0 += vload8(0, a + i) * vload8(0, b + i);
             v1 += vload8(0, a + i + 8) * vload8(0, b + i + 8);
         }
-        float8 v = v0 + v1;
-        s = ((v.s0 + v.s1) + (v.s2 + v.s3)) + ((v.s4 + v.s5) + (v.s6 + v.s7));
+        /* summed through private memory, not with v.s0 + v.s1 ...: oclgrind
+         * 21.10's uninitialised-value check crashes on those lane reads of a
+         * computed vector (POCL compiles both the same) */
+        float t[8];
+        vstore8(v0 + v1, 0, t);
+        s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
         for (; i < np; i++) s += a[i] * b[i];
     } else {
         for (int i = lid; i < np; i += L) s += a[i] * b[i];

@@ -21,6 +21,10 @@
 # clean: the reports they had inside CLBlast's XgemmDirectTN and in
 # conv_cm_to_nchw were that, not uninitialised data handed to CLBlast.
 #
+# oclgrind 21.10's --uninitialized plugin itself segfaults on lane reads of
+# a computed vector (v.s0 + v.s1 ... in conv_dw_dot), so kernels sum vector
+# lanes through private memory instead (cl/conv.cl).
+#
 # kd_ctx_free clears CLBlast's program cache while the context is alive:
 # left to CLBlast's static destructor at exit, releasing those programs
 # corrupted oclgrind's heap in about 1 exit of 50 (CI's test_blas abort).
