@@ -62,12 +62,12 @@ compare bn-unfolded bn.safetensors gray gray "$bnnet" --no-fold --opset 17
 compare res res.safetensors cifar cifar resnet14:width=0.125,stem=small
 compare res-unfolded res.safetensors cifar cifar resnet14:width=0.125,stem=small --no-fold --batch 7
 # The shipped teacher (trained, logits of size ~10) on real Fashion-MNIST images.
-shipped=$(cd "$(dirname "$helper")/.." && pwd)/models/fmnist-resnet14.safetensors
+shipped=$(cd "$(dirname "$helper")/.." && pwd)/models/fmnist-resnet26.safetensors
 fm=/usr/share/datasets/fashion-mnist
 run shipped.predict.txt "$bin" predict --model "$shipped" --data fashion-mnist --limit 14 --out shipped.logits
 cp "$shipped" shipped.safetensors
 cp shipped.logits shipped.safetensors.logits
-compare shipped shipped.safetensors "$fm" gray resnet14:width=0.25,stem=small
+compare shipped shipped.safetensors "$fm" gray resnet26:width=0.25,stem=small
 check "folding removes seed-cnn's nothing, bn-net's three batch norms" \
   grep -q "3 batch norms folded" bn.export.txt
 check "the unfolded export keeps them" grep -q " 0 batch norms folded" bn-unfolded.export.txt

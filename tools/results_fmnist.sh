@@ -28,7 +28,7 @@ TEACHER_ARGS=${TEACHER_ARGS:-"--epochs 30 --batch 64 --optimizer sgd --lr 0.05 -
 # Nesterov momentum, weight decay, cosine after a 1-epoch warm-up, 15
 # epochs, no dropout); its teacher logits are computed once per image.
 STUDENT=${STUDENT:-"seed-cnn:dropout=0"}
-STUDENT_ARGS=${STUDENT_ARGS:-"--resize 36 --epochs 15 --cache-teacher"}
+STUDENT_ARGS=${STUDENT_ARGS:-"--resize 36 --epochs 30 --cache-teacher"}
 KD_ARGS=${KD_ARGS:-"--temperature 2 --alpha 0.1"}
 DKD_ARGS=${DKD_ARGS:-"--kd dkd --temperature 2 --dkd-alpha 1 --dkd-beta 1"}
 DATA=${DATA:-fashion-mnist}
