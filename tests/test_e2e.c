@@ -5,9 +5,10 @@
  *
  * In parts, so that ctest runs them side by side and none comes near its
  * time-out on a slow OpenCL implementation (rusticl launches kernels at
- * tens of milliseconds each): `test_e2e teacher DIR` trains the teacher into
- * DIR (a ctest fixture), `test_e2e distill|cache DIR` use it, `test_e2e
- * resume` needs none; without arguments, all of them in one directory. */
+ * tens of milliseconds each): `test_e2e teacher DIR` trains the teacher
+ * into DIR (a ctest fixture), `test_e2e distill|baseline|cache DIR` use it,
+ * `test_e2e resume` needs none; without arguments, all of them in one
+ * directory. */
 #define _POSIX_C_SOURCE 200809L
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -137,6 +138,63 @@ static void part_teacher(void) {
     CHECK(metrics_lines("t.jsonl", "val_acc") == 2, "teacher metrics: one JSON object per epoch");
 }
 
+/* 2b. --baseline: the student alone beside the distilled one, with the
+ * same recipe, seed, data order and augmentation, so that its file is
+ * bit-identical to a 'kdcl train' of the same options; an interrupted run
+ * (in the alone phase) resumes to the same files. Both KD methods: k = 0
+ * classic KD (part baseline, with the resume checks), k = 1 DKD (part
+ * distill). */
+static const char *const bstudent = "conv16x3p1,bn,relu,maxpool2,conv32x3p1,bn,relu,gap,dense32,relu,dropout0.5";
+static const char *const kds[2] = {"--temperature 4 --alpha 0.5", "--kd dkd --temperature 4 --dkd-beta 2"};
+
+static void baseline_run(int k) {
+    char args[2048];
+    int rc;
+    snprintf(args, sizeof args,
+             "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment crop,flip %s %s "
+             "--baseline --out K%d.safetensors --log k%d.jsonl",
+             bstudent, data, recipe, kds[k], k, k);
+    char log[32];
+    snprintf(log, sizeof log, "base%d.log", k);
+    rc = kdcl(log, args);
+    CHECK(rc == 0, "distill --baseline (%s) exit %d", kds[k], rc);
+    if (rc) show(log);
+    char *bl = slurp(log);
+    CHECK(strstr(bl, "\nalone ") && strstr(bl, "\ndistilled ") && strstr(bl, "\nteacher ") &&
+              strstr(bl, "distilled vs alone: accuracy "),
+          "--baseline table has the teacher, alone and distilled rows and the difference (%s)", kds[k]);
+    free(bl);
+    snprintf(log, sizeof log, "k%d.jsonl", k);
+    CHECK(metrics_lines_of(log, "distilled", "train_soft") == 2 && metrics_lines_of(log, "alone", "val_acc") == 2,
+          "--baseline log: 2 epoch lines for each run, labelled");
+    double ta = test_acc_of(log, "alone"), td = test_acc_of(log, "distilled"), tt = test_acc_of(log, "teacher");
+    CHECK(ta > 0.1 && td > 0.1 && tt > 0.4, "--baseline test figures in the log: teacher %.3f alone %.3f "
+          "distilled %.3f (chance 0.1)", tt, ta, td);
+    /* They are those of the saved files, as 'kdcl eval' measures them. */
+    const char *files[2] = {"alone", "distilled"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(args, sizeof args, "eval --model K%d%s.safetensors --data synthetic:1000:3x16x16", k,
+                 f ? "" : ".alone");
+        rc = kdcl("evk.log", args);
+        double ev = accuracy_in("evk.log"), lg = 100.0 * (f ? td : ta);
+        CHECK(rc == 0 && ev >= 0 && ev - lg < 0.006 && lg - ev < 0.006,
+              "%s: test accuracy in the log %.3f%%, kdcl eval %.2f%%", files[f], lg, ev);
+    }
+}
+
+/* 3. Both files load and are well above chance (10%). */
+static void evaluate_teacher_and_student(void) {
+    int rc = kdcl("eval_t.log", "eval --model T.safetensors --data synthetic:1000:3x16x16");
+    double at = accuracy_in("eval_t.log");
+    CHECK(rc == 0 && at > 40.0, "teacher eval exit %d, accuracy %.2f%%", rc, at);
+    rc = kdcl("eval_s.log", "eval --model S.safetensors --data synthetic:1000:3x16x16");
+    double as = accuracy_in("eval_s.log");
+    CHECK(rc == 0 && as > 40.0, "student eval exit %d, accuracy %.2f%%", rc, as);
+    char *el = slurp("eval_s.log");
+    CHECK(strstr(el, "confusion matrix") != NULL, "confusion matrix printed");
+    free(el);
+}
+
 /* 2. Distil a tiny student from T.safetensors; the comparison table prints. */
 static void part_distill(void) {
     char args[2048];
@@ -153,49 +211,20 @@ static void part_distill(void) {
     if (rc) show("distill.log");
     CHECK(metrics_lines("s.jsonl", "train_soft") == 2, "distill metrics carry the soft part");
 
-    /* 2b. --baseline: the student alone beside the distilled one, with the
-     * same recipe, seed, data order and augmentation, so that its file is
-     * bit-identical to a 'kdcl train' of the same options; an interrupted
-     * run (in the alone phase) resumes to the same files. Both KD methods. */
-    const char *bstudent = "conv16x3p1,bn,relu,maxpool2,conv32x3p1,bn,relu,gap,dense32,relu,dropout0.5";
-    const char *kds[2] = {"--temperature 4 --alpha 0.5", "--kd dkd --temperature 4 --dkd-beta 2"};
-    for (int k = 0; k < 2; k++) {
-        snprintf(args, sizeof args,
-                 "distill --teacher T.safetensors --student %s --dropout 0.1 %s --epochs 2 --augment crop,flip %s %s "
-                 "--baseline --out K%d.safetensors --log k%d.jsonl",
-                 bstudent, data, recipe, kds[k], k, k);
-        char log[32];
-        snprintf(log, sizeof log, "base%d.log", k);
-        rc = kdcl(log, args);
-        CHECK(rc == 0, "distill --baseline (%s) exit %d", kds[k], rc);
-        if (rc) show(log);
-        char *bl = slurp(log);
-        CHECK(strstr(bl, "\nalone ") && strstr(bl, "\ndistilled ") && strstr(bl, "\nteacher ") &&
-                  strstr(bl, "distilled vs alone: accuracy "),
-              "--baseline table has the teacher, alone and distilled rows and the difference (%s)", kds[k]);
-        free(bl);
-        snprintf(log, sizeof log, "k%d.jsonl", k);
-        CHECK(metrics_lines_of(log, "distilled", "train_soft") == 2 && metrics_lines_of(log, "alone", "val_acc") == 2,
-              "--baseline log: 2 epoch lines for each run, labelled");
-        double ta = test_acc_of(log, "alone"), td = test_acc_of(log, "distilled"), tt = test_acc_of(log, "teacher");
-        CHECK(ta > 0.1 && td > 0.1 && tt > 0.4, "--baseline test figures in the log: teacher %.3f alone %.3f "
-              "distilled %.3f (chance 0.1)", tt, ta, td);
-        /* They are those of the saved files, as 'kdcl eval' measures them. */
-        const char *files[2] = {"alone", "distilled"};
-        for (int f = 0; f < 2; f++) {
-            snprintf(args, sizeof args, "eval --model K%d%s.safetensors --data synthetic:1000:3x16x16", k,
-                     f ? "" : ".alone");
-            rc = kdcl("evk.log", args);
-            double ev = accuracy_in("evk.log"), lg = 100.0 * (f ? td : ta);
-            CHECK(rc == 0 && ev >= 0 && ev - lg < 0.006 && lg - ev < 0.006,
-                  "%s: test accuracy in the log %.3f%%, kdcl eval %.2f%%", files[f], lg, ev);
-        }
-    }
+    baseline_run(1);
+    evaluate_teacher_and_student();
+}
+
+/* 2b with classic KD, then: the alone run equals 'kdcl train'; --baseline
+ * stopped and resumed in either phase equals the uninterrupted run. */
+static void part_baseline(void) {
+    char args[2048];
+    baseline_run(0);
     snprintf(args, sizeof args,
              "train --model %s --dropout 0.1 %s --epochs 2 --augment crop,flip %s --out K0t.safetensors --no-test "
              "--quiet",
              bstudent, data, recipe);
-    rc = kdcl("k0t.log", args);
+    int rc = kdcl("k0t.log", args);
     int nk = 0, dk = compare_files("K0.alone.safetensors", "K0t.safetensors", &nk), dk2;
     CHECK(rc == 0 && dk == 0 && nk > 0, "the alone run equals 'kdcl train' with the same options: %d of %d differ",
           dk, nk);
@@ -231,17 +260,6 @@ static void part_distill(void) {
     CHECK(test_acc_of("r.jsonl", "alone") == test_acc_of("k0.jsonl", "alone") &&
               metrics_lines_of("r.jsonl", "alone", "val_acc") == 2,
           "--baseline resumed log: the alone run's epochs once each, same test figures");
-
-    /* 3. Both files load and are well above chance (10%). */
-    rc = kdcl("eval_t.log", "eval --model T.safetensors --data synthetic:1000:3x16x16");
-    double at = accuracy_in("eval_t.log");
-    CHECK(rc == 0 && at > 40.0, "teacher eval exit %d, accuracy %.2f%%", rc, at);
-    rc = kdcl("eval_s.log", "eval --model S.safetensors --data synthetic:1000:3x16x16");
-    double as = accuracy_in("eval_s.log");
-    CHECK(rc == 0 && as > 40.0, "student eval exit %d, accuracy %.2f%%", rc, as);
-    char *el = slurp("eval_s.log");
-    CHECK(strstr(el, "confusion matrix") != NULL, "confusion matrix printed");
-    free(el);
 }
 
 /* Cached teacher logits (T.safetensors) give exactly the online teacher's result. */
@@ -334,7 +352,7 @@ static void part_resume(void) {
 
 int main(int argc, char **argv) {
     const char *part = argc > 1 ? argv[1] : "all", *shared = argc > 2 ? argv[2] : NULL;
-    bool needs_teacher = !strcmp(part, "distill") || !strcmp(part, "cache");
+    bool needs_teacher = !strcmp(part, "distill") || !strcmp(part, "baseline") || !strcmp(part, "cache");
     if (!strcmp(part, "teacher") && shared) {
         if (snprintf(dir, sizeof dir, "%s", shared) >= (int)sizeof dir) th_fatal(__FILE__, __LINE__, "argv", "DIR too long");
         char cmd[1100];
@@ -347,6 +365,7 @@ int main(int argc, char **argv) {
         snprintf(cmd, sizeof cmd, "cp '%s/T.safetensors' '%s/'", shared, dir);
         if (system(cmd) != 0) th_fatal(__FILE__, __LINE__, "cp", "no teacher: run 'test_e2e teacher DIR' first");
         if (!strcmp(part, "distill")) part_distill();
+        else if (!strcmp(part, "baseline")) part_baseline();
         else part_cache();
     } else if (!strcmp(part, "resume")) {
         th_tempdir(dir, sizeof dir, part);
@@ -355,10 +374,11 @@ int main(int argc, char **argv) {
         th_tempdir(dir, sizeof dir, "e2e");
         part_teacher();
         part_distill();
+        part_baseline();
         part_cache();
         part_resume();
     } else {
-        fprintf(stderr, "usage: test_e2e [teacher DIR | distill DIR | cache DIR | resume]\n");
+        fprintf(stderr, "usage: test_e2e [teacher DIR | distill DIR | baseline DIR | cache DIR | resume]\n");
         return 2;
     }
     return th_done("test_e2e");
