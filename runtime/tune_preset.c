@@ -23,12 +23,18 @@ const char *kd_tune_preset_text(const kd_device_info *dev) {
     return NULL;
 }
 
+kd_status kd_tune_preset(const kd_device_info *dev, kd_tune_set *out, bool *found, kd_err *err) {
+    const char *text = kd_tune_preset_text(dev);
+    *found = text != NULL;
+    return text ? kd_tune_parse(text, strlen(text), out, err) : KD_OK;
+}
+
 kd_status kd_tune_apply_preset(kd_ctx *ctx) {
     ctx->preset = false;
-    const char *text = kd_tune_preset_text(&ctx->dev);
-    if (!text) return KD_OK;
     kd_tune_set s;
-    KD_TRY(kd_tune_parse(text, strlen(text), &s, ctx->err));
+    bool found;
+    KD_TRY(kd_tune_preset(&ctx->dev, &s, &found, ctx->err));
+    if (!found) return KD_OK;
     KD_TRY(kd_tune_apply(ctx, &s));
     ctx->preset = true;
     return KD_OK;

@@ -21,6 +21,9 @@
  * kdcl has none for that device. */
 const char *kd_tune_preset_text(const kd_device_info *dev);
 
+/* dev's preset as a parameter set; *found false when kdcl has none. */
+kd_status kd_tune_preset(const kd_device_info *dev, kd_tune_set *out, bool *found, kd_err *err);
+
 /* Applies dev's preset to ctx and sets ctx->preset; KD_OK with nothing
  * applied when there is none. */
 kd_status kd_tune_apply_preset(kd_ctx *ctx);

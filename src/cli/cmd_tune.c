@@ -348,8 +348,9 @@ int kd_cmd_tune(int argc, char **argv) {
      * it has one (timed after the search: CLBlast's defaults, the search's
      * reference, must come first), else CLBlast's defaults. */
     kd_tune_set preset;
-    const char *preset_text = kd_session_preset_off() ? NULL : kd_tune_preset_text(&ctx->dev);
-    bool have_preset = preset_text && kd_tune_parse(preset_text, strlen(preset_text), &preset, &err) == KD_OK;
+    bool have_preset = false;
+    if (!kd_session_preset_off() && kd_tune_preset(&ctx->dev, &preset, &have_preset, &err) != KD_OK)
+        have_preset = false;
     kd_err_clear(&err);
     se.base_name = have_preset ? "kdcl's preset" : "CLBlast's defaults";
 
