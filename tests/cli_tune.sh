@@ -39,7 +39,11 @@ check "defaults timed first, per model" bash -c "grep -q '^  student  $student a
   grep -q '^  check1   conv8x3p1,relu,gap at 3x16x16: [0-9.]* ms' t.txt"
 # The ladder's rows: "  tuned Xgemm ..., direct kernel below N^3   1.05x   0.98x  (3 s) slower"
 rows=$(grep -c '^  tuned Xgemm.*x  *[0-9.]*x  (' t.txt)
-if [ "$base" = preset ]; then
+# The preset's steps are timed once the search has a candidate to weigh
+# against them; when no candidate beat CLBlast's defaults even on the GEMMs
+# alone (it happens on a loaded machine with this short budget), tune stops
+# there and says so (checked below).
+if [ "$base" = preset ] && ! grep -q "^nothing beats CLBlast's defaults clearly here" t.txt; then
   check "the preset's steps are timed, per model" bash -c "grep -q \"^whole training steps with kdcl's preset\" t.txt &&
     grep -Eq '^  student  [0-9.]+ -> [0-9.]+ ms, [0-9.]+x$' t.txt && grep -Eq '^  check1   [0-9.]+ -> [0-9.]+ ms, [0-9.]+x$' t.txt"
   check "the candidates are compared with the preset" grep -q "speed-up over kdcl's preset:" t.txt

@@ -256,9 +256,13 @@ int main(void) {
     relu_case(ctx, &rng, 3 * 5 * 9 * 11);
     add_axpy_case(ctx, &rng, 1);
     add_axpy_case(ctx, &rng, 12347);
-    dropout_case(ctx, &rng, 200003, 0.5f);
-    dropout_case(ctx, &rng, 200003, 0.1f);
-    dropout_case(ctx, &rng, 100003, 0.9f);
+    /* Under the oclgrind simulator (CI's memory check) a tenth of the size:
+     * the same kernels and checks, with tolerances that follow n; the
+     * native runs keep the statistical power (2.4 min there at full size). */
+    size_t big = ctx->oclgrind ? 20003 : 200003;
+    dropout_case(ctx, &rng, big, 0.5f);
+    dropout_case(ctx, &rng, big, 0.1f);
+    dropout_case(ctx, &rng, big / 2, 0.9f);
     dropout_edges(ctx, &rng);
     kd_ctx_free(ctx);
     return th_done("test_eltwise");
