@@ -4,7 +4,6 @@
 
 #include "runtime/cache.h"
 #include "runtime/device.h"
-#include "runtime/tune_preset.h"
 #include "runtime/tune_store.h"
 #include "src/cli/commands.h"
 #include "src/cli/session.h"
@@ -13,7 +12,7 @@
  * nothing is stored (or it cannot be applied): kdcl's preset or CLBlast's
  * defaults (src/cli/session.c). */
 static const char *fallback(const kd_device_info *dev) {
-    if (kd_tune_preset_text(dev) && !kd_session_preset_off())
+    if (kd_session_fallback_preset(dev, NULL))
         return "kdcl's preset for this device ('kdcl tune' may find better; KDCL_TUNE_PRESET=off for CLBlast's defaults)";
     return "CLBlast's defaults ('kdcl tune' creates a tuning)";
 }

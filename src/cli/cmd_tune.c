@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "runtime/blas.h"
-#include "runtime/tune_preset.h"
 #include "runtime/tune_store.h"
 #include "src/cli/commands.h"
 #include "src/cli/model_list.h"
@@ -348,10 +347,7 @@ int kd_cmd_tune(int argc, char **argv) {
      * it has one (timed after the search: CLBlast's defaults, the search's
      * reference, must come first), else CLBlast's defaults. */
     kd_tune_set preset;
-    bool have_preset = false;
-    if (!kd_session_preset_off() && kd_tune_preset(&ctx->dev, &preset, &have_preset, &err) != KD_OK)
-        have_preset = false;
-    kd_err_clear(&err);
+    bool have_preset = kd_session_fallback_preset(&ctx->dev, &preset);
     se.base_name = have_preset ? "kdcl's preset" : "CLBlast's defaults";
 
     if (se.nmodels > 0) {

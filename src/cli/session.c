@@ -70,6 +70,16 @@ bool kd_session_preset_off(void) {
     return v && (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "none"));
 }
 
+bool kd_session_fallback_preset(const kd_device_info *dev, kd_tune_set *preset) {
+    if (kd_session_preset_off()) return false;
+    kd_tune_set set;
+    bool found = false;
+    kd_err err = {0};
+    if (kd_tune_preset(dev, &set, &found, &err) != KD_OK) return false;
+    if (found && preset) *preset = set;
+    return found;
+}
+
 void kd_session_tune(kd_ctx *ctx) {
     if (kd_tune_apply_stored(ctx) != KD_OK) {
         if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err->msg);

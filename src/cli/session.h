@@ -4,6 +4,7 @@
 #define KD_SESSION_H
 
 #include "runtime/ctx.h"
+#include "runtime/tune_params.h"
 #include "src/cli/opts.h"
 
 typedef struct kd_global {
@@ -35,6 +36,11 @@ kd_status kd_session_open_untuned(const kd_global *g, const kd_ctx_opts *opts, k
 void kd_session_tune(kd_ctx *ctx);
 /* Whether KDCL_TUNE_PRESET turns the preset off ("off", "0" or "none"). */
 bool kd_session_preset_off(void);
+/* What kd_session_tune runs on dev when nothing is stored: kdcl's preset
+ * (true, its set in *preset when preset is not NULL) unless
+ * KDCL_TUNE_PRESET turns it off, else CLBlast's defaults (false). The one
+ * answer `kdcl devices` prints and `kdcl tune` compares against. */
+bool kd_session_fallback_preset(const kd_device_info *dev, kd_tune_set *preset);
 
 /* Parses the command line; bad usage is reported, --help printed. Returns
  * the exit status when the command is done already, -1 to go on. */
