@@ -28,6 +28,10 @@ check "nothing stored for bad input" bash -c "! ls '$KDCL_CACHE_DIR'/tune-* >/de
 # What runs when nothing is stored, asked before anything is.
 base=defaults
 "$bin" devices | grep -q "none stored, kdcl's preset for this device" && base=preset
+"$bin" tune --show > show0.txt 2>&1
+if [ "$base" = preset ]; then want="kdcl runs CLBlast with kdcl's preset for this device"
+else want="kdcl runs CLBlast with its default parameters"; fi
+check "--show with nothing stored names what runs, as 'kdcl devices' does ($base)" grep -q "^no stored tuning.*$want" show0.txt
 # (The search stops 20 s before the budget ends, for the final check; 35 s
 # leave 15 s for timing the defaults and the candidates. Timing the
 # defaults took 5 s on a loaded 2-core machine, where a 25 s budget left no

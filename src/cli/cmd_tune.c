@@ -31,9 +31,12 @@ static int show(kd_ctx *ctx) {
         return 1;
     }
     if (!text) {
-        printf("no stored tuning for %s (it would be %s); CLBlast uses its default parameters.\n"
+        printf("no stored tuning for %s (it would be %s); kdcl runs CLBlast with %s.\n"
                "Run 'kdcl tune' to create it.\n",
-               ctx->dev.name, path);
+               ctx->dev.name, path,
+               kd_session_fallback_preset(&ctx->dev, NULL)
+                   ? "kdcl's preset for this device (KDCL_TUNE_PRESET=off for CLBlast's defaults)"
+                   : "its default parameters");
         return 0;
     }
     printf("stored tuning for %s: %s\n\n%s", ctx->dev.name, path, text);
