@@ -106,7 +106,7 @@ static int compare_files(const char *a, const char *b, int *count) {
  * (exit 130, log x1.log), then resumed from X.ckpt.safetensors (exit 0,
  * log x2.log); X is one capital letter. */
 static void stop_and_resume(const char *args, const char *X, int stop) {
-    char cmd[2600], log[16];
+    char cmd[2600], log[24];
     char x = (char)(X[0] - 'A' + 'a');
     for (int part = 0; part < 2; part++) {
         char tail[96];

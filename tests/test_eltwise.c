@@ -138,7 +138,8 @@ static size_t count_diff_mask(const float *a, const float *b, size_t n) {
 }
 
 static void dropout_case(kd_ctx *ctx, th_rng *rng, size_t n, float p) {
-    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *y2 = malloc(n * sizeof *y2);
+    /* (calloc: with n not a constant, gcc -O1 cannot see that the loop below writes all of x.) */
+    float *x = calloc(n, sizeof *x), *y = malloc(n * sizeof *y), *y2 = malloc(n * sizeof *y2);
     float *g = malloc(n * sizeof *g);
     /* Inputs bounded away from 0 so a zero output always means "dropped". */
     for (size_t i = 0; i < n; i++) x[i] = th_uniform(rng, 0.5f, 1.5f);

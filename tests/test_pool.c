@@ -159,7 +159,7 @@ static void gap_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw) {
     double *ref = malloc(nout * sizeof *ref), *fd = malloc(nin * sizeof *fd);
     th_fill(rng, x, nin, -2, 3);
     th_fill(rng, r, nout, -1, 1);
-    double *xd = malloc(nin * sizeof *xd);
+    double *xd = calloc(nin, sizeof *xd); /* (calloc: gcc -O1 cannot see the loop below fill it) */
     for (size_t i = 0; i < nin; i++) xd[i] = x[i];
     gap_ref(xd, nout, hw, ref);
     const double eps = 1e-6;

@@ -302,8 +302,8 @@ int kd_cmd_tune(int argc, char **argv) {
         if (*check && kd_model_list_parse(check, "--check", classes, refs, room, &nrefs, &err) != KD_OK)
             return kd_cli_report(&err);
         for (int i = 0; i < nrefs; i++) {
-            char role[16];
-            snprintf(role, sizeof role, "check%d", i + 1);
+            char role[16]; /* i < KD_MODEL_LIST_MAX: "check" and a few digits */
+            snprintf(role, sizeof role, "check%d", (i + 1) % 1000);
             add_model(&se, role, &refs[i]);
         }
     }
