@@ -158,7 +158,9 @@ int kd_cmd_distill(int argc, char **argv) {
                          .help = "dkd: weight of the target-class term TCKD (cross-entropy has weight 1)", .min = 0,
                          .max = 1000};
     opts[n++] = (kd_opt){.name = "dkd-beta", .kind = KD_OPT_FLOAT, .dest = &dkd_beta, .metavar = "B",
-                         .help = "dkd: weight of the non-target-class term NCKD", .min = 0, .max = 1000};
+                         .help = "dkd: weight of the non-target-class term NCKD (the paper's 8 suits batch-normalised "
+                                 "students; with the default BN-free seed-cnn use 1 and --lr 0.02, docs/results.md)",
+                         .min = 0, .max = 1000};
     opts[n++] = (kd_opt){.name = "dkd-warmup", .kind = KD_OPT_FLOAT, .dest = &dkd_warmup, .metavar = "EPOCHS",
                          .help = "dkd: TCKD and NCKD ramp up linearly over these first epochs", .min = 0, .max = 100000};
     opts[n++] = (kd_opt){.name = "baseline", .kind = KD_OPT_FLAG, .dest = &baseline,
