@@ -141,9 +141,19 @@ __kernel void bn_bwd(__global float *dx, __global float *dgamma, __global float 
     }
 }
 
+/* The sum of a float8's lanes, through private memory (see conv_dw_dot in
+ * conv.cl: oclgrind's lane reads of a computed vector). */
+static inline float bn_lanes(float8 v) {
+    float t[8];
+    vstore8(v, 0, t);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
 /* CPU devices: one work-item per channel walking it serially, no barriers
  * (see src/layers/batchnorm.c for the measurements). Same arithmetic as the
- * work-group kernels above. */
+ * work-group kernels above, except that the sums run in the eight lanes of
+ * a float8: one running float is a chain of dependent adds that the
+ * compiler may not reorder (no fast-math), one add per add latency. */
 __kernel void bn_fwd_train_small(__global float *out, __global float *mean, __global float *invstd,
                                  __global float *running_mean, __global float *running_var,
                                  __global const float *in, __global const float *gamma, __global const float *beta,
@@ -152,15 +162,25 @@ __kernel void bn_fwd_train_small(__global float *out, __global float *mean, __gl
     int ch = get_global_id(0);
     if (ch >= c) return;
     int cnt = n * hw;
-    float K = in[(size_t)ch * hw], s = 0.0f, q = 0.0f;
+    float K = in[(size_t)ch * hw];
+    float8 s8 = 0.0f, q8 = 0.0f;
+    float s = 0.0f, q = 0.0f;
     for (int b = 0; b < n; b++) {
         __global const float *x = in + ((size_t)b * c + ch) * hw;
-        for (int p = 0; p < hw; p++) {
+        int p = 0;
+        for (; p + 8 <= hw; p += 8) {
+            float8 v = vload8(0, x + p) - K;
+            s8 += v;
+            q8 += v * v;
+        }
+        for (; p < hw; p++) {
             float v = x[p] - K;
             s += v;
             q += v * v;
         }
     }
+    s += bn_lanes(s8);
+    q += bn_lanes(q8);
     float ms = s / (float)cnt, mu = K + ms;
     float var = fmax(q / (float)cnt - ms * ms, 0.0f);
     float is = 1.0f / sqrt(var + eps);
@@ -184,14 +204,24 @@ __kernel void bn_bwd_small(__global float *dx, __global float *dgamma, __global 
     if (ch >= c) return;
     int cnt = n * hw;
     float mu = mean[ch], is = invstd[ch], sd = 0.0f, sdx = 0.0f;
+    float8 sd8 = 0.0f, sdx8 = 0.0f;
     for (int b = 0; b < n; b++) {
         size_t o = ((size_t)b * c + ch) * hw;
-        for (int p = 0; p < hw; p++) {
+        int p = 0;
+        for (; p + 8 <= hw; p += 8) {
+            float8 dy = vload8(0, dout + o + p);
+            if (relu) dy = select(0.0f, dy, vload8(0, y + o + p) > 0.0f);
+            sd8 += dy;
+            sdx8 += dy * (vload8(0, in + o + p) - mu);
+        }
+        for (; p < hw; p++) {
             float dy = bn_dy(dout, y, o + p, relu);
             sd += dy;
             sdx += dy * (in[o + p] - mu);
         }
     }
+    sd += bn_lanes(sd8);
+    sdx += bn_lanes(sdx8);
     sdx *= is;
     float k = gamma[ch] * is / (float)cnt, fn = (float)cnt;
     float a = k * fn, bx = -k * sdx * is, c0 = -k * sd + k * sdx * is * mu;

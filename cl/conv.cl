@@ -168,36 +168,124 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
     if (lid == 0) dw[o] += scratch[0];
 }
 
-/* out[b][co][p] = bias[co] + sum over j < k of w[co][j] * col[j][b*P + p]:
- * a narrow layer's forward (k = cin*kh*kw <= 32, the first layer of a
- * small CNN) from im2col's columns straight into NCHW. As a GEMM its k is
- * far below the indirect kernel's tile depth (CLBlast pads 9 to 32: 0.3
- * GFLOP/s on POCL for seed-cnn's 16 x 36,992 x 9); here each work-item
- * computes 8 adjacent outputs of one image for every output channel, with
- * float8 loads that stay within the k rows it reads. 2-D launch: dim 0
- * walks groups of 8 columns of the plane, dim 1 the images. */
-__kernel void conv_fwd_dot(__global float *out, __global const float *col, const int col_off,
-                           __global const float *w, __global const float *bias, const int has_bias, const int n,
-                           const int cout, const int k, const int plane) {
+/* out[b][r][p] = bias[r] + sum over j < k of w[r*w_r + j*w_j] * src[b][j][p]
+ * for r < rows, p < plane, b < n, where [b][j][p] of src and [b][r][p] of out
+ * are addressed through strides (an image's, a row's; p is contiguous). One
+ * kernel for the convolutions that CLBlast serves poorly on CPUs (see
+ * conv.c's direct rules): a narrow layer's forward from im2col's columns
+ * (src = col, k = cin*kh*kw), a 1x1 layer's forward and input gradient
+ * straight on NCHW (no per-image GEMMs), and the column gradient of a layer
+ * with few output channels (w transposed through w_r = 1, w_j = K). Each
+ * work-item computes 8 adjacent outputs of one image for every row, four
+ * rows at a time so that each float8 of src loaded serves four FMAs. 2-D
+ * launch: dim 0 walks groups of 8 columns of the plane, dim 1 the images. */
+__kernel void conv_dot(__global float *out, const int out_off, const int out_img, const int out_row,
+                       __global const float *src, const int src_off, const int src_img, const int src_row,
+                       __global const float *w, const int w_r, const int w_j, __global const float *bias,
+                       const int has_bias, const int n, const int rows, const int k, const int plane) {
     const int p0 = get_global_id(0) * 8, b = get_global_id(1);
     if (p0 >= plane || b >= n) return;
-    const size_t np = (size_t)n * (size_t)plane;
-    __global const float *src = col + col_off + (size_t)b * plane + p0;
-    __global float *dst = out + (size_t)b * cout * plane + p0;
+    __global const float *s = src + src_off + (size_t)b * src_img + p0;
+    __global float *d = out + out_off + (size_t)b * out_img + p0;
     if (p0 + 8 <= plane) {
-        for (int co = 0; co < cout; co++) {
-            float8 acc = (float8)(has_bias ? bias[co] : 0.0f);
-            for (int j = 0; j < k; j++) acc += w[co * k + j] * vload8(0, src + j * np);
-            vstore8(acc, 0, dst + (size_t)co * plane);
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) {
+            float8 a0 = (float8)(has_bias ? bias[r] : 0.0f), a1 = (float8)(has_bias ? bias[r + 1] : 0.0f);
+            float8 a2 = (float8)(has_bias ? bias[r + 2] : 0.0f), a3 = (float8)(has_bias ? bias[r + 3] : 0.0f);
+            __global const float *w0 = w + (size_t)r * w_r;
+            for (int j = 0; j < k; j++) {
+                const float8 x = vload8(0, s + (size_t)j * src_row);
+                const size_t o = (size_t)j * w_j;
+                a0 += w0[o] * x;
+                a1 += w0[o + w_r] * x;
+                a2 += w0[o + 2 * w_r] * x;
+                a3 += w0[o + 3 * w_r] * x;
+            }
+            vstore8(a0, 0, d + (size_t)r * out_row);
+            vstore8(a1, 0, d + (size_t)(r + 1) * out_row);
+            vstore8(a2, 0, d + (size_t)(r + 2) * out_row);
+            vstore8(a3, 0, d + (size_t)(r + 3) * out_row);
+        }
+        for (; r < rows; r++) {
+            float8 acc = (float8)(has_bias ? bias[r] : 0.0f);
+            for (int j = 0; j < k; j++) acc += w[(size_t)r * w_r + (size_t)j * w_j] * vload8(0, s + (size_t)j * src_row);
+            vstore8(acc, 0, d + (size_t)r * out_row);
         }
         return;
     }
-    for (int co = 0; co < cout; co++)
+    for (int r = 0; r < rows; r++)
         for (int q = 0; q < plane - p0; q++) {
-            float acc = has_bias ? bias[co] : 0.0f;
-            for (int j = 0; j < k; j++) acc += w[co * k + j] * src[j * np + q];
-            dst[(size_t)co * plane + q] = acc;
+            float acc = has_bias ? bias[r] : 0.0f;
+            for (int j = 0; j < k; j++) acc += w[(size_t)r * w_r + (size_t)j * w_j] * s[(size_t)j * src_row + q];
+            d[(size_t)r * out_row + q] = acc;
         }
+}
+
+/* dst[s][co][j] (+)= sum over images b = s, s + S, ... < n and p < plane of
+ * dy[b][co][p] * x[b][j][p], the [b][row][p] of dy and x addressed through
+ * strides (an image's, a row's; p contiguous): a convolution's weight
+ * gradient without a GEMM, from NCHW (1x1 layers: x is the input) or from
+ * the [row][n*P] layouts (dy gathered, x im2col's columns). 4 output
+ * channels by 2 columns per work-item, so that each pair of float8 loads
+ * feeds 8 FMAs. S > 1 splits the images into partial sums (added after by
+ * conv_sum_batches) when the weights alone give too few work-items; with
+ * S = 1 the sums add into dW itself (accumulate = 1).
+ * 3-D launch (cols / 2, cout / 4, S), sizes that kd_launch may round up. */
+__kernel void conv_dw_rows(__global float *dst, const int dst_off, const int accumulate, __global const float *dy,
+                           const int dy_off, const int dy_img, const int dy_row, __global const float *x,
+                           const int x_off, const int x_img, const int x_row, const int n, const int cout,
+                           const int cols, const int plane, const int S) {
+    const int j0 = get_global_id(0) * 2, co0 = get_global_id(1) * 4, sp = get_global_id(2);
+    if (j0 >= cols || co0 >= cout || sp >= S) return;
+    const int nco = min(4, cout - co0), nj = min(2, cols - j0);
+    float acc[4][2] = {{0.0f}};
+    if (nco == 4 && nj == 2) {
+        float8 s00 = 0.0f, s01 = 0.0f, s10 = 0.0f, s11 = 0.0f, s20 = 0.0f, s21 = 0.0f, s30 = 0.0f, s31 = 0.0f;
+        for (int b = sp; b < n; b += S) {
+            __global const float *g0 = dy + dy_off + (size_t)b * dy_img + (size_t)co0 * dy_row;
+            __global const float *x0 = x + x_off + (size_t)b * x_img + (size_t)j0 * x_row;
+            int p = 0;
+            for (; p + 8 <= plane; p += 8) {
+                const float8 u = vload8(0, x0 + p), v = vload8(0, x0 + x_row + p);
+                float8 g = vload8(0, g0 + p);
+                s00 += g * u;
+                s01 += g * v;
+                g = vload8(0, g0 + dy_row + p);
+                s10 += g * u;
+                s11 += g * v;
+                g = vload8(0, g0 + 2 * dy_row + p);
+                s20 += g * u;
+                s21 += g * v;
+                g = vload8(0, g0 + 3 * dy_row + p);
+                s30 += g * u;
+                s31 += g * v;
+            }
+            for (; p < plane; p++)
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 2; j++) acc[i][j] += g0[i * dy_row + p] * x0[j * x_row + p];
+        }
+        /* lanes summed through private memory (see conv_dw_dot) */
+        float8 all[8] = {s00, s01, s10, s11, s20, s21, s30, s31};
+        for (int q = 0; q < 8; q++) {
+            float t[8];
+            vstore8(all[q], 0, t);
+            acc[q / 2][q % 2] += ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+        }
+    } else {
+        for (int b = sp; b < n; b += S) {
+            __global const float *g0 = dy + dy_off + (size_t)b * dy_img + (size_t)co0 * dy_row;
+            __global const float *x0 = x + x_off + (size_t)b * x_img + (size_t)j0 * x_row;
+            for (int i = 0; i < nco; i++)
+                for (int j = 0; j < nj; j++) {
+                    float t = 0.0f;
+                    for (int p = 0; p < plane; p++) t += g0[i * dy_row + p] * x0[j * x_row + p];
+                    acc[i][j] += t;
+                }
+        }
+    }
+    __global float *o = dst + dst_off + ((size_t)sp * cout + co0) * cols + j0;
+    for (int i = 0; i < nco; i++)
+        for (int j = 0; j < nj; j++) o[i * cols + j] = (accumulate ? o[i * cols + j] : 0.0f) + acc[i][j];
 }
 
 __kernel void conv_sum_batches(__global float *dst, __global const float *part, const int part_off, const int nb,

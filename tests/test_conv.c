@@ -289,10 +289,26 @@ int main(void) {
         if (!sim) { /* (not under oclgrind: the 2-part split, the odd size, the split GEMMs) */
             test_backward(ctx, &r, make_desc(2, 2, 33, 33, 3, geoms[2], false));
             test_backward(ctx, &r, make_desc(1, 1, 45, 47, 2, geoms[2], true));
-            /* K = 36 > 32 with n*P >= 2048: the split GEMMs (the cases above, K <= 32, take conv_dw_dot;
-             * their forward, conv_fwd_dot, is in the forward cases with cin = 3 and 3x3 kernels). */
+            /* K = 36 > 32 with n*P >= 2048: the split GEMMs (the GPU family; CPUs: conv_dw_rows) (the cases
+             * above, K <= 32, take conv_dw_dot; their forward, conv_dot, is in the forward cases with
+             * cin = 3 and 3x3 kernels). */
             test_backward(ctx, &r, make_desc(2, 4, 32, 32, 2, geoms[2], true));
         }
+
+        /* CPU devices' own products (conv_dot, conv_dw_rows; the GPU family
+         * runs CLBlast on the same shapes): 1x1 with channel counts that fill
+         * some 4 x 2 weight blocks and not others, a plane that is no
+         * multiple of 8, dW's images split in 2 (few weights) or added into
+         * dW directly (32 x 64: 256 blocks); k x k with K > 32 (not narrow),
+         * at most 16 output channels (own forward), 33 (GEMM forward, own
+         * dcol) and 70 (GEMM dcol). */
+        test_backward(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], true));
+        test_forward(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], true));
+        test_backward(ctx, &r, make_desc(2, 32, 5, 3, 64, geoms[0], false));
+        test_backward(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[2], true));
+        test_forward(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[2], true));
+        test_backward(ctx, &r, make_desc(1, 4, 5, 6, 33, geoms[2], false));
+        test_backward(ctx, &r, make_desc(2, 4, 5, 5, 70, geoms[2], true));
 
         /* Rows wider than a work-group; more channels than one (bias gradient). */
         test_forward(ctx, &r, make_desc(2, 3, 5, 300, 4, geoms[2], true));

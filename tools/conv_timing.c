@@ -219,6 +219,20 @@ int main(int argc, char **argv) {
     const char *only = getenv("CONV_TIMING_ONLY"); /* "main" or "pointwise"; unset: both */
     kd_conv_desc main_case = {.n = 32, .cin = 64, .h = 56, .w = 56, .cout = 64, .kh = 3, .kw = 3,
                               .stride = 1, .pad = 1, .bias = true};
+    /* CONV_TIMING_CASE="n,cin,cout,size,k,stride": that convolution alone (padding k/2). */
+    const char *one = getenv("CONV_TIMING_CASE");
+    if (one) {
+        kd_conv_desc d = {.bias = false};
+        int k = 0;
+        if (sscanf(one, "%d,%d,%d,%d,%d,%d", &d.n, &d.cin, &d.cout, &d.h, &k, &d.stride) != 6) {
+            fprintf(stderr, "CONV_TIMING_CASE='%s': want n,cin,cout,size,k,stride\n", one);
+            return 2;
+        }
+        d.w = d.h, d.kh = d.kw = k, d.pad = k / 2;
+        time_conv(ctx, d, reps);
+        kd_ctx_free(ctx);
+        return 0;
+    }
     if (!only || !strcmp(only, "main")) {
         time_conv(ctx, main_case, reps);
         time_gemms(ctx, main_case, reps);

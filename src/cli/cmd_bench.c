@@ -368,7 +368,7 @@ int kd_cmd_bench(int argc, char **argv) {
         kd_model *m = NULL;
         st = kd_model_build(models[i].spec, c, h, w, classes, &m, ctx->err);
         kd_gemm_use shapes[64];
-        int ns = st == KD_OK ? kd_model_gemm_shapes(m, batch, shapes, nshapes) : 0;
+        int ns = st == KD_OK ? kd_model_gemm_shapes(m, ctx, batch, shapes, nshapes) : 0;
         for (int s = 0; st == KD_OK && s < ns; s++) st = bench_gemm(ctx, &bc, &gb, &shapes[s], models[i].role);
         kd_model_free(m);
     }

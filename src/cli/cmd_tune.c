@@ -65,15 +65,16 @@ static int reset(kd_ctx *ctx) {
 }
 
 /* The shapes to tune on: the heaviest of each model's GEMMs. */
-static kd_status gather_shapes(const char *const *specs, int nspecs, int c, int h, int w, int classes, int batch,
-                               int per_model, kd_gemm_use *out, int cap, int *n, kd_err *err) {
+static kd_status gather_shapes(const kd_ctx *ctx, const char *const *specs, int nspecs, int c, int h, int w,
+                               int classes, int batch, int per_model, kd_gemm_use *out, int cap, int *n,
+                               kd_err *err) {
     *n = 0;
     for (int i = 0; i < nspecs; i++) {
         if (!specs[i] || !*specs[i]) continue;
         kd_model *m = NULL;
         KD_TRY(kd_model_build(specs[i], c, h, w, classes, &m, err));
         kd_gemm_use shapes[64];
-        int ns = kd_model_gemm_shapes(m, batch, shapes, per_model < 64 ? per_model : 64);
+        int ns = kd_model_gemm_shapes(m, ctx, batch, shapes, per_model < 64 ? per_model : 64);
         for (int s = 0; s < ns && *n < cap; s++) {
             out[*n] = shapes[s];
             snprintf(out[*n].label, sizeof out[*n].label, "%c:%.61s", i == 0 ? 'T' : 'S', shapes[s].label);
@@ -307,19 +308,21 @@ int kd_cmd_tune(int argc, char **argv) {
             add_model(&se, role, &refs[i]);
         }
     }
-    kd_gemm_use shapes[KD_TUNE_MAX_SHAPES - 1];
-    int nshapes = 0;
-    if (!do_show && !do_reset) {
-        const char *specs[2] = {teacher, student};
-        if (gather_shapes(specs, 2, c, h, w, classes, batch, per_model, shapes, KD_TUNE_MAX_SHAPES - 1, &nshapes,
-                          &err) != KD_OK)
-            return kd_cli_report(&err);
-    }
-
     /* Without the stored set: CLBlast's defaults are the baseline. */
     kd_ctx *ctx = NULL;
     if (kd_session_open_untuned(&g, NULL, &ctx, &err) != KD_OK) return kd_cli_report(&err);
     int rc = 0;
+    /* The GEMMs the layers run on this device (some are no GEMM on CPUs). */
+    kd_gemm_use shapes[KD_TUNE_MAX_SHAPES - 1];
+    int nshapes = 0;
+    if (!do_show && !do_reset) {
+        const char *specs[2] = {teacher, student};
+        if (gather_shapes(ctx, specs, 2, c, h, w, classes, batch, per_model, shapes, KD_TUNE_MAX_SHAPES - 1,
+                          &nshapes, &err) != KD_OK) {
+            rc = kd_cli_report(&err);
+            goto done;
+        }
+    }
     if (!ctx->cache_enabled) {
         kd_fail(&err, KD_ERR_USAGE,
                 "the cache directory is disabled (KDCL_CACHE_DIR=off) or unknown (no HOME): tuning has nowhere to "

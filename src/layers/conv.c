@@ -59,6 +59,14 @@ enum { NARROW_MAX_K = 32 };
 static bool narrow(const kd_conv_desc *d) {
     return !is_pointwise(d) && d->cin * d->kh * d->kw <= NARROW_MAX_K;
 }
+/* conv_dw_rows's work-items are 4 x 2 weights; with fewer than this many,
+ * the images are split into as many partial sums as needed (at most n). */
+enum { DW_ROWS_ITEMS = 256 };
+static int dw_rows_splits(int n, int cout, int cols) {
+    int items = ((cols + 1) / 2) * ((cout + 3) / 4), s = 1;
+    while (s * 2 <= n && items * s < DW_ROWS_ITEMS) s *= 2;
+    return s;
+}
 static int dw_splits(const kd_conv_desc *d) {
     int64_t np = (int64_t)d->n * d->oh * d->ow;
     if (is_pointwise(d) || np < DW_SPLIT_MIN) return 1;
@@ -67,33 +75,19 @@ static int dw_splits(const kd_conv_desc *d) {
     return s;
 }
 
+/* Floats of a k x k conv's dW partials: the split GEMMs' or (CPU devices)
+ * conv_dw_rows's, whichever needs more (0 when neither splits). */
+static size_t dw_partials_floats(const kd_conv_desc *d) {
+    int k = d->cin * d->kh * d->kw, s = dw_splits(d), r = dw_rows_splits(d->n, d->cout, k);
+    int most = s > r ? s : r;
+    return most > 1 ? (size_t)most * (size_t)d->cout * (size_t)k : 0;
+}
+
 /* Floats of the workspace before the dW partials: col, then (n > 1) the
  * [cout][n*P] layout. For a k x k conv only. */
 static size_t dw_partials_offset(const kd_conv_desc *d) {
     size_t np = (size_t)d->n * (size_t)d->oh * (size_t)d->ow;
     return ((size_t)d->cin * (size_t)d->kh * (size_t)d->kw + (d->n > 1 ? (size_t)d->cout : 0)) * np;
-}
-
-int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]) {
-    int P = d->oh * d->ow, K = d->cin * d->kh * d->kw, NP = d->n * P, n = 0;
-    if (is_pointwise(d)) {
-        out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, P, d->cin, 0.0f, d->n};
-        if (pointwise_dw_batched(d)) out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, d->cin, P, 0.0f, d->n};
-        else out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, d->cin, NP, 1.0f, 1};
-        if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, d->cin, P, d->cout, 0.0f, d->n};
-    } else {
-        if (!narrow(d)) out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, NP, K, 0.0f, 1};
-        int s = dw_splits(d);
-        if (narrow(d)) {
-            /* no GEMM: conv_fwd_dot, conv_dw_dot */
-        } else if (s > 1) {
-            out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP / s, 0.0f, s};
-        } else {
-            out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP, 1.0f, 1};
-        }
-        if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, K, NP, d->cout, 0.0f, 1};
-    }
-    return n;
 }
 
 kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
@@ -121,7 +115,7 @@ kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
     if (in > biggest) biggest = in;
     int64_t partials = (int64_t)d->n * d->cout * d->cin;
     if (pointwise_dw_batched(d) && partials > biggest) biggest = partials;
-    if (dw_splits(d) > 1) biggest += (int64_t)dw_splits(d) * d->cout * k;
+    if (!is_pointwise(d)) biggest += (int64_t)dw_partials_floats(d);
     if (biggest > INT_MAX)
         return kd_fail(err, KD_ERR_USAGE,
                        "conv: n=%d cin=%d %dx%d -> cout=%d %dx%d (kernel %dx%d) needs %lld floats of "
@@ -133,11 +127,15 @@ kd_status kd_conv_desc_init(kd_conv_desc *d, kd_err *err) {
 
 size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
     size_t np = (size_t)d->n * (size_t)d->oh * (size_t)d->ow, need;
-    size_t k = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
-    if (!is_pointwise(d)) need = dw_partials_offset(d) + (size_t)dw_splits(d) * (size_t)d->cout * k;
+    if (!is_pointwise(d)) need = dw_partials_offset(d) + dw_partials_floats(d);
     else if (d->n == 1) need = 0;
     else if (pointwise_dw_batched(d)) need = (size_t)d->n * (size_t)d->cout * (size_t)d->cin;
     else need = ((size_t)d->cin + (size_t)d->cout) * np;
+    int rows_splits = dw_rows_splits(d->n, d->cout, d->cin);
+    if (is_pointwise(d) && rows_splits > 1) { /* conv_dw_rows's partials (CPU devices) */
+        size_t part = (size_t)rows_splits * (size_t)d->cout * (size_t)d->cin;
+        if (part > need) need = part;
+    }
     return need ? need : 1; /* always a valid buffer size */
 }
 
@@ -151,6 +149,44 @@ size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
  *     col2im 15-30 -> 0.4-0.5.
  * The parallel kernels (GPUs) run 3-D launches (kd_run3d fits the groups). */
 static bool use_rows(const kd_ctx *ctx) { return ctx->serial_reductions; }
+
+/* CPU devices (the *_rows family, use_rows): cl/conv.cl's own products
+ * (conv_dot, conv_dw_rows) instead of CLBlast where they were measured
+ * faster. CLBlast on POCL runs a 1x1 layer's per-image GEMMs at 2-17
+ * GFLOP/s (docs/gemm-shapes.md) and pads a dimension of 16 to its tile of
+ * 32. tools/conv_timing.c (CONV_TIMING_CASE), batch 32, best of 3-5, the
+ * 2-core EPYC (noisy: one rerun moved a row by up to 40%), ms CLBlast ->
+ * own:
+ *  - 1x1 (forward, dW and dx all own): forward 16->64 @28 ~4 -> 1.0,
+ *    64->256 @32 59 -> 29, 256->64 @32 25 -> 26, 512->128 @16 20 -> 17,
+ *    256->1024 @8 47 -> 24, 2048->512 @4 173 -> 22; backward 16->64 @28
+ *    17.5 -> 1.8, 64->256 @32 76 -> 44, 256->64 @32 97 -> 82, 512->128
+ *    @16 89 -> 48, 256->1024 @8 51 -> 61, 2048->512 @4 129 -> 65.
+ *  - k x k dW: 16->16 @28 14.5 -> 7.8 (whole backward), 32->32 @14 14.3
+ *    -> 11.4, 64->64 @32 177 -> 139, 128->128 @7 28.8 -> 24.2, 256->256 @8
+ *    95 -> 86, 512->512 @4 80 -> 73, ResNet-50's 7x7 stem 233 -> 178.
+ *  - k x k forward, only up to 16 output channels: 16->16 @28 11.8 -> 3.0,
+ *    but 32->32 @14 3.1 -> 5.0, 64->64 @32 41 -> 118 (conv_dot streams all
+ *    of W per 8 outputs, which leaves L1 once W is large).
+ *  - k x k column gradient dcol = W^T dY, up to 64 output channels
+ *    (backward, dW own in both): 16->16 @28 21.5 -> 6.9, 32->32 @14 13.1
+ *    -> 7.7, 64->64 @7 8.2 -> 8.1, 64->64 @32 159 -> 143; but 128->128 @7
+ *    28.3 -> 30.7, 256->256 @8 85 -> 177.
+ * GPUs keep CLBlast (not measured there: no GPU was at hand). */
+enum { DIRECT_FWD_MAX_COUT = 16, DIRECT_DCOL_MAX_COUT = 64 };
+static bool direct_pointwise(const kd_ctx *ctx, const kd_conv_desc *d) {
+    return use_rows(ctx) && is_pointwise(d);
+}
+static bool direct_fwd(const kd_ctx *ctx, const kd_conv_desc *d) {
+    return narrow(d) || (use_rows(ctx) && !is_pointwise(d) && d->cout <= DIRECT_FWD_MAX_COUT);
+}
+static bool direct_dcol(const kd_ctx *ctx, const kd_conv_desc *d) {
+    return use_rows(ctx) && !is_pointwise(d) && d->cout <= DIRECT_DCOL_MAX_COUT;
+}
+static bool direct_dw(const kd_ctx *ctx, const kd_conv_desc *d) {
+    return use_rows(ctx) && !is_pointwise(d) && !narrow(d);
+}
+
 
 
 static kd_status im2col(kd_ctx *ctx, const kd_conv_desc *d, cl_mem ws, int col_off, cl_mem in) {
@@ -229,11 +265,75 @@ kd_status kd_conv_bias_grad(kd_ctx *ctx, cl_mem dbias, cl_mem dout, int n, int c
                              KD_LOCAL(wg * sizeof(float))));
 }
 
+int kd_conv_gemm_shapes(const kd_ctx *ctx, const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]) {
+    int P = d->oh * d->ow, K = d->cin * d->kh * d->kw, NP = d->n * P, n = 0;
+    if (direct_pointwise(ctx, d)) return 0; /* conv_dot, conv_dw_rows */
+    if (is_pointwise(d)) {
+        out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, P, d->cin, 0.0f, d->n};
+        if (pointwise_dw_batched(d)) out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, d->cin, P, 0.0f, d->n};
+        else out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, d->cin, NP, 1.0f, 1};
+        if (need_dx) out[n++] = (kd_gemm_shape){"dx", true, false, d->cin, P, d->cout, 0.0f, d->n};
+        return n;
+    }
+    if (!direct_fwd(ctx, d)) out[n++] = (kd_gemm_shape){"fwd", false, false, d->cout, NP, K, 0.0f, 1};
+    int s = dw_splits(d);
+    if (direct_dw(ctx, d) || narrow(d)) {
+        /* no GEMM: conv_dw_rows, conv_dw_dot */
+    } else if (s > 1) {
+        out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP / s, 0.0f, s};
+    } else {
+        out[n++] = (kd_gemm_shape){"dW", false, true, d->cout, K, NP, 1.0f, 1};
+    }
+    if (need_dx && !direct_dcol(ctx, d)) out[n++] = (kd_gemm_shape){"dx", true, false, K, NP, d->cout, 0.0f, 1};
+    return n;
+}
+
+/* Where conv_dot reads or writes: [b][row][p] at buf + off + b*img + row*row_stride + p. */
+typedef struct dot_layout {
+    cl_mem buf;
+    int off, img, row;
+} dot_layout;
+
+/* out[b][r][p] = bias[r] + sum over j < k of w[r*w_r + j*w_j] * src[b][j][p] (cl/conv.cl). */
+static kd_status dot_run(kd_ctx *ctx, dot_layout out, dot_layout src, cl_mem w, int w_r, int w_j, cl_mem bias,
+                         int n, int rows, int k, int plane) {
+    int has_bias = bias != NULL;
+    cl_mem b = bias ? bias : w; /* any valid buffer when there is no bias */
+    return kd_run2d(ctx, "conv", "conv_dot", ((size_t)plane + 7) / 8, (size_t)n,
+                    KD_ARGS(KD_ARG(out.buf), KD_ARG(out.off), KD_ARG(out.img), KD_ARG(out.row), KD_ARG(src.buf),
+                            KD_ARG(src.off), KD_ARG(src.img), KD_ARG(src.row), KD_ARG(w), KD_ARG(w_r),
+                            KD_ARG(w_j), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n), KD_ARG(rows), KD_ARG(k),
+                            KD_ARG(plane)));
+}
+
+/* dW[co][j] += sum over b, p of dy[b][co][p] * x[b][j][p] (cl/conv.cl's
+ * conv_dw_rows), through partial sums at ws + part_off when split. */
+static kd_status dw_rows_run(kd_ctx *ctx, cl_mem dw, cl_mem ws, int part_off, dot_layout dy, dot_layout x, int n,
+                             int cout, int cols, int plane) {
+    int S = dw_rows_splits(n, cout, cols), acc = S == 1, len = cout * cols;
+    cl_mem dst = S == 1 ? dw : ws;
+    int dst_off = S == 1 ? 0 : part_off;
+    size_t global[3] = {((size_t)cols + 1) / 2, ((size_t)cout + 3) / 4, (size_t)S};
+    kd_kernel *kn;
+    KD_TRY(kd_kernel_get(ctx, "conv", "conv_dw_rows", &kn));
+    KD_TRY(kd_launch(ctx, kn, 3, global, NULL,
+                     KD_ARGS(KD_ARG(dst), KD_ARG(dst_off), KD_ARG(acc), KD_ARG(dy.buf), KD_ARG(dy.off),
+                             KD_ARG(dy.img), KD_ARG(dy.row), KD_ARG(x.buf), KD_ARG(x.off), KD_ARG(x.img),
+                             KD_ARG(x.row), KD_ARG(n), KD_ARG(cout), KD_ARG(cols), KD_ARG(plane), KD_ARG(S))));
+    if (S == 1) return KD_OK;
+    return kd_run1d(ctx, "conv", "conv_sum_batches", (size_t)len,
+                    KD_ARGS(KD_ARG(dw), KD_ARG(ws), KD_ARG(part_off), KD_ARG(S), KD_ARG(len)));
+}
+
 kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
                           cl_mem bias, cl_mem ws) {
     KD_ASSERT(d->oh > 0 && d->ow > 0 && (!d->bias || bias));
     int n = d->n, cout = d->cout, plane = d->oh * d->ow;
     size_t P = (size_t)plane, NP = (size_t)n * P, K = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
+    if (is_pointwise(d) && direct_pointwise(ctx, d)) {
+        dot_layout o = {out, 0, cout * plane, plane}, src = {in, 0, d->cin * plane, plane};
+        return dot_run(ctx, o, src, weight, d->cin, 1, d->bias ? bias : NULL, n, cout, d->cin, plane);
+    }
     if (is_pointwise(d)) {
         /* The input already is [cin][P] per image: one GEMM per image, all
          * in one strided-batched call, writing NCHW directly. */
@@ -245,12 +345,9 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
     }
     int col_off = 0, tmp_off = (int)(K * NP);
     KD_TRY(im2col(ctx, d, ws, col_off, in));
-    if (narrow(d)) { /* no GEMM (see narrow) */
-        int has_bias = d->bias, k = (int)K;
-        cl_mem b = d->bias ? bias : ws; /* any valid buffer when there is no bias */
-        return kd_run2d(ctx, "conv", "conv_fwd_dot", (P + 7) / 8, (size_t)n,
-                        KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(col_off), KD_ARG(weight), KD_ARG(b),
-                                KD_ARG(has_bias), KD_ARG(n), KD_ARG(cout), KD_ARG(k), KD_ARG(plane)));
+    if (direct_fwd(ctx, d)) { /* no GEMM (see direct_fwd) */
+        dot_layout o = {out, 0, cout * plane, plane}, src = {ws, col_off, plane, (int)NP};
+        return dot_run(ctx, o, src, weight, (int)K, 1, d->bias ? bias : NULL, n, cout, (int)K, plane);
     }
     kd_gemm_args g = {.m = (size_t)cout, .n = NP, .k = K, .alpha = 1, .beta = 0,
                       .a = weight, .lda = K, .b = ws, .b_off = (size_t)col_off, .ldb = NP,
@@ -291,7 +388,10 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
     if (d->bias && dbias) KD_TRY(kd_conv_bias_grad(ctx, dbias, dout, n, cout, plane));
 
     if (is_pointwise(d)) {
-        if (dweight && pointwise_dw_batched(d)) {
+        if (dweight && direct_pointwise(ctx, d)) {
+            dot_layout g = {dout, 0, cout * plane, plane}, x = {in, 0, cin * plane, plane};
+            KD_TRY(dw_rows_run(ctx, dweight, ws, 0, g, x, n, cout, cin, plane));
+        } else if (dweight && pointwise_dw_batched(d)) {
             kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = K, .k = P, .alpha = 1, .beta = 0,
                               .a = dout, .lda = P, .b = in, .ldb = P, .c = ws, .ldc = K};
             KD_TRY(kd_sgemm_batched(ctx, &g, (size_t)cout * P, K * P, (size_t)cout * K, (size_t)n));
@@ -314,7 +414,10 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
             }
             KD_TRY(kd_sgemm(ctx, &g));
         }
-        if (dx) {
+        if (dx && direct_pointwise(ctx, d)) {
+            dot_layout o = {dx, 0, cin * plane, plane}, src = {dout, 0, cout * plane, plane};
+            KD_TRY(dot_run(ctx, o, src, weight, 1, cin, NULL, n, cin, cout, plane));
+        } else if (dx) {
             kd_gemm_args g = {.ta = true, .m = K, .n = P, .k = (size_t)cout, .alpha = 1, .beta = 0,
                               .a = weight, .lda = K, .b = dout, .ldb = P, .c = dx, .ldc = P};
             KD_TRY(kd_sgemm_batched(ctx, &g, 0, (size_t)cout * P, K * P, (size_t)n));
@@ -338,7 +441,10 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
                           .a = dy, .a_off = (size_t)dy_off, .lda = NP, .b = ws, .b_off = (size_t)col_off,
                           .ldb = NP, .c = dweight, .ldc = K};
         int splits = dw_splits(d);
-        if (narrow(d)) {
+        if (direct_dw(ctx, d)) {
+            dot_layout gy = {dy, dy_off, plane, (int)NP}, x = {ws, col_off, plane, (int)NP};
+            KD_TRY(dw_rows_run(ctx, dweight, ws, (int)dw_partials_offset(d), gy, x, n, cout, (int)K, plane));
+        } else if (narrow(d)) {
             KD_TRY(dw_dot_run(ctx, dweight, dy, dy_off, ws, col_off, (int)NP, cout, (int)K));
         } else if (splits == 1) {
             KD_TRY(kd_sgemm(ctx, &g));
@@ -354,7 +460,13 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
                             KD_ARGS(KD_ARG(dweight), KD_ARG(ws), KD_ARG(part_off), KD_ARG(splits), KD_ARG(len))));
         }
     }
-    if (dx) {
+    if (dx && direct_dcol(ctx, d)) {
+        /* dcol overwrites col: the queue is in order, so dW has read col
+         * by the time this writes it. */
+        dot_layout o = {ws, col_off, plane, (int)NP}, src = {dy, dy_off, plane, (int)NP};
+        KD_TRY(dot_run(ctx, o, src, weight, 1, (int)K, NULL, n, (int)K, cout, plane));
+        KD_TRY(col2im(ctx, d, dx, ws, col_off));
+    } else if (dx) {
         /* dcol overwrites col: the queue is in order, so the dW GEMM has
          * read col by the time this one writes it. */
         kd_gemm_args g = {.ta = true, .m = K, .n = NP, .k = (size_t)cout, .alpha = 1, .beta = 0,

@@ -7,7 +7,12 @@
  *   backward: dY' = CNHW(dout); dW += dY' * col^T; db += rowsum(dY');
  *             dcol = W^T * dY'; dx = col2im(dcol)
  * A 1x1 stride-1 unpadded convolution skips im2col/col2im (the GEMM reads
- * the activations directly). */
+ * the activations directly). Where CLBlast serves a shape poorly, kdcl's
+ * own kernels (cl/conv.cl: conv_dot, conv_dw_rows, conv_dw_dot) compute the
+ * product instead, by measured rules in conv.c: a narrow first layer on
+ * every device; on CPUs also 1x1 layers, dW of every k x k layer, the
+ * forward of layers with at most 16 output channels and the column
+ * gradient of layers with at most 64. */
 #ifndef KD_LAYERS_CONV_H
 #define KD_LAYERS_CONV_H
 
@@ -38,9 +43,10 @@ typedef struct kd_gemm_shape {
     int batch;        /* independent GEMMs in one batched call (1: a plain call) */
 } kd_gemm_shape;
 
-/* The forward, dW and (with need_dx) dx GEMMs of this convolution, chosen
- * by the same rules as kd_conv_forward/backward; returns how many (<= 3). */
-int kd_conv_gemm_shapes(const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]);
+/* The forward, dW and (with need_dx) dx GEMMs of this convolution on ctx's
+ * device, chosen by the same rules as kd_conv_forward/backward (which take
+ * some products off CLBlast on CPUs); returns how many (<= 3). */
+int kd_conv_gemm_shapes(const kd_ctx *ctx, const kd_conv_desc *d, bool need_dx, kd_gemm_shape out[3]);
 
 kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
                           cl_mem bias, cl_mem ws);

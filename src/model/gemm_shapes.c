@@ -31,7 +31,7 @@ static int cmp_weight(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-int kd_model_gemm_shapes(const kd_model *m, int batch, kd_gemm_use *out, int cap) {
+int kd_model_gemm_shapes(const kd_model *m, const kd_ctx *ctx, int batch, kd_gemm_use *out, int cap) {
     int all_cap = 3 * m->nnodes + 1, n = 0;
     kd_gemm_use *all = calloc((size_t)all_cap, sizeof *all);
     if (!all) return 0;
@@ -42,7 +42,7 @@ int kd_model_gemm_shapes(const kd_model *m, int batch, kd_gemm_use *out, int cap
         int ng = 0;
         if (nd->op == KD_OP_CONV) {
             kd_conv_desc d = kd_model_conv_desc(m, nd, batch);
-            ng = kd_conv_gemm_shapes(&d, need_dx, g);
+            ng = kd_conv_gemm_shapes(ctx, &d, need_dx, g);
         } else if (nd->op == KD_OP_DENSE) {
             kd_dense_desc d = {batch, (int)m->params[nd->param[0]].shape[1], nd->cout};
             ng = kd_dense_gemm_shapes(&d, need_dx, g);

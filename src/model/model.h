@@ -128,9 +128,10 @@ kd_status kd_model_backward(kd_model *m, int n);
 
 /* The descriptor of conv node n at a batch size. */
 kd_conv_desc kd_model_conv_desc(const kd_model *m, const kd_node *n, int batch);
-/* The GEMMs of one training step at `batch`, heaviest first, at most cap
- * (duplicates merged: count says how often a step runs each). */
-int kd_model_gemm_shapes(const kd_model *m, int batch, kd_gemm_use *out, int cap);
+/* The GEMMs of one training step at `batch` on ctx's device (the layers
+ * choose by device), heaviest first, at most cap (duplicates merged: count
+ * says how often a step runs each). The model need not be attached. */
+int kd_model_gemm_shapes(const kd_model *m, const kd_ctx *ctx, int batch, kd_gemm_use *out, int cap);
 
 /* Host copies of every parameter and buffer, in m->params order, packed
  * (no alignment padding): sum of count floats. */
