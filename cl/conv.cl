@@ -168,6 +168,33 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
     if (lid == 0) dw[o] += scratch[0];
 }
 
+/* Inference batch norm over row r's output, (v - mean) * gamma /
+ * sqrt(var + eps) + beta, as bn_fwd_infer computes it, then the ReLU that
+ * follows it (bn_relu's semantics: NaN passes). Without norm, v itself. */
+typedef struct dot_norm {
+    float mu, scale, shift;
+} dot_norm;
+static inline dot_norm dot_norm_of(int r, int norm, __global const float *gamma, __global const float *beta,
+                                   __global const float *mean, __global const float *var, float eps) {
+    dot_norm q = {0.0f, 1.0f, 0.0f};
+    if (norm) {
+        q.mu = mean[r];
+        q.scale = gamma[r] * (1.0f / sqrt(var[r] + eps));
+        q.shift = beta[r];
+    }
+    return q;
+}
+static inline float8 dot_out8(float8 v, dot_norm q, int norm, int relu) {
+    if (!norm) return v;
+    v = (v - q.mu) * q.scale + q.shift;
+    return relu ? select(v, (float8)0.0f, v < 0.0f) : v;
+}
+static inline float dot_out1(float v, dot_norm q, int norm, int relu) {
+    if (!norm) return v;
+    v = (v - q.mu) * q.scale + q.shift;
+    return relu && v < 0.0f ? 0.0f : v;
+}
+
 /* out[b][r][p] = bias[r] + sum over j < k of w[r*w_r + j*w_j] * src[b][j][p]
  * for r < rows, p < plane, b < n, where [b][j][p] of src and [b][r][p] of out
  * are addressed through strides (an image's, a row's; p is contiguous). One
@@ -177,12 +204,17 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
  * straight on NCHW (no per-image GEMMs), and the column gradient of a layer
  * with few output channels (w transposed through w_r = 1, w_j = K). Each
  * work-item computes 8 adjacent outputs of one image for every row, four
- * rows at a time so that each float8 of src loaded serves four FMAs. 2-D
- * launch: dim 0 walks groups of 8 columns of the plane, dim 1 the images. */
+ * rows at a time so that each float8 of src loaded serves four FMAs. With
+ * norm, an inference batch norm (and relu, its ReLU) is applied to each
+ * output as it is stored, so that the normalised tensor is written once
+ * (dot_norm_of). 2-D launch: dim 0 walks groups of 8 columns of the plane,
+ * dim 1 the images. */
 __kernel void conv_dot(__global float *out, const int out_off, const int out_img, const int out_row,
                        __global const float *src, const int src_off, const int src_img, const int src_row,
                        __global const float *w, const int w_r, const int w_j, __global const float *bias,
-                       const int has_bias, const int n, const int rows, const int k, const int plane) {
+                       const int has_bias, const int n, const int rows, const int k, const int plane,
+                       const int norm, __global const float *gamma, __global const float *beta,
+                       __global const float *mean, __global const float *var, const float eps, const int relu) {
     const int p0 = get_global_id(0) * 8, b = get_global_id(1);
     if (p0 >= plane || b >= n) return;
     __global const float *s = src + src_off + (size_t)b * src_img + p0;
@@ -201,24 +233,27 @@ __kernel void conv_dot(__global float *out, const int out_off, const int out_img
                 a2 += w0[o + 2 * w_r] * x;
                 a3 += w0[o + 3 * w_r] * x;
             }
-            vstore8(a0, 0, d + (size_t)r * out_row);
-            vstore8(a1, 0, d + (size_t)(r + 1) * out_row);
-            vstore8(a2, 0, d + (size_t)(r + 2) * out_row);
-            vstore8(a3, 0, d + (size_t)(r + 3) * out_row);
+            float8 acc[4] = {a0, a1, a2, a3};
+            for (int i = 0; i < 4; i++)
+                vstore8(dot_out8(acc[i], dot_norm_of(r + i, norm, gamma, beta, mean, var, eps), norm, relu), 0,
+                        d + (size_t)(r + i) * out_row);
         }
         for (; r < rows; r++) {
             float8 acc = (float8)(has_bias ? bias[r] : 0.0f);
             for (int j = 0; j < k; j++) acc += w[(size_t)r * w_r + (size_t)j * w_j] * vload8(0, s + (size_t)j * src_row);
-            vstore8(acc, 0, d + (size_t)r * out_row);
+            vstore8(dot_out8(acc, dot_norm_of(r, norm, gamma, beta, mean, var, eps), norm, relu), 0,
+                    d + (size_t)r * out_row);
         }
         return;
     }
-    for (int r = 0; r < rows; r++)
-        for (int q = 0; q < plane - p0; q++) {
+    for (int r = 0; r < rows; r++) {
+        const dot_norm q = dot_norm_of(r, norm, gamma, beta, mean, var, eps);
+        for (int i = 0; i < plane - p0; i++) {
             float acc = has_bias ? bias[r] : 0.0f;
-            for (int j = 0; j < k; j++) acc += w[(size_t)r * w_r + (size_t)j * w_j] * s[(size_t)j * src_row + q];
-            d[(size_t)r * out_row + q] = acc;
+            for (int j = 0; j < k; j++) acc += w[(size_t)r * w_r + (size_t)j * w_j] * s[(size_t)j * src_row + i];
+            d[(size_t)r * out_row + i] = dot_out1(acc, q, norm, relu);
         }
+    }
 }
 
 /* dst[s][co][j] (+)= sum over images b = s, s + S, ... < n and p < plane of

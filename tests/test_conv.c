@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/buffer.h"
+#include "src/layers/batchnorm.h"
 #include "src/layers/conv.h"
 #include "tests/harness.h"
 
@@ -109,6 +110,51 @@ static void test_forward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
     kd_buffer_free(ctx, dy);
     kd_buffer_free(ctx, ws);
     free(x), free(w), free(b), free(y), free(xd), free(wd), free(bd), free(ref);
+}
+
+/* The forward with inference batch norm (+ ReLU) applied as it stores
+ * (kd_conv_forward_norm), against the reference conv followed by the
+ * batch norm's formula in double; running statistics, gamma and beta
+ * random, some gamma negative so that the ReLU clips. */
+static void test_forward_norm(kd_ctx *ctx, th_rng *r, kd_conv_desc d, bool relu) {
+    if (!kd_conv_fuses_norm(ctx, &d)) {
+        CHECK(false, "conv n=%d cin=%d cout=%d k=%dx%d: expected a shape the own kernel computes", d.n, d.cin,
+              d.cout, d.kh, d.kw);
+        return;
+    }
+    size_t nx = in_numel(&d), ny = out_numel(&d), nw = w_numel(&d), nws = kd_conv_workspace_floats(&d), c = (size_t)d.cout;
+    float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc(c * sizeof *b), *y = malloc(ny * sizeof *y);
+    float *st = malloc(4 * c * sizeof *st); /* gamma, beta, mean, var */
+    th_fill(r, x, nx, -1, 1);
+    th_fill(r, w, nw, -1, 1);
+    th_fill(r, b, c, -1, 1);
+    th_fill(r, st, 3 * c, -1, 1);
+    th_fill(r, st + 3 * c, c, 0.2f, 3);
+    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, c), *ref = malloc(ny * sizeof *ref);
+    conv_ref(&d, xd, wd, bd, ref);
+    size_t plane = (size_t)d.oh * d.ow;
+    for (size_t i = 0; i < ny; i++) {
+        size_t ch = (i / plane) % c;
+        double v = (ref[i] - st[2 * c + ch]) * st[ch] / sqrt((double)st[3 * c + ch] + KD_BN_EPS) + st[c + ch];
+        ref[i] = relu && v < 0 ? 0 : v;
+    }
+    cl_mem dxm = th_upload(ctx, x, nx), dwm = th_upload(ctx, w, nw), dbm = d.bias ? th_upload(ctx, b, c) : NULL;
+    cl_mem g = th_upload(ctx, st, c), be = th_upload(ctx, st + c, c), mu = th_upload(ctx, st + 2 * c, c),
+           var = th_upload(ctx, st + 3 * c, c);
+    cl_mem dy = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
+    kd_conv_norm norm = {g, be, mu, var, KD_BN_EPS, relu};
+    MUST(ctx, kd_conv_forward_norm(ctx, &d, dy, dxm, dwm, dbm, ws, &norm));
+    ws_check(ctx, ws, nws, &d);
+    th_download(ctx, dy, y, ny);
+    double e = th_nmse(y, ref, ny), m = th_max_rel(y, ref, ny, 1e-5, 1e-4);
+    int clipped = 0;
+    for (size_t i = 0; i < ny; i++) clipped += y[i] == 0.0f;
+    CHECK(e < 1e-10 && m <= 1 && (!relu || clipped > 0),
+          "forward + batch norm%s n=%d cin=%d %dx%d cout=%d k=%dx%d: nmse %.2e max_rel %.2f, %d clipped",
+          relu ? " + relu" : "", d.n, d.cin, d.h, d.w, d.cout, d.kh, d.kw, e, m, clipped);
+    cl_mem all[] = {dxm, dwm, dbm, g, be, mu, var, dy, ws};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) kd_buffer_free(ctx, all[i]);
+    free(x), free(w), free(b), free(y), free(st), free(xd), free(wd), free(bd), free(ref);
 }
 
 /* L = sum(out * R) in double. */
@@ -315,6 +361,17 @@ int main(void) {
         test_backward(ctx, &r, make_desc(1, 2, 3, 261, 2, geoms[3], true));
         test_backward(ctx, &r, make_desc(2, 1, 2, 2, 300, geoms[2], true));
     }
+    /* Inference batch norm applied by the conv's own kernel (CPU family):
+     * 1x1, a narrow first layer, <= 16 output channels; odd planes. */
+    ctx->serial_reductions = true;
+    for (int relu = 0; relu <= 1; relu++) {
+        test_forward_norm(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], relu), relu);
+        test_forward_norm(ctx, &r, make_desc(2, 3, 9, 10, 5, geoms[2], !relu), relu);
+        test_forward_norm(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[3], true), relu);
+    }
+    CHECK(!kd_conv_fuses_norm(ctx, &(kd_conv_desc){.n = 2, .cin = 8, .h = 6, .w = 6, .cout = 17, .kh = 3, .kw = 3,
+                                                   .stride = 1, .pad = 1, .oh = 6, .ow = 6}),
+          "a 3x3 conv with 17 output channels runs CLBlast's GEMM: no fused batch norm");
     /* The work-group reductions (conv_dw_dot, the bias gradient) within a
      * device's local memory: 64 bytes leave 16 items. */
     ctx->serial_reductions = false;

@@ -1,7 +1,8 @@
 /* Models on the device: the whole graph's backward (residual joins, branch
  * accumulation, flatten aliasing) by finite differences; save -> load gives
  * identical logits; torchvision-named weights land in the right tensors;
- * a full ResNet-50 step at 3x64x64 runs with a finite loss. */
+ * a full ResNet-50 step at 3x64x64 runs with a finite loss; inference with
+ * batch norm fused into the convolutions equals it run apart. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,45 @@ static void torchvision_names(kd_ctx *ctx, const char *dir) {
     kd_model_free(m);
 }
 
+/* Inference where the convolutions apply their batch norm (+ ReLU) as they
+ * store (CPU devices: 1x1 layers, a narrow stem, <= 16 output channels)
+ * against the same model run with every conv and batch norm separately
+ * (the GPU kernel family, where no conv computes its own products): equal
+ * logits, with random weights, gamma, beta and running statistics. */
+static void fused_inference(kd_ctx *ctx, const char *spec, int c, int hw) {
+    const int n = 3, classes = 5;
+    kd_model *m = make(ctx, spec, c, hw, hw, classes, n, false);
+    th_rng r = {5};
+    for (int i = 0; i < m->nparams; i++) {
+        kd_param *p = &m->params[i];
+        float *v = malloc(p->count * sizeof *v);
+        bool var = strstr(p->name, "running_var") != NULL;
+        th_fill(&r, v, p->count, var ? 0.3f : -0.6f, var ? 2.0f : 0.6f);
+        MUST(ctx, kd_write(ctx, p->mem, 0, p->count * sizeof *v, v, true));
+        free(v);
+    }
+    size_t nin = (size_t)n * c * hw * hw;
+    float *x = malloc(nin * sizeof *x), out[2][3 * 5];
+    th_fill(&r, x, nin, -1, 1);
+    bool serial = ctx->serial_reductions;
+    for (int fused = 0; fused <= 1; fused++) {
+        ctx->serial_reductions = fused;
+        MUST(ctx, kd_write(ctx, m->input, 0, nin * sizeof *x, x, true));
+        MUST(ctx, kd_model_forward(m, n, false));
+        MUST(ctx, kd_read(ctx, kd_model_logits(m), 0, sizeof out[0], out[fused]));
+    }
+    ctx->serial_reductions = serial;
+    double worst = 0, scale = 0;
+    for (int i = 0; i < n * classes; i++) {
+        worst = fmax(worst, fabs((double)out[0][i] - out[1][i]));
+        scale = fmax(scale, fabs((double)out[0][i]));
+    }
+    CHECK(worst <= 1e-4 * (1 + scale) && scale > 0, "%s inference, fused batch norm vs separate: max diff %.3g (logits up to %.3g)",
+          spec, worst, scale);
+    free(x);
+    kd_model_free(m);
+}
+
 static void resnet50_step(kd_ctx *ctx) {
     kd_model *m = make(ctx, "resnet50", 3, 64, 64, 10, 2, true);
     th_rng r = {3};
@@ -279,6 +319,8 @@ int main(void) {
     grad_check(ctx, "conv4x3p1,bn,relu,maxpool2,conv6x3s2p1,relu,avgpool2,flatten,dense7,relu,dropout0.25", 2, 9);
     grad_check(ctx, "bn,conv4x3p1,relu,gap", 2, 7);        /* batch norm as the first layer */
     grad_check(ctx, "flatten,dense5,relu", 2, 5);          /* flatten of the input itself */
+    fused_inference(ctx, "resnet14:width=0.0625", 2, 12);
+    fused_inference(ctx, "conv4x3p1,bn,relu,conv20x3p1,bn,conv6x1,bn,relu,gap", 3, 9);
     save_load(ctx, dir);
     torchvision_names(ctx, dir);
     resnet50_step(ctx);

@@ -294,16 +294,21 @@ typedef struct dot_layout {
     int off, img, row;
 } dot_layout;
 
-/* out[b][r][p] = bias[r] + sum over j < k of w[r*w_r + j*w_j] * src[b][j][p] (cl/conv.cl). */
+/* out[b][r][p] = bias[r] + sum over j < k of w[r*w_r + j*w_j] * src[b][j][p]
+ * (cl/conv.cl), then norm's batch norm and ReLU when given. */
 static kd_status dot_run(kd_ctx *ctx, dot_layout out, dot_layout src, cl_mem w, int w_r, int w_j, cl_mem bias,
-                         int n, int rows, int k, int plane) {
-    int has_bias = bias != NULL;
-    cl_mem b = bias ? bias : w; /* any valid buffer when there is no bias */
+                         int n, int rows, int k, int plane, const kd_conv_norm *norm) {
+    int has_bias = bias != NULL, has_norm = norm != NULL, relu = norm && norm->relu;
+    cl_mem b = bias ? bias : w; /* any valid buffer where a pointer is unused */
+    cl_mem gamma = norm ? norm->gamma : w, beta = norm ? norm->beta : w, mean = norm ? norm->mean : w,
+           var = norm ? norm->var : w;
+    float eps = norm ? norm->eps : 0.0f;
     return kd_run2d(ctx, "conv", "conv_dot", ((size_t)plane + 7) / 8, (size_t)n,
                     KD_ARGS(KD_ARG(out.buf), KD_ARG(out.off), KD_ARG(out.img), KD_ARG(out.row), KD_ARG(src.buf),
                             KD_ARG(src.off), KD_ARG(src.img), KD_ARG(src.row), KD_ARG(w), KD_ARG(w_r),
                             KD_ARG(w_j), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n), KD_ARG(rows), KD_ARG(k),
-                            KD_ARG(plane)));
+                            KD_ARG(plane), KD_ARG(has_norm), KD_ARG(gamma), KD_ARG(beta), KD_ARG(mean),
+                            KD_ARG(var), KD_ARG(eps), KD_ARG(relu)));
 }
 
 /* dW[co][j] += sum over b, p of dy[b][co][p] * x[b][j][p] (cl/conv.cl's
@@ -325,14 +330,18 @@ static kd_status dw_rows_run(kd_ctx *ctx, cl_mem dw, cl_mem ws, int part_off, do
                     KD_ARGS(KD_ARG(dw), KD_ARG(ws), KD_ARG(part_off), KD_ARG(S), KD_ARG(len)));
 }
 
-kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
-                          cl_mem bias, cl_mem ws) {
+bool kd_conv_fuses_norm(const kd_ctx *ctx, const kd_conv_desc *d) {
+    return direct_pointwise(ctx, d) || direct_fwd(ctx, d);
+}
+
+static kd_status forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight, cl_mem bias,
+                         cl_mem ws, const kd_conv_norm *norm) {
     KD_ASSERT(d->oh > 0 && d->ow > 0 && (!d->bias || bias));
     int n = d->n, cout = d->cout, plane = d->oh * d->ow;
     size_t P = (size_t)plane, NP = (size_t)n * P, K = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
     if (is_pointwise(d) && direct_pointwise(ctx, d)) {
         dot_layout o = {out, 0, cout * plane, plane}, src = {in, 0, d->cin * plane, plane};
-        return dot_run(ctx, o, src, weight, d->cin, 1, d->bias ? bias : NULL, n, cout, d->cin, plane);
+        return dot_run(ctx, o, src, weight, d->cin, 1, d->bias ? bias : NULL, n, cout, d->cin, plane, norm);
     }
     if (is_pointwise(d)) {
         /* The input already is [cin][P] per image: one GEMM per image, all
@@ -347,7 +356,7 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
     KD_TRY(im2col(ctx, d, ws, col_off, in));
     if (direct_fwd(ctx, d)) { /* no GEMM (see direct_fwd) */
         dot_layout o = {out, 0, cout * plane, plane}, src = {ws, col_off, plane, (int)NP};
-        return dot_run(ctx, o, src, weight, (int)K, 1, d->bias ? bias : NULL, n, cout, (int)K, plane);
+        return dot_run(ctx, o, src, weight, (int)K, 1, d->bias ? bias : NULL, n, cout, (int)K, plane, norm);
     }
     kd_gemm_args g = {.m = (size_t)cout, .n = NP, .k = K, .alpha = 1, .beta = 0,
                       .a = weight, .lda = K, .b = ws, .b_off = (size_t)col_off, .ldb = NP,
@@ -361,6 +370,17 @@ kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem
     }
     KD_TRY(kd_sgemm(ctx, &g));
     return cm_to_nchw(ctx, out, ws, tmp_off, d->bias ? bias : NULL, n, cout, plane);
+}
+
+kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
+                          cl_mem bias, cl_mem ws) {
+    return forward(ctx, d, out, in, weight, bias, ws, NULL);
+}
+
+kd_status kd_conv_forward_norm(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
+                               cl_mem bias, cl_mem ws, const kd_conv_norm *norm) {
+    KD_ASSERT(norm && kd_conv_fuses_norm(ctx, d));
+    return forward(ctx, d, out, in, weight, bias, ws, norm);
 }
 
 static kd_status dw_dot_run(kd_ctx *ctx, cl_mem dw, cl_mem dy, int dy_off, cl_mem col, int col_off, int np,
@@ -416,7 +436,7 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
         }
         if (dx && direct_pointwise(ctx, d)) {
             dot_layout o = {dx, 0, cin * plane, plane}, src = {dout, 0, cout * plane, plane};
-            KD_TRY(dot_run(ctx, o, src, weight, 1, cin, NULL, n, cin, cout, plane));
+            KD_TRY(dot_run(ctx, o, src, weight, 1, cin, NULL, n, cin, cout, plane, NULL));
         } else if (dx) {
             kd_gemm_args g = {.ta = true, .m = K, .n = P, .k = (size_t)cout, .alpha = 1, .beta = 0,
                               .a = weight, .lda = K, .b = dout, .ldb = P, .c = dx, .ldc = P};
@@ -464,7 +484,7 @@ kd_status kd_conv_backward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem dx, cl_mem
         /* dcol overwrites col: the queue is in order, so dW has read col
          * by the time this writes it. */
         dot_layout o = {ws, col_off, plane, (int)NP}, src = {dy, dy_off, plane, (int)NP};
-        KD_TRY(dot_run(ctx, o, src, weight, 1, (int)K, NULL, n, (int)K, cout, plane));
+        KD_TRY(dot_run(ctx, o, src, weight, 1, (int)K, NULL, n, (int)K, cout, plane, NULL));
         KD_TRY(col2im(ctx, d, dx, ws, col_off));
     } else if (dx) {
         /* dcol overwrites col: the queue is in order, so the dW GEMM has

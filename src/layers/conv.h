@@ -50,6 +50,19 @@ int kd_conv_gemm_shapes(const kd_ctx *ctx, const kd_conv_desc *d, bool need_dx, 
 
 kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
                           cl_mem bias, cl_mem ws);
+/* Inference batch norm over the convolution's output channels (its
+ * running statistics, as kd_bn_forward_infer) and, with relu, the ReLU
+ * after it: applied as the output is stored, where the convolution's own
+ * kernel computes it (kd_conv_fuses_norm), so the tensor is written once
+ * (the batch-norm fold of an exported model, without changing weights). */
+typedef struct kd_conv_norm {
+    cl_mem gamma, beta, mean, var;
+    float eps;
+    bool relu;
+} kd_conv_norm;
+bool kd_conv_fuses_norm(const kd_ctx *ctx, const kd_conv_desc *d);
+kd_status kd_conv_forward_norm(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,
+                               cl_mem bias, cl_mem ws, const kd_conv_norm *norm);
 /* dx (NULL: not needed, e.g. the first layer) is overwritten; dweight and
  * dbias are accumulated (+=), cleared once per step by the model's zero_grad
  * (either may be NULL to skip it, e.g. a frozen layer). */

@@ -12,6 +12,19 @@
 static cl_mem pmem(const kd_model *m, int idx) { return idx >= 0 ? m->params[idx].mem : NULL; }
 static cl_mem pgrad(const kd_model *m, int idx) { return idx >= 0 ? m->params[idx].grad : NULL; }
 
+/* Inference: conv node i followed by batch norm j = i + 1 that alone reads
+ * it, and a convolution whose own kernel can apply the norm as it stores
+ * (kd_conv_fuses_norm): one pass writes the normalised (and ReLU'd) tensor
+ * into j's buffer, and j is skipped. Not when j's buffer is the conv's
+ * input (the plan reuses a dead buffer): the conv would overwrite what it
+ * still reads. */
+static bool fuse_norm(const kd_model *m, int i, const kd_conv_desc *d, cl_mem x) {
+    if (i + 1 >= m->nnodes) return false;
+    const kd_node *c = &m->nodes[i], *bn = &m->nodes[i + 1];
+    return bn->op == KD_OP_BN && bn->in == i && c->consumers == 1 && bn->out != x &&
+           kd_conv_fuses_norm(m->ctx, d);
+}
+
 kd_status kd_model_forward(kd_model *m, int n, bool training) {
     kd_ctx *ctx = m->ctx;
     KD_ASSERT(n > 0 && n <= m->batch);
@@ -23,6 +36,15 @@ kd_status kd_model_forward(kd_model *m, int n, bool training) {
         switch (nd->op) {
         case KD_OP_CONV: {
             kd_conv_desc d = kd_model_conv_desc(m, nd, n);
+            if (!training && fuse_norm(m, i, &d, x)) {
+                const kd_node *bn = &m->nodes[++i];
+                kd_bn_desc bd = kd_model_bn_desc(bn, n);
+                kd_conv_norm norm = {pmem(m, bn->param[0]), pmem(m, bn->param[1]), pmem(m, bn->param[2]),
+                                     pmem(m, bn->param[3]), bd.eps, bd.relu};
+                KD_TRY(kd_conv_forward_norm(ctx, &d, bn->out, x, pmem(m, nd->param[0]), pmem(m, nd->param[1]),
+                                            m->ws, &norm));
+                break;
+            }
             KD_TRY(kd_conv_forward(ctx, &d, nd->out, x, pmem(m, nd->param[0]), pmem(m, nd->param[1]), m->ws));
             break;
         }
