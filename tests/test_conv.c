@@ -346,14 +346,15 @@ int main(void) {
          * some 4 x 2 weight blocks and not others, a plane that is no
          * multiple of 8, dW's images split in 2 (few weights) or added into
          * dW directly (32 x 64: 256 blocks); k x k with K > 32 (not narrow),
-         * at most 16 output channels (own forward), 33 (GEMM forward, own
-         * dcol) and 70 (GEMM dcol). */
+         * cout x K <= 4,608 (own forward; 70 output channels: GEMM dcol), and
+         * 16 -> 33 (4,752: GEMM forward, own dcol). */
         test_backward(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], true));
         test_forward(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], true));
         test_backward(ctx, &r, make_desc(2, 32, 5, 3, 64, geoms[0], false));
         test_backward(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[2], true));
         test_forward(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[2], true));
-        test_backward(ctx, &r, make_desc(1, 4, 5, 6, 33, geoms[2], false));
+        test_backward(ctx, &r, make_desc(1, 16, 5, 6, 33, geoms[2], false));
+        test_forward(ctx, &r, make_desc(2, 16, 5, 6, 33, geoms[2], true));
         test_backward(ctx, &r, make_desc(2, 4, 5, 5, 70, geoms[2], true));
 
         /* Rows wider than a work-group; more channels than one (bias gradient). */
@@ -362,16 +363,16 @@ int main(void) {
         test_backward(ctx, &r, make_desc(2, 1, 2, 2, 300, geoms[2], true));
     }
     /* Inference batch norm applied by the conv's own kernel (CPU family):
-     * 1x1, a narrow first layer, <= 16 output channels; odd planes. */
+     * 1x1, a narrow first layer, cout x K <= 4,608; odd planes. */
     ctx->serial_reductions = true;
     for (int relu = 0; relu <= 1; relu++) {
         test_forward_norm(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], relu), relu);
         test_forward_norm(ctx, &r, make_desc(2, 3, 9, 10, 5, geoms[2], !relu), relu);
         test_forward_norm(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[3], true), relu);
     }
-    CHECK(!kd_conv_fuses_norm(ctx, &(kd_conv_desc){.n = 2, .cin = 8, .h = 6, .w = 6, .cout = 17, .kh = 3, .kw = 3,
+    CHECK(!kd_conv_fuses_norm(ctx, &(kd_conv_desc){.n = 2, .cin = 16, .h = 6, .w = 6, .cout = 33, .kh = 3, .kw = 3,
                                                    .stride = 1, .pad = 1, .oh = 6, .ow = 6}),
-          "a 3x3 conv with 17 output channels runs CLBlast's GEMM: no fused batch norm");
+          "a 3x3 conv 16 -> 33 (4,752 weights) runs CLBlast's GEMM: no fused batch norm");
     /* The work-group reductions (conv_dw_dot, the bias gradient) within a
      * device's local memory: 64 bytes leave 16 items. */
     ctx->serial_reductions = false;

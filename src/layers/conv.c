@@ -165,20 +165,25 @@ static bool use_rows(const kd_ctx *ctx) { return ctx->serial_reductions; }
  *  - k x k dW: 16->16 @28 14.5 -> 7.8 (whole backward), 32->32 @14 14.3
  *    -> 11.4, 64->64 @32 177 -> 139, 128->128 @7 28.8 -> 24.2, 256->256 @8
  *    95 -> 86, 512->512 @4 80 -> 73, ResNet-50's 7x7 stem 233 -> 178.
- *  - k x k forward, only up to 16 output channels: 16->16 @28 11.8 -> 3.0,
- *    but 32->32 @14 3.1 -> 5.0, 64->64 @32 41 -> 118 (conv_dot streams all
- *    of W per 8 outputs, which leaves L1 once W is large).
+ *  - k x k forward while W = cout x K is at most 4,608 floats (18 KB):
+ *    16->16 @28 11.8 -> 3.0, 16->32 @64 85 -> 61 and @18 7.2 -> 2.8, 8->64
+ *    @28 11.2 -> 4.5; but with 9,216 floats 32->32 @14 3.1 -> 3.8-5.0, and
+ *    64->64 @32 41 -> 118 (conv_dot streams all of W per 8 outputs, which
+ *    leaves L1 once W is large).
  *  - k x k column gradient dcol = W^T dY, up to 64 output channels
  *    (backward, dW own in both): 16->16 @28 21.5 -> 6.9, 32->32 @14 13.1
  *    -> 7.7, 64->64 @7 8.2 -> 8.1, 64->64 @32 159 -> 143; but 128->128 @7
  *    28.3 -> 30.7, 256->256 @8 85 -> 177.
  * GPUs keep CLBlast (not measured there: no GPU was at hand). */
-enum { DIRECT_FWD_MAX_COUT = 16, DIRECT_DCOL_MAX_COUT = 64 };
+/* conv_dot's forward while W (cout * K floats) stays within L1 beside the
+ * columns it streams: 18 KB. */
+enum { DIRECT_FWD_MAX_W = 4608, DIRECT_DCOL_MAX_COUT = 64 };
 static bool direct_pointwise(const kd_ctx *ctx, const kd_conv_desc *d) {
     return use_rows(ctx) && is_pointwise(d);
 }
 static bool direct_fwd(const kd_ctx *ctx, const kd_conv_desc *d) {
-    return narrow(d) || (use_rows(ctx) && !is_pointwise(d) && d->cout <= DIRECT_FWD_MAX_COUT);
+    return narrow(d) ||
+           (use_rows(ctx) && !is_pointwise(d) && (int64_t)d->cout * d->cin * d->kh * d->kw <= DIRECT_FWD_MAX_W);
 }
 static bool direct_dcol(const kd_ctx *ctx, const kd_conv_desc *d) {
     return use_rows(ctx) && !is_pointwise(d) && d->cout <= DIRECT_DCOL_MAX_COUT;

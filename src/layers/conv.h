@@ -11,7 +11,7 @@
  * own kernels (cl/conv.cl: conv_dot, conv_dw_rows, conv_dw_dot) compute the
  * product instead, by measured rules in conv.c: a narrow first layer on
  * every device; on CPUs also 1x1 layers, dW of every k x k layer, the
- * forward of layers with at most 16 output channels and the column
+ * forward of layers whose weights fit in L1 (cout x K <= 4,608) and the column
  * gradient of layers with at most 64. */
 #ifndef KD_LAYERS_CONV_H
 #define KD_LAYERS_CONV_H
