@@ -15,6 +15,35 @@
  *   by division and could not be vectorised; a row loop is plain strided
  *   copying that the compiler vectorises. */
 
+/* Inference batch norm over row (channel) r's output, (v - mean) * gamma /
+ * sqrt(var + eps) + beta, as bn_fwd_infer computes it, then the ReLU that
+ * follows it (bn_relu's semantics: NaN passes). Without norm, v itself.
+ * Applied by whichever kernel stores a convolution's output (conv_dot, the
+ * layout change after the GEMM), so that the tensor is written once. */
+typedef struct dot_norm {
+    float mu, scale, shift;
+} dot_norm;
+static inline dot_norm dot_norm_of(int r, int norm, __global const float *gamma, __global const float *beta,
+                                   __global const float *mean, __global const float *var, float eps) {
+    dot_norm q = {0.0f, 1.0f, 0.0f};
+    if (norm) {
+        q.mu = mean[r];
+        q.scale = gamma[r] * (1.0f / sqrt(var[r] + eps));
+        q.shift = beta[r];
+    }
+    return q;
+}
+static inline float8 dot_out8(float8 v, dot_norm q, int norm, int relu) {
+    if (!norm) return v;
+    v = (v - q.mu) * q.scale + q.shift;
+    return relu ? select(v, (float8)0.0f, v < 0.0f) : v;
+}
+static inline float dot_out1(float v, dot_norm q, int norm, int relu) {
+    if (!norm) return v;
+    v = (v - q.mu) * q.scale + q.shift;
+    return relu && v < 0.0f ? 0.0f : v;
+}
+
 /* ---- parallel family ---- */
 
 /* 2-D launch: dim 0 walks columns j (adjacent work-items write adjacent
@@ -73,12 +102,14 @@ __kernel void conv_col2im(__global float *dx, __global const float *dcol, const 
 /* out[b][c][p] = cm[c][b*P + p] (+ bias[c]). 3-D launch (p, c, b). */
 __kernel void conv_cm_to_nchw(__global float *out, __global const float *cm, const int cm_off,
                               __global const float *bias, const int has_bias, const int n, const int c,
-                              const int plane) {
+                              const int plane, const int norm, __global const float *gamma,
+                              __global const float *beta, __global const float *mean, __global const float *var,
+                              const float eps, const int relu) {
     const int p = get_global_id(0), ch = get_global_id(1), b = get_global_id(2);
     if (p >= plane || ch >= c || b >= n) return;
     float v = cm[cm_off + (ch * n + b) * plane + p];
     if (has_bias) v += bias[ch];
-    out[(b * c + ch) * plane + p] = v;
+    out[(b * c + ch) * plane + p] = dot_out1(v, dot_norm_of(ch, norm, gamma, beta, mean, var, eps), norm, relu);
 }
 
 /* cm[c][b*P + p] = x[b][c][p]. 3-D launch (p, c, b). */
@@ -166,33 +197,6 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lid == 0) dw[o] += scratch[0];
-}
-
-/* Inference batch norm over row r's output, (v - mean) * gamma /
- * sqrt(var + eps) + beta, as bn_fwd_infer computes it, then the ReLU that
- * follows it (bn_relu's semantics: NaN passes). Without norm, v itself. */
-typedef struct dot_norm {
-    float mu, scale, shift;
-} dot_norm;
-static inline dot_norm dot_norm_of(int r, int norm, __global const float *gamma, __global const float *beta,
-                                   __global const float *mean, __global const float *var, float eps) {
-    dot_norm q = {0.0f, 1.0f, 0.0f};
-    if (norm) {
-        q.mu = mean[r];
-        q.scale = gamma[r] * (1.0f / sqrt(var[r] + eps));
-        q.shift = beta[r];
-    }
-    return q;
-}
-static inline float8 dot_out8(float8 v, dot_norm q, int norm, int relu) {
-    if (!norm) return v;
-    v = (v - q.mu) * q.scale + q.shift;
-    return relu ? select(v, (float8)0.0f, v < 0.0f) : v;
-}
-static inline float dot_out1(float v, dot_norm q, int norm, int relu) {
-    if (!norm) return v;
-    v = (v - q.mu) * q.scale + q.shift;
-    return relu && v < 0.0f ? 0.0f : v;
 }
 
 /* out[b][r][p] = bias[r] + sum over j < k of w[r*w_r + j*w_j] * src[b][j][p]
@@ -408,13 +412,20 @@ __kernel void conv_col2im_rows(__global float *restrict dx, __global const float
 /* 2-D launch (c, b): one row of P floats, copied with the bias added. */
 __kernel void conv_cm_to_nchw_rows(__global float *restrict out, __global const float *restrict cm, const int cm_off,
                                    __global const float *bias, const int has_bias, const int n, const int c,
-                                   const int plane) {
+                                   const int plane, const int norm, __global const float *gamma,
+                                   __global const float *beta, __global const float *mean,
+                                   __global const float *var, const float eps, const int relu) {
     const int ch = get_global_id(0), b = get_global_id(1);
     if (ch >= c || b >= n) return;
     __global const float *s = cm + cm_off + (ch * n + b) * plane;
     __global float *d = out + (b * c + ch) * plane;
     const float bb = has_bias ? bias[ch] : 0.0f;
-    for (int p = 0; p < plane; p++) d[p] = s[p] + bb;
+    if (!norm) {
+        for (int p = 0; p < plane; p++) d[p] = s[p] + bb;
+        return;
+    }
+    const dot_norm q = dot_norm_of(ch, norm, gamma, beta, mean, var, eps);
+    for (int p = 0; p < plane; p++) d[p] = dot_out1(s[p] + bb, q, norm, relu);
 }
 
 __kernel void conv_nchw_to_cm_rows(__global float *restrict cm, const int cm_off, __global const float *restrict x,

@@ -362,17 +362,25 @@ int main(void) {
         test_backward(ctx, &r, make_desc(1, 2, 3, 261, 2, geoms[3], true));
         test_backward(ctx, &r, make_desc(2, 1, 2, 2, 300, geoms[2], true));
     }
-    /* Inference batch norm applied by the conv's own kernel (CPU family):
-     * 1x1, a narrow first layer, cout x K <= 4,608; odd planes. */
-    ctx->serial_reductions = true;
-    for (int relu = 0; relu <= 1; relu++) {
-        test_forward_norm(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], relu), relu);
-        test_forward_norm(ctx, &r, make_desc(2, 3, 9, 10, 5, geoms[2], !relu), relu);
-        test_forward_norm(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[3], true), relu);
+    /* Inference batch norm applied by whichever kernel stores the output:
+     * conv_dot (CPU family: 1x1, a narrow first layer, cout x K <= 4,608),
+     * the layout change after the GEMM (both families, k x k with a batch);
+     * odd planes. Not fused: a k x k GEMM of one image, a 1x1 GEMM (both
+     * write NCHW themselves). */
+    for (int serial = 0; serial <= 1; serial++) {
+        ctx->serial_reductions = serial;
+        for (int relu = 0; relu <= 1; relu++) {
+            if (serial) {
+                test_forward_norm(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], relu), relu);
+                test_forward_norm(ctx, &r, make_desc(2, 5, 6, 7, 11, geoms[3], true), relu);
+            }
+            test_forward_norm(ctx, &r, make_desc(2, 3, 9, 10, 5, geoms[2], !relu), relu);
+            test_forward_norm(ctx, &r, make_desc(2, 16, 5, 6, 33, geoms[2], relu), relu);
+        }
+        kd_conv_desc one = make_desc(1, 16, 5, 6, 33, geoms[2], false), pw = make_desc(2, 6, 7, 9, 9, geoms[0], false);
+        CHECK(!kd_conv_fuses_norm(ctx, &one), "one image, 3x3 16 -> 33 (a GEMM into NCHW): no fused batch norm");
+        CHECK(kd_conv_fuses_norm(ctx, &pw) == serial, "1x1 (serial %d): fused batch norm on CPUs only", serial);
     }
-    CHECK(!kd_conv_fuses_norm(ctx, &(kd_conv_desc){.n = 2, .cin = 16, .h = 6, .w = 6, .cout = 33, .kh = 3, .kw = 3,
-                                                   .stride = 1, .pad = 1, .oh = 6, .ow = 6}),
-          "a 3x3 conv 16 -> 33 (4,752 weights) runs CLBlast's GEMM: no fused batch norm");
     /* The work-group reductions (conv_dw_dot, the bias gradient) within a
      * device's local memory: 64 bytes leave 16 items. */
     ctx->serial_reductions = false;

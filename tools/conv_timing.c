@@ -166,20 +166,22 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
             if (alt == 0) {
                 TRY(kd_conv_forward(ctx, &d, b.y, b.x, b.w, NULL, b.ws));
             } else if (alt == 1) {
-                TRY(kd_run1d(ctx, "conv", "conv_nchw_to_cm", (size_t)n * cin * P,
+                TRY(kd_run3d(ctx, "conv", "conv_nchw_to_cm", (size_t)P, (size_t)cin, (size_t)n,
                              KD_ARGS(KD_ARG(cm), KD_ARG(in_off), KD_ARG(b.x), KD_ARG(n), KD_ARG(cin), KD_ARG(P))));
                 kd_gemm_args g = {.m = (size_t)cout, .n = (size_t)NP, .k = (size_t)cin, .alpha = 1, .a = b.w,
                                   .lda = (size_t)cin, .b = cm, .ldb = (size_t)NP, .c = cm,
                                   .c_off = (size_t)y_off, .ldc = (size_t)NP};
                 TRY(kd_sgemm(ctx, &g));
-                int has_bias = 0;
-                TRY(kd_run1d(ctx, "conv", "conv_cm_to_nchw", (size_t)NP * cout,
+                int has_bias = 0, norm = 0;
+                float eps = 0;
+                TRY(kd_run3d(ctx, "conv", "conv_cm_to_nchw", (size_t)P, (size_t)cout, (size_t)n,
                              KD_ARGS(KD_ARG(b.y), KD_ARG(cm), KD_ARG(y_off), KD_ARG(b.w), KD_ARG(has_bias),
-                                     KD_ARG(n), KD_ARG(cout), KD_ARG(P))));
+                                     KD_ARG(n), KD_ARG(cout), KD_ARG(P), KD_ARG(norm), KD_ARG(b.w), KD_ARG(b.w),
+                                     KD_ARG(b.w), KD_ARG(b.w), KD_ARG(eps), KD_ARG(norm))));
             } else if (alt == 2) {
-                TRY(kd_run1d(ctx, "conv", "conv_nchw_to_cm", (size_t)n * cin * P,
+                TRY(kd_run3d(ctx, "conv", "conv_nchw_to_cm", (size_t)P, (size_t)cin, (size_t)n,
                              KD_ARGS(KD_ARG(cm), KD_ARG(in_off), KD_ARG(b.x), KD_ARG(n), KD_ARG(cin), KD_ARG(P))));
-                TRY(kd_run1d(ctx, "conv", "conv_nchw_to_cm", (size_t)n * cout * P,
+                TRY(kd_run3d(ctx, "conv", "conv_nchw_to_cm", (size_t)P, (size_t)cout, (size_t)n,
                              KD_ARGS(KD_ARG(cm), KD_ARG(y_off), KD_ARG(b.y), KD_ARG(n), KD_ARG(cout), KD_ARG(P))));
                 kd_gemm_args g = {.tb = true, .m = (size_t)cout, .n = (size_t)cin, .k = (size_t)NP, .alpha = 1,
                                   .beta = 1, .a = cm, .a_off = (size_t)y_off, .lda = (size_t)NP, .b = cm,

@@ -232,17 +232,34 @@ static kd_status nchw_to_cm(kd_ctx *ctx, cl_mem ws, int off, cl_mem x, int n, in
                     KD_ARGS(KD_ARG(ws), KD_ARG(off), KD_ARG(x), KD_ARG(n), KD_ARG(c), KD_ARG(plane)));
 }
 
-/* [c][n*plane] at ws + off -> NCHW, plus the bias (NULL: none). */
-static kd_status cm_to_nchw(kd_ctx *ctx, cl_mem out, cl_mem ws, int off, cl_mem bias, int n, int c, int plane) {
+/* The kernel arguments of an optional kd_conv_norm (absent: valid dummy
+ * buffers the kernels never read). */
+typedef struct norm_args {
+    int on, relu;
+    cl_mem gamma, beta, mean, var;
+    float eps;
+} norm_args;
+static norm_args norm_args_of(const kd_conv_norm *norm, cl_mem dummy) {
+    if (!norm) return (norm_args){0, 0, dummy, dummy, dummy, dummy, 0.0f};
+    return (norm_args){1, norm->relu, norm->gamma, norm->beta, norm->mean, norm->var, norm->eps};
+}
+
+/* [c][n*plane] at ws + off -> NCHW, plus the bias (NULL: none), then norm's
+ * batch norm and ReLU when given. */
+static kd_status cm_to_nchw(kd_ctx *ctx, cl_mem out, cl_mem ws, int off, cl_mem bias, int n, int c, int plane,
+                            const kd_conv_norm *norm) {
     int has_bias = bias != NULL;
     cl_mem b = bias ? bias : ws; /* any valid buffer when there is no bias */
+    norm_args q = norm_args_of(norm, ws);
     if (use_rows(ctx))
         return kd_run2d(ctx, "conv", "conv_cm_to_nchw_rows", (size_t)c, (size_t)n,
                         KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
-                                KD_ARG(c), KD_ARG(plane)));
+                                KD_ARG(c), KD_ARG(plane), KD_ARG(q.on), KD_ARG(q.gamma), KD_ARG(q.beta),
+                                KD_ARG(q.mean), KD_ARG(q.var), KD_ARG(q.eps), KD_ARG(q.relu)));
     return kd_run3d(ctx, "conv", "conv_cm_to_nchw", (size_t)plane, (size_t)c, (size_t)n,
                     KD_ARGS(KD_ARG(out), KD_ARG(ws), KD_ARG(off), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n),
-                            KD_ARG(c), KD_ARG(plane)));
+                            KD_ARG(c), KD_ARG(plane), KD_ARG(q.on), KD_ARG(q.gamma), KD_ARG(q.beta),
+                            KD_ARG(q.mean), KD_ARG(q.var), KD_ARG(q.eps), KD_ARG(q.relu)));
 }
 
 kd_status kd_conv_bias_add(kd_ctx *ctx, cl_mem x, cl_mem bias, int n, int c, int plane) {
@@ -303,17 +320,15 @@ typedef struct dot_layout {
  * (cl/conv.cl), then norm's batch norm and ReLU when given. */
 static kd_status dot_run(kd_ctx *ctx, dot_layout out, dot_layout src, cl_mem w, int w_r, int w_j, cl_mem bias,
                          int n, int rows, int k, int plane, const kd_conv_norm *norm) {
-    int has_bias = bias != NULL, has_norm = norm != NULL, relu = norm && norm->relu;
-    cl_mem b = bias ? bias : w; /* any valid buffer where a pointer is unused */
-    cl_mem gamma = norm ? norm->gamma : w, beta = norm ? norm->beta : w, mean = norm ? norm->mean : w,
-           var = norm ? norm->var : w;
-    float eps = norm ? norm->eps : 0.0f;
+    int has_bias = bias != NULL;
+    cl_mem b = bias ? bias : w; /* any valid buffer when there is no bias */
+    norm_args q = norm_args_of(norm, w);
     return kd_run2d(ctx, "conv", "conv_dot", ((size_t)plane + 7) / 8, (size_t)n,
                     KD_ARGS(KD_ARG(out.buf), KD_ARG(out.off), KD_ARG(out.img), KD_ARG(out.row), KD_ARG(src.buf),
                             KD_ARG(src.off), KD_ARG(src.img), KD_ARG(src.row), KD_ARG(w), KD_ARG(w_r),
                             KD_ARG(w_j), KD_ARG(b), KD_ARG(has_bias), KD_ARG(n), KD_ARG(rows), KD_ARG(k),
-                            KD_ARG(plane), KD_ARG(has_norm), KD_ARG(gamma), KD_ARG(beta), KD_ARG(mean),
-                            KD_ARG(var), KD_ARG(eps), KD_ARG(relu)));
+                            KD_ARG(plane), KD_ARG(q.on), KD_ARG(q.gamma), KD_ARG(q.beta), KD_ARG(q.mean),
+                            KD_ARG(q.var), KD_ARG(q.eps), KD_ARG(q.relu)));
 }
 
 /* dW[co][j] += sum over b, p of dy[b][co][p] * x[b][j][p] (cl/conv.cl's
@@ -336,7 +351,9 @@ static kd_status dw_rows_run(kd_ctx *ctx, cl_mem dw, cl_mem ws, int part_off, do
 }
 
 bool kd_conv_fuses_norm(const kd_ctx *ctx, const kd_conv_desc *d) {
-    return direct_pointwise(ctx, d) || direct_fwd(ctx, d);
+    /* conv_dot stores the output, or (k x k, a batch) the layout change
+     * after the GEMM does; a 1x1 GEMM or one image's writes NCHW itself. */
+    return direct_pointwise(ctx, d) || direct_fwd(ctx, d) || (!is_pointwise(d) && d->n > 1);
 }
 
 static kd_status forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight, cl_mem bias,
@@ -351,6 +368,7 @@ static kd_status forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem 
     if (is_pointwise(d)) {
         /* The input already is [cin][P] per image: one GEMM per image, all
          * in one strided-batched call, writing NCHW directly. */
+        KD_ASSERT(!norm); /* kd_conv_fuses_norm */
         kd_gemm_args g = {.m = (size_t)cout, .n = P, .k = K, .alpha = 1, .beta = 0,
                           .a = weight, .lda = K, .b = in, .ldb = P, .c = out, .ldc = P};
         KD_TRY(kd_sgemm_batched(ctx, &g, 0, K * P, (size_t)cout * P, (size_t)n));
@@ -367,6 +385,7 @@ static kd_status forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem 
                       .a = weight, .lda = K, .b = ws, .b_off = (size_t)col_off, .ldb = NP,
                       .c = ws, .c_off = (size_t)tmp_off, .ldc = NP};
     if (n == 1) { /* [cout][P] already is NCHW */
+        KD_ASSERT(!norm); /* kd_conv_fuses_norm */
         g.c = out;
         g.c_off = 0;
         KD_TRY(kd_sgemm(ctx, &g));
@@ -374,7 +393,7 @@ static kd_status forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem 
         return KD_OK;
     }
     KD_TRY(kd_sgemm(ctx, &g));
-    return cm_to_nchw(ctx, out, ws, tmp_off, d->bias ? bias : NULL, n, cout, plane);
+    return cm_to_nchw(ctx, out, ws, tmp_off, d->bias ? bias : NULL, n, cout, plane, norm);
 }
 
 kd_status kd_conv_forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem in, cl_mem weight,

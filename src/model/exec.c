@@ -21,7 +21,7 @@ static cl_mem pgrad(const kd_model *m, int idx) { return idx >= 0 ? m->params[id
 static bool fuse_norm(const kd_model *m, int i, const kd_conv_desc *d, cl_mem x) {
     if (i + 1 >= m->nnodes) return false;
     const kd_node *c = &m->nodes[i], *bn = &m->nodes[i + 1];
-    return bn->op == KD_OP_BN && bn->in == i && c->consumers == 1 && bn->out != x &&
+    return !m->unfused_norm && bn->op == KD_OP_BN && bn->in == i && c->consumers == 1 && bn->out != x &&
            kd_conv_fuses_norm(m->ctx, d);
 }
 

@@ -87,6 +87,7 @@ typedef struct kd_model {
     bool *written;        /* backward: which nodes' gradients hold a value this step (host, planned once) */
     uint64_t dropout_seed;
     uint64_t dropout_counter; /* advanced every training forward */
+    bool unfused_norm;    /* inference runs each batch norm as its own kernel (tests: the reference for the fused) */
 } kd_model;
 
 /* Builds the host-side graph for `spec` (see kd_model_spec_help) at input
