@@ -176,11 +176,15 @@ for role, spec, inp in seen:
         if parts:
             print(f"- `{spec}` at {inp}, {mode}: " + "; ".join(parts) + ".")
 print("""
-Every convolution but a narrow first layer is im2col + CLBlast SGEMM, and
-GEMM takes most of the device time (below); `docs/gemm-shapes.md` has each
-heavy GEMM's GFLOP/s beside OpenBLAS's on the same cores. PyTorch runs the
-same layers through oneDNN's direct convolutions, blocked for this CPU's
-caches and vector units.
+Convolutions are im2col + CLBlast SGEMM, except where kdcl's own kernels
+were measured faster (`conv_dot`, `conv_dw_rows`; on CPU devices the 1x1
+layers, every k x k weight gradient, the forward of layers with small
+weights, the input gradient of layers with few output channels; see
+*kdcl's own convolution kernels on CPUs* below); `docs/gemm-shapes.md` has
+each remaining heavy GEMM's GFLOP/s beside OpenBLAS's on the same cores.
+PyTorch runs the same layers through oneDNN's direct convolutions, blocked
+for this CPU's caches and vector units. The machine is shared: the same
+configuration moves by 10-40% from run to run, PyTorch's figures too.
 """)
 print("## Where the time goes\n")
 print("`kdcl train --profile`, one epoch on 1,280 synthetic images at batch 32: device time per kernel")

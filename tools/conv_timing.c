@@ -150,7 +150,7 @@ static void time_pointwise_alternatives(kd_ctx *ctx, int n, int cin, int cout, i
     cl_mem cm = buf(ctx, (size_t)(cin + cout) * NP, 0);
     printf("\n== 1x1 alternatives n=%d %d->%d %dx%d\n", n, cin, cout, hw, hw);
     enum { NALT = 6 };
-    static const char *names[NALT] = {"forward: batched GEMM on NCHW",
+    static const char *names[NALT] = {"forward: kd_conv_forward as shipped (CPUs: conv_dot; GPUs: batched GEMM on NCHW)",
                                       "forward: layout change + folded GEMM + layout change",
                                       "dW: layout changes + one GEMM (k = n*P)",
                                       "dW: batched per-image GEMM + batch reduction",
