@@ -284,6 +284,59 @@ static void fused_inference(kd_ctx *ctx, const char *spec, int c, int hw) {
     kd_model_free(m);
 }
 
+/* One training step's gradients at a model's real size, by the GPU kernel
+ * family (CLBlast for every product but a narrow first layer) and by the
+ * CPU family (kdcl's own conv_dot / conv_dw_rows where conv.c's rules pick
+ * them): the same function, so every parameter's gradient agrees to float
+ * rounding, relative to the largest gradient of that tensor. */
+static void families_agree(kd_ctx *ctx, const char *spec, int c, int hw, int n) {
+    const int classes = 10;
+    kd_model *m = make(ctx, spec, c, hw, hw, classes, n, true);
+    th_rng r = {9};
+    size_t nin = (size_t)n * c * hw * hw;
+    float *x = malloc(nin * sizeof *x), *g[2];
+    th_fill(&r, x, nin, -1, 1);
+    int *lab = malloc((size_t)n * sizeof *lab);
+    for (int i = 0; i < n; i++) lab[i] = (i * 3 + 1) % classes;
+    cl_mem labels, acc;
+    MUST(ctx, kd_buffer_alloc(ctx, (size_t)n * sizeof *lab, "labels", &labels));
+    MUST(ctx, kd_write(ctx, labels, 0, (size_t)n * sizeof *lab, lab, true));
+    MUST(ctx, kd_buffer_alloc(ctx, KD_ACC_COUNT * sizeof(float), "acc", &acc));
+    bool serial = ctx->serial_reductions;
+    for (int family = 0; family <= 1; family++) {
+        ctx->serial_reductions = family;
+        MUST(ctx, kd_write(ctx, m->input, 0, nin * sizeof *x, x, true));
+        loss_of(m, n, labels, acc);
+        MUST(ctx, kd_ce_backward(ctx, n, classes, 1.0f / n, kd_model_dlogits(m), kd_model_logits(m), labels));
+        MUST(ctx, kd_model_zero_grad(m));
+        MUST(ctx, kd_model_backward(m, n));
+        g[family] = malloc(m->train_floats * sizeof *g[family]);
+        MUST(ctx, kd_read(ctx, m->grad_arena, 0, m->train_floats * sizeof *g[family], g[family]));
+    }
+    ctx->serial_reductions = serial;
+    double worst = 0;
+    const char *where = "";
+    for (int i = 0; i < m->nparams; i++) {
+        const kd_param *p = &m->params[i];
+        if (!p->trainable) continue;
+        double big = 0, diff = 0;
+        for (size_t j = 0; j < p->count; j++) {
+            big = fmax(big, fabs((double)g[0][p->offset + j]));
+            diff = fmax(diff, fabs((double)g[0][p->offset + j] - g[1][p->offset + j]));
+        }
+        double e = diff / (big > 0 ? big : 1);
+        if (!(e <= worst)) worst = e, where = p->name;
+    }
+    CHECK(worst <= 1e-4, "%s %dx%dx%d batch %d: gradients of the two kernel families differ by %.3g of the largest (%s)",
+          spec, c, hw, hw, n, worst, where);
+    printf("%s %dx%dx%d batch %d: kernel families' gradients agree to %.2g of each tensor's largest (worst %s)\n",
+           spec, c, hw, hw, n, worst, where);
+    free(x), free(lab), free(g[0]), free(g[1]);
+    kd_buffer_free(ctx, labels);
+    kd_buffer_free(ctx, acc);
+    kd_model_free(m);
+}
+
 static void resnet50_step(kd_ctx *ctx) {
     kd_model *m = make(ctx, "resnet50", 3, 64, 64, 10, 2, true);
     th_rng r = {3};
@@ -323,6 +376,8 @@ int main(void) {
     grad_check(ctx, "conv4x3p1,bn,relu,maxpool2,conv6x3s2p1,relu,avgpool2,flatten,dense7,relu,dropout0.25", 2, 9);
     grad_check(ctx, "bn,conv4x3p1,relu,gap", 2, 7);        /* batch norm as the first layer */
     grad_check(ctx, "flatten,dense5,relu", 2, 5);          /* flatten of the input itself */
+    families_agree(ctx, "seed-cnn:dropout=0", 1, 36, 32);
+    families_agree(ctx, "resnet14:width=0.25", 1, 28, 8);
     fused_inference(ctx, "resnet14:width=0.0625", 2, 12);
     fused_inference(ctx, "conv20x3p1,bn,relu,conv240x3p1,bn,conv6x1,bn,relu,gap", 3, 9); /* 240: a GEMM */
     save_load(ctx, dir);
