@@ -53,7 +53,7 @@ enum { DW_SPLITS = 8, DW_SPLIT_MIN = 2048 };
  * 135 ms, the step's device time 601 / 635 -> 573 / 580 ms. Forward: with
  * the indirect kernel for every size (kdcl's preset for POCL, or a tuning
  * that chose it) CLBlast pads K = 9 to its tile depth of 32, and the same
- * layer's forward GEMM took 26-39 ms a step (0.3 GFLOP/s); conv_fwd_dot
+ * layer's forward GEMM took 26-39 ms a step (0.3 GFLOP/s); conv_dot
  * writes NCHW from im2col's columns directly. */
 enum { NARROW_MAX_K = 32 };
 static bool narrow(const kd_conv_desc *d) {
@@ -174,9 +174,9 @@ static bool use_rows(const kd_ctx *ctx) { return ctx->serial_reductions; }
  *    (backward, dW own in both): 16->16 @28 21.5 -> 6.9, 32->32 @14 13.1
  *    -> 7.7, 64->64 @7 8.2 -> 8.1, 64->64 @32 159 -> 143; but 128->128 @7
  *    28.3 -> 30.7, 256->256 @8 85 -> 177.
- * GPUs keep CLBlast (not measured there: no GPU was at hand). */
-/* conv_dot's forward while W (cout * K floats) stays within L1 beside the
- * columns it streams: 18 KB. */
+ * GPUs keep CLBlast (not measured there: no GPU was at hand).
+ * DIRECT_FWD_MAX_W: W (cout * K floats) within L1 beside the columns
+ * conv_dot streams, 18 KB. */
 enum { DIRECT_FWD_MAX_W = 4608, DIRECT_DCOL_MAX_COUT = 64 };
 static bool direct_pointwise(const kd_ctx *ctx, const kd_conv_desc *d) {
     return use_rows(ctx) && is_pointwise(d);
@@ -191,8 +191,6 @@ static bool direct_dcol(const kd_ctx *ctx, const kd_conv_desc *d) {
 static bool direct_dw(const kd_ctx *ctx, const kd_conv_desc *d) {
     return use_rows(ctx) && !is_pointwise(d) && !narrow(d);
 }
-
-
 
 static kd_status im2col(kd_ctx *ctx, const kd_conv_desc *d, cl_mem ws, int col_off, cl_mem in) {
     int n = d->n, cin = d->cin, h = d->h, w = d->w, kh = d->kh, kw = d->kw, s = d->stride, pad = d->pad,
@@ -361,7 +359,7 @@ static kd_status forward(kd_ctx *ctx, const kd_conv_desc *d, cl_mem out, cl_mem 
     KD_ASSERT(d->oh > 0 && d->ow > 0 && (!d->bias || bias));
     int n = d->n, cout = d->cout, plane = d->oh * d->ow;
     size_t P = (size_t)plane, NP = (size_t)n * P, K = (size_t)d->cin * (size_t)d->kh * (size_t)d->kw;
-    if (is_pointwise(d) && direct_pointwise(ctx, d)) {
+    if (direct_pointwise(ctx, d)) {
         dot_layout o = {out, 0, cout * plane, plane}, src = {in, 0, d->cin * plane, plane};
         return dot_run(ctx, o, src, weight, d->cin, 1, d->bias ? bias : NULL, n, cout, d->cin, plane, norm);
     }
