@@ -210,7 +210,7 @@ __kernel void bn_bwd_small(__global float *dx, __global float *dgamma, __global 
         int p = 0;
         for (; p + 8 <= hw; p += 8) {
             float8 dy = vload8(0, dout + o + p);
-            if (relu) dy = select(0.0f, dy, vload8(0, y + o + p) > 0.0f);
+            if (relu) dy = select((float8)0.0f, dy, vload8(0, y + o + p) > 0.0f);
             sd8 += dy;
             sdx8 += dy * (vload8(0, in + o + p) - mu);
         }
