@@ -141,14 +141,6 @@ __kernel void bn_bwd(__global float *dx, __global float *dgamma, __global float 
     }
 }
 
-/* The sum of a float8's lanes, through private memory (see conv_dw_dot in
- * conv.cl: oclgrind's lane reads of a computed vector). */
-static inline float bn_lanes(float8 v) {
-    float t[8];
-    vstore8(v, 0, t);
-    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-}
-
 /* CPU devices: one work-item per channel walking it serially, no barriers
  * (see src/layers/batchnorm.c for the measurements). Same arithmetic as the
  * work-group kernels above, except that the sums run in the eight lanes of
@@ -179,8 +171,8 @@ __kernel void bn_fwd_train_small(__global float *out, __global float *mean, __gl
             q += v * v;
         }
     }
-    s += bn_lanes(s8);
-    q += bn_lanes(q8);
+    s += kd_lanes_sum(s8);
+    q += kd_lanes_sum(q8);
     float ms = s / (float)cnt, mu = K + ms;
     float var = fmax(q / (float)cnt - ms * ms, 0.0f);
     float is = 1.0f / sqrt(var + eps);
@@ -220,8 +212,8 @@ __kernel void bn_bwd_small(__global float *dx, __global float *dgamma, __global 
             sdx += dy * (in[o + p] - mu);
         }
     }
-    sd += bn_lanes(sd8);
-    sdx += bn_lanes(sdx8);
+    sd += kd_lanes_sum(sd8);
+    sdx += kd_lanes_sum(sdx8);
     sdx *= is;
     float k = gamma[ch] * is / (float)cnt, fn = (float)cnt;
     float a = k * fn, bx = -k * sdx * is, c0 = -k * sd + k * sdx * is * mu;

@@ -180,12 +180,7 @@ __kernel void conv_dw_dot(__global float *dw, __global const float *dy, const in
             v0 += vload8(0, a + i) * vload8(0, b + i);
             v1 += vload8(0, a + i + 8) * vload8(0, b + i + 8);
         }
-        /* summed through private memory, not with v.s0 + v.s1 ...: oclgrind
-         * 21.10's uninitialised-value check crashes on those lane reads of a
-         * computed vector (POCL compiles both the same) */
-        float t[8];
-        vstore8(v0 + v1, 0, t);
-        s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+        s = kd_lanes_sum(v0 + v1);
         for (; i < np; i++) s += a[i] * b[i];
     } else {
         for (int i = lid; i < np; i += L) s += a[i] * b[i];
@@ -303,13 +298,8 @@ __kernel void conv_dw_rows(__global float *dst, const int dst_off, const int acc
                 for (int i = 0; i < 4; i++)
                     for (int j = 0; j < 2; j++) acc[i][j] += g0[i * dy_row + p] * x0[j * x_row + p];
         }
-        /* lanes summed through private memory (see conv_dw_dot) */
         float8 all[8] = {s00, s01, s10, s11, s20, s21, s30, s31};
-        for (int q = 0; q < 8; q++) {
-            float t[8];
-            vstore8(all[q], 0, t);
-            acc[q / 2][q % 2] += ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-        }
+        for (int q = 0; q < 8; q++) acc[q / 2][q % 2] += kd_lanes_sum(all[q]);
     } else {
         for (int b = sp; b < n; b += S) {
             __global const float *g0 = dy + dy_off + (size_t)b * dy_img + (size_t)co0 * dy_row;
