@@ -19,9 +19,11 @@ rc=$?
 check "the tree and $lib pass (exit $rc): $(cat real.txt)" test "$rc" -eq 0
 check "the pass names what it read" grep -q "no call cycles among [0-9]* objects" real.txt
 
-# A made-up tree: runtime/ including src/ (upward), and two objects that
-# call each other.
-mkdir -p fake/runtime fake/src/model
+# A made-up tree: runtime/ including src/ (upward), src/train/ including
+# src/model/'s private header, and two objects that call each other.
+mkdir -p fake/runtime fake/src/model fake/src/train
+printf 'struct m { int x; };\n' > fake/src/model/m_private.h
+printf '#include "src/model/m_private.h"\nint t(struct m *p);\nint t(struct m *p) { return p->x; }\n' > fake/src/train/t.c
 printf '#include "src/model/m.h"\nint r(void);\nint m(void);\nint r(void) { return m(); }\n' > fake/runtime/r.c
 printf 'int m(void);\n' > fake/src/model/m.h
 printf 'int r(void);\nint m(void);\nint m(void) { return r() + 1; }\n' > fake/src/model/m.c
@@ -30,6 +32,7 @@ cc -c fake/runtime/r.c -o r.c.o -Ifake && cc -c fake/src/model/m.c -o m.c.o && a
 rc=$?
 check "a broken tree fails (exit $rc)" test "$rc" -eq 1
 check "the upward include is named: $(cat fake.txt)" grep -q "runtime/r.c:1: runtime includes src/model/m.h" fake.txt
+check "the private include is named: $(cat fake.txt)" grep -q "src/train/t.c:1: includes src/model/m_private.h" fake.txt
 check "the call cycle is named: $(cat fake.txt)" grep -q "call cycle among m.c.o, r.c.o" fake.txt
 
 echo "cli_architecture: $checks checks, $failures failures"

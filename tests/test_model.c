@@ -24,11 +24,11 @@ static kd_model *make(kd_ctx *ctx, const char *spec, int c, int h, int w, int cl
 
 /* Mean cross-entropy of the batch in training mode (batch statistics). */
 static double loss_of(kd_model *m, int n, cl_mem labels, cl_mem acc) {
-    kd_ctx *ctx = m->ctx;
+    kd_ctx *ctx = kd_model_ctx(m);
     MUST(ctx, kd_fill(ctx, acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f));
-    m->dropout_counter = 0;
+    kd_model_set_dropout_counter(m, 0);
     MUST(ctx, kd_model_forward(m, n, true));
-    MUST(ctx, kd_ce_forward(ctx, n, m->classes, acc, kd_model_logits(m), labels));
+    MUST(ctx, kd_ce_forward(ctx, n, kd_model_classes(m), acc, kd_model_logits(m), labels));
     float a[KD_ACC_COUNT];
     MUST(ctx, kd_read(ctx, acc, 0, sizeof a, a));
     return (double)a[KD_ACC_LOSS] / n;
@@ -41,7 +41,7 @@ static void grad_check(kd_ctx *ctx, const char *spec, int c, int hw) {
     size_t nin = (size_t)n * c * hw * hw;
     float *x = malloc(nin * sizeof *x);
     th_fill(&r, x, nin, -1, 1);
-    MUST(ctx, kd_write(ctx, m->input, 0, nin * sizeof *x, x, true));
+    MUST(ctx, kd_write(ctx, kd_model_input(m), 0, nin * sizeof *x, x, true));
     int lab[64];
     for (int i = 0; i < 64; i++) lab[i] = (i * 7 + 1) % 4;
     cl_mem labels, acc;
@@ -53,36 +53,38 @@ static void grad_check(kd_ctx *ctx, const char *spec, int c, int hw) {
     MUST(ctx, kd_ce_backward(ctx, n, classes, 1.0f / n, kd_model_dlogits(m), kd_model_logits(m), labels));
     MUST(ctx, kd_model_zero_grad(m));
     MUST(ctx, kd_model_backward(m, n));
-    float *grad = malloc(m->train_floats * sizeof *grad), *par = malloc(m->train_floats * sizeof *par);
-    MUST(ctx, kd_read(ctx, m->grad_arena, 0, m->train_floats * sizeof *grad, grad));
-    MUST(ctx, kd_read(ctx, m->train_arena, 0, m->train_floats * sizeof *par, par));
+    float *grad = malloc(kd_model_trainable(m).floats * sizeof *grad),
+          *par = malloc(kd_model_trainable(m).floats * sizeof *par);
+    MUST(ctx, kd_read(ctx, kd_model_trainable(m).grads, 0, kd_model_trainable(m).floats * sizeof *grad, grad));
+    MUST(ctx, kd_read(ctx, kd_model_trainable(m).values, 0, kd_model_trainable(m).floats * sizeof *par, par));
     /* Central differences on a few entries of every trainable tensor. */
     int checked = 0, bad = 0;
     double worst = 0;
-    for (int i = 0; i < m->nparams; i++) {
-        const kd_param *p = &m->params[i];
-        if (!p->trainable) continue;
+    for (int i = 0; i < kd_model_nparams(m); i++) {
+        kd_param_view p = kd_model_param(m, i);
+        if (!p.trainable) continue;
         for (int k = 0; k < 2; k++) {
-            size_t at = p->offset + (size_t)(th_next(&r) % p->count);
+            size_t at = p.slot + (size_t)(th_next(&r) % p.count);
             /* Large steps cross ReLU kinks (the worst error fell 6.0 -> 3.3 -> 1.4
              * of tolerance as eps went 4e-3 -> 1e-3 -> 2.5e-4); tiny ones drown in
              * float32 round-off of the loss. */
             float keep = par[at], eps = 3e-4f;
             par[at] = keep + eps;
-            MUST(ctx, kd_write(ctx, m->train_arena, at * sizeof(float), sizeof(float), &par[at], true));
+            MUST(ctx, kd_write(ctx, kd_model_trainable(m).values, at * sizeof(float), sizeof(float), &par[at], true));
             double lp = loss_of(m, n, labels, acc);
             par[at] = keep - eps;
-            MUST(ctx, kd_write(ctx, m->train_arena, at * sizeof(float), sizeof(float), &par[at], true));
+            MUST(ctx, kd_write(ctx, kd_model_trainable(m).values, at * sizeof(float), sizeof(float), &par[at], true));
             double lm = loss_of(m, n, labels, acc);
             par[at] = keep;
-            MUST(ctx, kd_write(ctx, m->train_arena, at * sizeof(float), sizeof(float), &par[at], true));
+            MUST(ctx, kd_write(ctx, kd_model_trainable(m).values, at * sizeof(float), sizeof(float), &par[at], true));
             double fd = (lp - lm) / (2.0 * eps), g = grad[at];
             /* A wiring error (a lost branch or a missing accumulation) is off by
              * 100%; kinks and float32 round-off stay within this. */
             double e = fabs(fd - g) / (3e-3 + 0.1 * fabs(fd));
             if (e > worst) worst = e;
             if (e > 1.0) {
-                if (bad < 5) fprintf(stderr, "  %s[%zu]: analytic %.6g, finite difference %.6g\n", p->name, at - p->offset, g, fd);
+                if (bad < 5)
+                    fprintf(stderr, "  %s[%zu]: analytic %.6g, finite difference %.6g\n", p.name, at - p.slot, g, fd);
                 bad++;
             }
             checked++;
@@ -124,7 +126,7 @@ static void save_load(kd_ctx *ctx, const char *dir) {
     kd_st_writer *w = kd_st_writer_new();
     MUST(ctx, kd_weights_save(a, &meta, w, path));
     kd_st_writer_free(w);
-    MUST(ctx, kd_write(ctx, a->input, 0, sizeof x, x, true));
+    MUST(ctx, kd_write(ctx, kd_model_input(a), 0, sizeof x, x, true));
     MUST(ctx, kd_model_forward(a, 4, false));
     float la[20], lb[20];
     MUST(ctx, kd_read(ctx, kd_model_logits(a), 0, sizeof la, la));
@@ -132,11 +134,12 @@ static void save_load(kd_ctx *ctx, const char *dir) {
     kd_model *b = NULL;
     kd_model_meta mb;
     MUST(ctx, kd_model_open(path, ctx, &b, &mb));
-    CHECK(!strcmp(b->spec, a->spec) && b->in_h == 20 && b->classes == 5, "rebuilt from metadata: %s", b->spec);
+    CHECK(!strcmp(kd_model_spec(b), kd_model_spec(a)) && kd_model_input_shape(b).h == 20 && kd_model_classes(b) == 5,
+          "rebuilt from metadata: %s", kd_model_spec(b));
     CHECK(mb.class_names[4] && !strcmp(mb.class_names[4], "e") && !strcmp(mb.dataset, "synthetic") && mb.src_c == 1,
           "metadata round trip");
     MUST(ctx, kd_model_plan(b, 4, false));
-    MUST(ctx, kd_write(ctx, b->input, 0, sizeof x, x, true));
+    MUST(ctx, kd_write(ctx, kd_model_input(b), 0, sizeof x, x, true));
     MUST(ctx, kd_model_forward(b, 4, false));
     MUST(ctx, kd_read(ctx, kd_model_logits(b), 0, sizeof lb, lb));
     CHECK(!memcmp(la, lb, sizeof la), "save -> load gives identical logits");
@@ -176,21 +179,21 @@ static void torchvision_names(kd_ctx *ctx, const char *dir) {
     if (kd_model_build("resnet50", 3, 64, 64, 10, &m, &err) != KD_OK) th_fatal(__FILE__, __LINE__, "build", err.msg);
     MUST(ctx, kd_model_attach(m, ctx, 1));
     kd_st_writer *w = kd_st_writer_new();
-    float **bufs = calloc((size_t)m->nparams + 4, sizeof *bufs);
+    float **bufs = calloc((size_t)kd_model_nparams(m) + 4, sizeof *bufs);
     int nb = 0, nbackbone = 0;
-    for (int i = 0; i < m->nparams; i++) {
-        const kd_param *p = &m->params[i];
-        if (!strncmp(p->name, "fc.", 3)) continue;
-        float *v = malloc(p->count * sizeof *v);
-        for (size_t j = 0; j < p->count; j++) v[j] = (float)i + 0.001f * (float)(j % 100);
+    for (int i = 0; i < kd_model_nparams(m); i++) {
+        kd_param_view p = kd_model_param(m, i);
+        if (!strncmp(p.name, "fc.", 3)) continue;
+        float *v = malloc(p.count * sizeof *v);
+        for (size_t j = 0; j < p.count; j++) v[j] = (float)i + 0.001f * (float)(j % 100);
         bufs[nb++] = v;
-        MUST_E(&err, kd_st_writer_add(w, p->name, KD_F32, p->ndim, p->shape, v, &err));
+        MUST_E(&err, kd_st_writer_add(w, p.name, KD_F32, p.ndim, p.shape, v, &err));
         nbackbone++;
-        if (strstr(p->name, "running_var")) {
+        if (strstr(p.name, "running_var")) {
             /* torchvision also stores bn*.num_batches_tracked (int64 scalars). */
             static const int64_t tracked = 100;
             char nm[160];
-            snprintf(nm, sizeof nm, "%.*snum_batches_tracked", (int)(strlen(p->name) - strlen("running_var")), p->name);
+            snprintf(nm, sizeof nm, "%.*snum_batches_tracked", (int)(strlen(p.name) - strlen("running_var")), p.name);
             MUST_E(&err, kd_st_writer_add(w, nm, KD_I64, 0, NULL, &tracked, &err));
         }
     }
@@ -213,13 +216,13 @@ static void torchvision_names(kd_ctx *ctx, const char *dir) {
     MUST(ctx, kd_model_download(m, host));
     size_t at = 0;
     int wrong = 0;
-    for (int i = 0; i < m->nparams; i++) {
-        const kd_param *p = &m->params[i];
-        if (strncmp(p->name, "fc.", 3)) {
-            size_t j = p->count - 1;
+    for (int i = 0; i < kd_model_nparams(m); i++) {
+        kd_param_view p = kd_model_param(m, i);
+        if (strncmp(p.name, "fc.", 3)) {
+            size_t j = p.count - 1;
             if (host[at] != (float)i || host[at + j] != (float)i + 0.001f * (float)(j % 100)) wrong++;
         }
-        at += p->count;
+        at += p.count;
     }
     CHECK(wrong == 0, "%d tensors hold another tensor's values", wrong);
     kd_st_free(&f);
@@ -243,20 +246,20 @@ static void torchvision_names(kd_ctx *ctx, const char *dir) {
 
 /* Inference where the convolutions apply their batch norm (+ ReLU) as they
  * store against the same model with every batch norm run as its own kernel
- * (kd_model.unfused_norm), both kernel families: equal logits, with random
+ * (kd_model_set_fused_norm), both kernel families: equal logits, with random
  * weights, gamma, beta and running statistics. */
 static void fused_inference(kd_ctx *ctx, const char *spec, int c, int hw) {
     const int n = 3, classes = 5;
     kd_model *m = make(ctx, spec, c, hw, hw, classes, n, false);
     th_rng r = {5};
-    for (int i = 0; i < m->nparams; i++) {
-        kd_param *p = &m->params[i];
-        float *v = malloc(p->count * sizeof *v);
-        bool var = strstr(p->name, "running_var") != NULL;
-        th_fill(&r, v, p->count, var ? 0.3f : -0.6f, var ? 2.0f : 0.6f);
-        MUST(ctx, kd_write(ctx, p->mem, 0, p->count * sizeof *v, v, true));
-        free(v);
+    float *v = malloc(kd_model_total_floats(m) * sizeof *v);
+    for (int i = 0; i < kd_model_nparams(m); i++) {
+        kd_param_view p = kd_model_param(m, i);
+        bool var = strstr(p.name, "running_var") != NULL;
+        th_fill(&r, v + p.packed, p.count, var ? 0.3f : -0.6f, var ? 2.0f : 0.6f);
     }
+    MUST(ctx, kd_model_upload(m, v));
+    free(v);
     size_t nin = (size_t)n * c * hw * hw;
     float *x = malloc(nin * sizeof *x), out[2][3 * 5];
     th_fill(&r, x, nin, -1, 1);
@@ -264,8 +267,8 @@ static void fused_inference(kd_ctx *ctx, const char *spec, int c, int hw) {
     for (int family = 0; family <= 1; family++) {
         ctx->serial_reductions = family;
         for (int fused = 0; fused <= 1; fused++) {
-            m->unfused_norm = !fused;
-            MUST(ctx, kd_write(ctx, m->input, 0, nin * sizeof *x, x, true));
+            kd_model_set_fused_norm(m, !(!fused));
+            MUST(ctx, kd_write(ctx, kd_model_input(m), 0, nin * sizeof *x, x, true));
             MUST(ctx, kd_model_forward(m, n, false));
             MUST(ctx, kd_read(ctx, kd_model_logits(m), 0, sizeof out[0], out[fused]));
         }
@@ -279,7 +282,7 @@ static void fused_inference(kd_ctx *ctx, const char *spec, int c, int hw) {
               family, worst, scale);
     }
     ctx->serial_reductions = serial;
-    m->unfused_norm = false;
+    kd_model_set_fused_norm(m, !(false));
     free(x);
     kd_model_free(m);
 }
@@ -305,27 +308,28 @@ static void families_agree(kd_ctx *ctx, const char *spec, int c, int hw, int n) 
     bool serial = ctx->serial_reductions;
     for (int family = 0; family <= 1; family++) {
         ctx->serial_reductions = family;
-        MUST(ctx, kd_write(ctx, m->input, 0, nin * sizeof *x, x, true));
+        MUST(ctx, kd_write(ctx, kd_model_input(m), 0, nin * sizeof *x, x, true));
         loss_of(m, n, labels, acc);
         MUST(ctx, kd_ce_backward(ctx, n, classes, 1.0f / n, kd_model_dlogits(m), kd_model_logits(m), labels));
         MUST(ctx, kd_model_zero_grad(m));
         MUST(ctx, kd_model_backward(m, n));
-        g[family] = malloc(m->train_floats * sizeof *g[family]);
-        MUST(ctx, kd_read(ctx, m->grad_arena, 0, m->train_floats * sizeof *g[family], g[family]));
+        g[family] = malloc(kd_model_trainable(m).floats * sizeof *g[family]);
+        MUST(ctx,
+             kd_read(ctx, kd_model_trainable(m).grads, 0, kd_model_trainable(m).floats * sizeof *g[family], g[family]));
     }
     ctx->serial_reductions = serial;
     double worst = 0;
     const char *where = "";
-    for (int i = 0; i < m->nparams; i++) {
-        const kd_param *p = &m->params[i];
-        if (!p->trainable) continue;
+    for (int i = 0; i < kd_model_nparams(m); i++) {
+        kd_param_view p = kd_model_param(m, i);
+        if (!p.trainable) continue;
         double big = 0, diff = 0;
-        for (size_t j = 0; j < p->count; j++) {
-            big = fmax(big, fabs((double)g[0][p->offset + j]));
-            diff = fmax(diff, fabs((double)g[0][p->offset + j] - g[1][p->offset + j]));
+        for (size_t j = 0; j < p.count; j++) {
+            big = fmax(big, fabs((double)g[0][p.slot + j]));
+            diff = fmax(diff, fabs((double)g[0][p.slot + j] - g[1][p.slot + j]));
         }
         double e = diff / (big > 0 ? big : 1);
-        if (!(e <= worst)) worst = e, where = p->name;
+        if (!(e <= worst)) worst = e, where = p.name;
     }
     CHECK(worst <= 1e-4, "%s %dx%dx%d batch %d: gradients of the two kernel families differ by %.3g of the largest (%s)",
           spec, c, hw, hw, n, worst, where);
@@ -343,7 +347,7 @@ static void resnet50_step(kd_ctx *ctx) {
     size_t nin = 2 * 3 * 64 * 64;
     float *x = malloc(nin * sizeof *x);
     th_fill(&r, x, nin, 0, 1);
-    MUST(ctx, kd_write(ctx, m->input, 0, nin * sizeof *x, x, true));
+    MUST(ctx, kd_write(ctx, kd_model_input(m), 0, nin * sizeof *x, x, true));
     int lab[2] = {3, 7};
     cl_mem labels, acc;
     MUST(ctx, kd_buffer_alloc(ctx, sizeof lab, "labels", &labels));
@@ -353,10 +357,10 @@ static void resnet50_step(kd_ctx *ctx) {
     MUST(ctx, kd_ce_backward(ctx, 2, 10, 0.5f, kd_model_dlogits(m), kd_model_logits(m), labels));
     MUST(ctx, kd_model_zero_grad(m));
     MUST(ctx, kd_model_backward(m, 2));
-    float *g = malloc(m->train_floats * sizeof *g);
-    MUST(ctx, kd_read(ctx, m->grad_arena, 0, m->train_floats * sizeof *g, g));
+    float *g = malloc(kd_model_trainable(m).floats * sizeof *g);
+    MUST(ctx, kd_read(ctx, kd_model_trainable(m).grads, 0, kd_model_trainable(m).floats * sizeof *g, g));
     double norm = 0;
-    for (size_t i = 0; i < m->train_floats; i++) norm += (double)g[i] * g[i];
+    for (size_t i = 0; i < kd_model_trainable(m).floats; i++) norm += (double)g[i] * g[i];
     CHECK(isfinite(loss) && loss > 0 && isfinite(norm) && norm > 0, "resnet50 step: loss %g, |grad|^2 %g", loss, norm);
     printf("resnet50 3x64x64 batch 2: loss %.4f, gradient norm %.4g, peak device memory %.1f MiB\n", loss, sqrt(norm),
            (double)ctx->mem_peak / (1024.0 * 1024.0));

@@ -26,7 +26,7 @@ int main(void) {
     kd_model *t = build("resnet50", 3, 128, 128, 10);
     size_t total = kd_model_params(t, false, false);
     CHECK(total == 24035146, "resnet50 + head total %zu, want 24,035,146", total);
-    CHECK(strstr(t->spec, "stem=imagenet") != NULL, "128 px uses the ImageNet stem: %s", t->spec);
+    CHECK(strstr(kd_model_spec(t), "stem=imagenet") != NULL, "128 px uses the ImageNet stem: %s", kd_model_spec(t));
     CHECK(kd_model_find_param(t, "layer2.0.downsample.1.running_var") >= 0, "torchvision names");
     CHECK(kd_model_find_param(t, "layer3.2.conv2.weight") >= 0, "torchvision names");
     CHECK(kd_model_find_param(t, "fc.0.weight") >= 0 && kd_model_find_param(t, "fc.2.bias") >= 0, "head names");
@@ -56,18 +56,20 @@ int main(void) {
 
     /* Small presets, width, stem. */
     kd_model *p = build("resnet14:width=0.25", 1, 28, 28, 10);
-    CHECK(strstr(p->spec, "stem=small") != NULL, "auto stem small at 28 px: %s", p->spec);
-    CHECK(p->nodes[0].k == 3 && p->nodes[0].stride == 1 && p->nodes[0].cout == 16, "small stem 3x3 s1, 16 ch");
+    CHECK(strstr(kd_model_spec(p), "stem=small") != NULL, "auto stem small at 28 px: %s", kd_model_spec(p));
+    const kd_node *stem = kd_model_node(p, 0);
+    CHECK(stem->op == KD_OP_CONV && stem->conv.k == 3 && stem->conv.stride == 1 && stem->conv.cout == 16,
+          "small stem 3x3 s1, 16 ch");
     kd_model_free(p);
     kd_model *q = build("resnet26:width=0.5,stem=imagenet", 3, 32, 32, 10);
-    CHECK(q->nodes[0].k == 7 && q->nodes[3].op == KD_OP_MAXPOOL, "imagenet stem forced");
+    CHECK(kd_model_node(q, 0)->conv.k == 7 && kd_model_node(q, 3)->op == KD_OP_MAXPOOL, "imagenet stem forced");
     kd_model_free(q);
 
     /* Layer strings: grammar, head, bias dropped before batchnorm, errors name the token. */
     kd_model *l = build("conv8x3p1,bn,relu,maxpool2,conv16x3s2p1,relu,gap,dense32,relu", 3, 32, 32, 10);
     CHECK(kd_model_find_param(l, "0.bias") < 0 && kd_model_find_param(l, "1.running_mean") >= 0, "bias before bn");
     CHECK(kd_model_find_param(l, "4.bias") >= 0 && kd_model_find_param(l, "9.weight") >= 0, "classifier appended at 9");
-    CHECK(l->nodes[l->nnodes - 1].c == 10, "classes out");
+    CHECK(kd_model_node(l, kd_model_nnodes(l) - 1)->c == 10, "classes out");
     kd_model_free(l);
     CHECK(kd_model_build("conv8x3,relu,maxpol2", 3, 32, 32, 10, &x, &err) == KD_ERR_USAGE &&
               strstr(err.msg, "layer 3 'maxpol2'") && strstr(err.msg, "did you mean maxpool"),

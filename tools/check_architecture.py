@@ -3,7 +3,8 @@
 
 1. Layering: a file includes kdcl headers only from its own folder or from
    the folders its folder may use (LAYERS below; runtime/ uses nothing
-   above it).
+   above it); a header named *_private.h only from its own folder (that is
+   how a struct stays opaque: runtime/ctx_private.h, model_private.h).
 2. No cycles in who calls whom: from `nm` on libkdcore.a, an edge A -> B
    when object A uses a symbol that object B defines; every strongly
    connected set of more than one object is reported with its edges.
@@ -59,6 +60,10 @@ def check_includes(root):
                         if not m:
                             continue
                         them = group(m.group(1))
+                        if m.group(1).endswith("_private.h") and os.path.dirname(m.group(1)) != os.path.dirname(rel):
+                            bad.append(f"{rel}:{lineno}: includes {m.group(1)}, private to "
+                                       f"{os.path.dirname(m.group(1))}/ (use the accessors its public header declares)")
+                            continue
                         if them == me or them in LEAVES:
                             continue
                         if allowed is None:

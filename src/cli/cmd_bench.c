@@ -199,7 +199,7 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
     double train_ms[256], infer_ms[256];
     kd_status st = kd_step_bench_open(ctx, mc->spec, mc->c, mc->h, mc->w, mc->classes, mc->batch, &sb);
     if (st == KD_OK)
-        fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f MMACs/image\n", mc->role, sb.m->spec,
+        fprintf(stderr, "bench: %s %s, batch %d, input %dx%dx%d: %.2f MMACs/image\n", mc->role, kd_model_spec(sb.m),
                 mc->batch, mc->c, mc->h, mc->w, (double)kd_model_macs(sb.m) * 1e-6);
 #define B(x) \
     if (st == KD_OK) st = x
@@ -217,7 +217,7 @@ static kd_status bench_model(kd_ctx *ctx, const bench_cfg *bc, const model_cfg *
             printf(",\"model\":");
             json_str(mc->role);
             printf(",\"spec\":");
-            json_str(sb.m->spec);
+            json_str(kd_model_spec(sb.m));
             printf(",\"batch\":%d,\"input\":\"%dx%dx%d\",\"ms\":%.3f,\"ms_min\":%.3f,\"images_per_s\":%.1f",
                    mc->batch, mc->c, mc->h, mc->w, ts[i].median_ms, ts[i].min_ms, 1e3 * mc->batch / ts[i].median_ms);
             /* What a training step holds on the device: parameters, gradients,

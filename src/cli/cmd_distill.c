@@ -50,8 +50,8 @@ static void print_table(row *rows, const char *method, FILE *out) {
         agree[i] = i == ROW_TEACHER ? 1.0 : agreement(&rows[ROW_TEACHER].r, &r->r);
         if (agree[i] < 0) snprintf(ag, sizeof ag, "-");
         else snprintf(ag, sizeof ag, "%.2f%%", 100.0 * agree[i]);
-        fprintf(out, "%-10s %-34.34s %8.2f%% %10s %13s %15s %10.0f %9.2f\n", r->role, r->m->spec, 100.0 * r->r.acc, ag,
-                p, f, r->r.images_per_s, kd_file_mib(r->path));
+        fprintf(out, "%-10s %-34.34s %8.2f%% %10s %13s %15s %10.0f %9.2f\n", r->role, kd_model_spec(r->m),
+                100.0 * r->r.acc, ag, p, f, r->r.images_per_s, kd_file_mib(r->path));
     }
     const row *t = &rows[ROW_TEACHER], *d = &rows[ROW_DISTILLED], *a = &rows[ROW_ALONE];
     double ratio_p = (double)kd_model_params(t->m, false, false) / (double)kd_model_params(d->m, false, false);
@@ -78,9 +78,10 @@ static void log_test(const char *path, row *rows) {
         row *r = &rows[i];
         if (!r->m) continue;
         double ag = i == ROW_TEACHER ? 1.0 : agreement(&rows[ROW_TEACHER].r, &r->r);
-        fprintf(f, "{\"event\":\"test\",\"run\":\"%s\",\"model\":\"%s\",\"test_acc\":%.6g,\"test_loss\":%.6g,"
-                   "\"agreement\":%.6g,\"parameters\":%lld,\"macs\":%lld,\"images_per_s\":%.1f,\"file_mib\":%.3f}\n",
-                r->role, r->m->spec, r->r.acc, r->r.loss, ag, (long long)kd_model_params(r->m, false, false),
+        fprintf(f,
+                "{\"event\":\"test\",\"run\":\"%s\",\"model\":\"%s\",\"test_acc\":%.6g,\"test_loss\":%.6g,"
+                "\"agreement\":%.6g,\"parameters\":%lld,\"macs\":%lld,\"images_per_s\":%.1f,\"file_mib\":%.3f}\n",
+                r->role, kd_model_spec(r->m), r->r.acc, r->r.loss, ag, (long long)kd_model_params(r->m, false, false),
                 (long long)kd_model_macs(r->m), r->r.images_per_s, kd_file_mib(r->path));
     }
     fclose(f);
@@ -286,7 +287,7 @@ int kd_cmd_distill(int argc, char **argv) {
     if (build_student(spec, &o, ds, ctx, s, &err) != KD_OK) goto fail;
     kd_prep_desc sprep = kd_prep_from_meta(&s->meta), tprep = kd_prep_from_meta(&t->meta);
     double dkd_cfg[3] = {dkd_alpha, dkd_beta, dkd_warmup};
-    cfg_text = kd_resume_config("distill", s->m->spec, &o, teacher_path, temperature, alpha, cache,
+    cfg_text = kd_resume_config("distill", kd_model_spec(s->m), &o, teacher_path, temperature, alpha, cache,
                                 dkd ? dkd_cfg : NULL);
     char hint[2048], what[128];
     kd_command_line("distill", argc, argv, hint, sizeof hint);
@@ -299,11 +300,12 @@ int kd_cmd_distill(int argc, char **argv) {
                  dkd_beta);
     else
         snprintf(what, sizeof what, "classic KD, T %g, alpha %g", temperature, alpha);
+    kd_shape tin = kd_model_input_shape(t->m), sin = kd_model_input_shape(s->m);
     if (!o.quiet)
         printf("distilling %s (%dx%dx%d) into %s (%dx%dx%d) on %s by %s: %d training, %d validation images, "
                "device %s\n",
-               t->m->spec, t->m->in_c, t->m->in_h, t->m->in_w, s->m->spec, s->m->in_c, s->m->in_h, s->m->in_w,
-               ds->name, what, data.ntrain, data.nval, ctx->dev.name);
+               kd_model_spec(t->m), tin.c, tin.h, tin.w, kd_model_spec(s->m), sin.c, sin.h, sin.w, ds->name, what,
+               data.ntrain, data.nval, ctx->dev.name);
     /* A fresh run must not later resume the alone run of an older one
      * (after an interrupt in the distilled phase, --resume would find it). */
     if (baseline && !o.resume && kd_file_exists(alone_ckpt) && remove(alone_ckpt) != 0) {
@@ -332,12 +334,13 @@ int kd_cmd_distill(int argc, char **argv) {
         /* --stop-after counts the steps of this process: the distilled run
          * returned before spending them all (it stops at the last one). */
         if (cfg.stop_after > 0) acfg.stop_after = cfg.stop_after - (int)res.steps;
-        alone_text = kd_resume_config("train", s->m->spec, &o, NULL, 0, 0, false, NULL);
+        alone_text = kd_resume_config("train", kd_model_spec(s->m), &o, NULL, 0, 0, false, NULL);
         acfg.config_json = alone_text;
         if (build_student(spec, &o, ds, ctx, a, &err) != KD_OK) goto fail;
         if (!o.quiet)
             printf("training %s alone (labels only) with the same recipe, seed, data order and augmentation%s\n",
-                   a->m->spec, acfg.resume ? "" : (o.resume ? "; it has no checkpoint yet, so it starts now" : ""));
+                   kd_model_spec(a->m),
+                   acfg.resume ? "" : (o.resume ? "; it has no checkpoint yet, so it starts now" : ""));
         kd_train_result ares;
         kd_prep_desc aprep = kd_prep_from_meta(&a->meta);
         st = kd_train(a->m, &aprep, &a->meta, NULL, NULL, &td, &acfg, &ares);

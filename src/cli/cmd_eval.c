@@ -63,7 +63,7 @@ int kd_cmd_eval(int argc, char **argv) {
         rc = kd_cli_report(&err);
         goto done;
     }
-    printf("model %s (%s), %s %s split: %ld images on %s\n", model_path, j.m->spec, j.ds->name, split, r.n,
+    printf("model %s (%s), %s %s split: %ld images on %s\n", model_path, kd_model_spec(j.m), j.ds->name, split, r.n,
            j.ctx->dev.name);
     printf("accuracy %.2f%%  loss %.4f  %.0f images/s\n\n", 100.0 * r.acc, r.loss, r.images_per_s);
     kd_eval_print(&r, j.meta.class_names, stdout);

@@ -121,7 +121,7 @@ static kd_status prepare(predict_job *j, const kd_image *im, int slot) {
     kd_prep_desc p = kd_prep_from_meta(j->meta);
     KD_TRY(kd_prep_run(ctx, &p, im->c, im->h, im->w, &b, 0, j->one));
     size_t one = (size_t)p.out_c * (size_t)p.out_h * (size_t)p.out_w * sizeof(float);
-    return kd_copy(ctx, j->m->input, (size_t)slot * one, j->one, 0, one);
+    return kd_copy(ctx, kd_model_input(j->m), (size_t)slot * one, j->one, 0, one);
 }
 
 /* The model's training data decides the conversion: its source channels

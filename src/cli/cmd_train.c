@@ -89,7 +89,7 @@ int kd_cmd_train(int argc, char **argv) {
         if (st != KD_OK) return finish(&j, kd_cli_report(&err));
         if (rep.loaded == 0) {
             kd_fail(&err, KD_ERR_INPUT, "--init %s: no tensor of the file matches a parameter of %s (names like %s)",
-                    j.init, j.m->spec, j.m->params[0].name);
+                    j.init, kd_model_spec(j.m), kd_model_param(j.m, 0).name);
             return finish(&j, kd_cli_report(&err));
         }
         printf("--init %s: %d tensors loaded, %d skipped (not in this model%s%s), %d missing (left initialised%s%s)\n",
@@ -98,7 +98,7 @@ int kd_cmd_train(int argc, char **argv) {
     }
     if (kd_meta_for(ds, j.m, j.o.normalize, &j.meta, &err) != KD_OK) return finish(&j, kd_cli_report(&err));
     kd_prep_desc prep = kd_prep_from_meta(&j.meta);
-    char *cfg_text = kd_resume_config("train", j.m->spec, &j.o, NULL, 0, 0, false, NULL);
+    char *cfg_text = kd_resume_config("train", kd_model_spec(j.m), &j.o, NULL, 0, 0, false, NULL);
     char hint[2048];
     kd_command_line("train", argc, argv, hint, sizeof hint);
     volatile sig_atomic_t *stop = kd_sigint_flag();
@@ -110,10 +110,11 @@ int kd_cmd_train(int argc, char **argv) {
     char macs[32], params[32];
     kd_fmt_count(params, sizeof params, kd_model_params(j.m, false, false));
     kd_fmt_count(macs, sizeof macs, kd_model_macs(j.m));
+    kd_shape in = kd_model_input_shape(j.m);
     if (!j.o.quiet)
         printf("training %s (%s parameters, %s MACs/image) on %s: %d training, %d validation images at %dx%dx%d, "
                "device %s\n",
-               j.m->spec, params, macs, ds->name, j.data.ntrain, j.data.nval, j.m->in_c, j.m->in_h, j.m->in_w,
+               kd_model_spec(j.m), params, macs, ds->name, j.data.ntrain, j.data.nval, in.c, in.h, in.w,
                j.ctx->dev.name);
     kd_train_data td = {ds, j.data.train_idx, j.data.ntrain, j.data.val_idx, j.data.nval};
     kd_train_result res;
@@ -123,7 +124,7 @@ int kd_cmd_train(int argc, char **argv) {
     if (j.o.profile) {
         kd_finish(j.ctx);
         kd_prof_print(j.ctx, (kd_now() - t0) * 1000.0, stdout);
-        kd_prof_print_steps(j.ctx, j.m->spec, res.steps, res.step_commands, res.step_blas_calls, stdout);
+        kd_prof_print_steps(j.ctx, kd_model_spec(j.m), res.steps, res.step_commands, res.step_blas_calls, stdout);
     }
     if (st != KD_OK) return finish(&j, kd_cli_report(&err));
     if (!j.o.quiet && res.best_acc >= 0)

@@ -221,11 +221,12 @@ kd_status kd_train_cfg_from_opts(const kd_train_opts *o, kd_train_cfg *cfg, char
 kd_status kd_meta_for(const kd_dataset *ds, const kd_model *m, const char *normalize, kd_model_meta *meta,
                       kd_err *err) {
     memset(meta, 0, sizeof *meta);
-    snprintf(meta->spec, sizeof meta->spec, "%s", m->spec);
-    meta->in_c = m->in_c;
-    meta->in_h = m->in_h;
-    meta->in_w = m->in_w;
-    meta->classes = m->classes;
+    snprintf(meta->spec, sizeof meta->spec, "%s", kd_model_spec(m));
+    kd_shape in = kd_model_input_shape(m);
+    meta->in_c = in.c;
+    meta->in_h = in.h;
+    meta->in_w = in.w;
+    meta->classes = kd_model_classes(m);
     meta->src_c = ds->c;
     snprintf(meta->dataset, sizeof meta->dataset, "%s", ds->name);
     KD_TRY(kd_model_meta_set_names(meta, ds->class_names, ds->classes, err));

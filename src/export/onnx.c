@@ -209,23 +209,26 @@ static Onnx__ValueInfoProto *value_info(builder *b, const char *name, int batch,
 
 /* A copy (in the arena) of parameter `p` of m, read from f as float32. */
 static float *param_data(builder *b, const kd_model *m, const kd_st_file *f, int p, kd_err *err) {
-    const kd_param *pa = &m->params[p];
-    const kd_st_tensor *t = kd_st_find(f, pa->name);
+    kd_param_view pa = kd_model_param(m, p);
+    const kd_st_tensor *t = kd_st_find(f, pa.name);
     if (!t) {
-        kd_fail(err, KD_ERR_INPUT, "%s: tensor '%s' of model '%s' is missing: the file is damaged or not a complete kdcl model",
-                f->path, pa->name, m->spec);
+        kd_fail(err, KD_ERR_INPUT,
+                "%s: tensor '%s' of model '%s' is missing: the file is damaged or not a complete kdcl model", f->path,
+                pa.name, kd_model_spec(m));
         return NULL;
     }
-    bool same = t->ndim == pa->ndim;
-    for (int i = 0; same && i < pa->ndim; i++) same = t->shape[i] == pa->shape[i];
-    if (!same || kd_st_numel(t) != pa->count) {
-        kd_fail(err, KD_ERR_INPUT, "%s: tensor '%s' has a different shape from the one model '%s' gives it (%zu "
-                "values, expected %zu)", f->path, pa->name, m->spec, kd_st_numel(t), pa->count);
+    bool same = t->ndim == pa.ndim;
+    for (int i = 0; same && i < pa.ndim; i++) same = t->shape[i] == pa.shape[i];
+    if (!same || kd_st_numel(t) != pa.count) {
+        kd_fail(err, KD_ERR_INPUT,
+                "%s: tensor '%s' has a different shape from the one model '%s' gives it (%zu "
+                "values, expected %zu)",
+                f->path, pa.name, kd_model_spec(m), kd_st_numel(t), pa.count);
         return NULL;
     }
-    float *data = take(&b->a, pa->count * sizeof *data);
+    float *data = take(&b->a, pa.count * sizeof *data);
     if (!data) {
-        kd_fail(err, KD_ERR_NOMEM, "out of memory reading '%s'", pa->name);
+        kd_fail(err, KD_ERR_NOMEM, "out of memory reading '%s'", pa.name);
         return NULL;
     }
     if (kd_st_to_f32(f, t, data, err) != KD_OK) return NULL;
@@ -258,28 +261,31 @@ typedef struct tensor_ref {
 /* The batch norm that node i's output feeds alone, folded into node i
  * (a conv or dense layer), or -1. */
 static int fold_target(const kd_model *m, int i) {
-    const kd_node *n = &m->nodes[i];
+    const kd_node *n = kd_model_node(m, i);
     if ((n->op != KD_OP_CONV && n->op != KD_OP_DENSE) || n->consumers != 1) return -1;
-    for (int j = i + 1; j < m->nnodes; j++)
-        if (m->nodes[j].in == i || m->nodes[j].in2 == i) return m->nodes[j].op == KD_OP_BN ? j : -1;
+    for (int j = i + 1; j < kd_model_nnodes(m); j++) {
+        const kd_node *r = kd_model_node(m, j);
+        if (r->in == i || r->in2 == i) return r->op == KD_OP_BN ? j : -1;
+    }
     return -1;
 }
 
 /* Leading Sub/Div: the normalisation the data pipeline applied in training. */
 static const char *add_normalize(builder *b, const kd_model *m, const kd_model_meta *meta, const char *x) {
     bool any = false;
-    for (int c = 0; c < m->in_c && c < 3; c++) any |= meta->std[c] > 0;
+    int channels = kd_model_input_shape(m).c;
+    for (int c = 0; c < channels && c < 3; c++) any |= meta->std[c] > 0;
     if (!any) return x;
-    float *mean = take(&b->a, (size_t)m->in_c * sizeof *mean), *std = take(&b->a, (size_t)m->in_c * sizeof *std);
+    float *mean = take(&b->a, (size_t)channels * sizeof *mean), *std = take(&b->a, (size_t)channels * sizeof *std);
     if (!mean || !std) return NULL;
-    for (int c = 0; c < m->in_c; c++) {
+    for (int c = 0; c < channels; c++) {
         bool on = c < 3 && meta->std[c] > 0; /* the kernel leaves a channel with std 0 as it is */
         mean[c] = on ? meta->mean[c] : 0.0f;
         std[c] = on ? meta->std[c] : 1.0f;
     }
-    int64_t dims[4] = {1, m->in_c, 1, 1};
-    add_init(b, "preprocess.mean", 4, dims, mean, (size_t)m->in_c);
-    add_init(b, "preprocess.std", 4, dims, std, (size_t)m->in_c);
+    int64_t dims[4] = {1, channels, 1, 1};
+    add_init(b, "preprocess.mean", 4, dims, mean, (size_t)channels);
+    add_init(b, "preprocess.std", 4, dims, std, (size_t)channels);
     add_node(b, "Sub", "preprocess.sub", x, "preprocess.mean", NULL, "preprocess.centered");
     add_node(b, "Div", "preprocess.div", "preprocess.centered", "preprocess.std", NULL, "preprocess.normalized");
     return "preprocess.normalized";
@@ -287,15 +293,16 @@ static const char *add_normalize(builder *b, const kd_model *m, const kd_model_m
 
 static kd_status translate(builder *b, const kd_model *m, const kd_st_file *f, const kd_model_meta *meta,
                            const kd_onnx_opts *o, kd_onnx_info *info, kd_err *err) {
-    tensor_ref *t = take(&b->a, (size_t)m->nnodes * sizeof *t);
-    int *folded_into = take(&b->a, (size_t)m->nnodes * sizeof *folded_into);
+    int nnodes = kd_model_nnodes(m);
+    tensor_ref *t = take(&b->a, (size_t)nnodes * sizeof *t);
+    int *folded_into = take(&b->a, (size_t)nnodes * sizeof *folded_into);
     if (!t || !folded_into) return kd_fail(err, KD_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < m->nnodes; i++) folded_into[i] = -1;
+    for (int i = 0; i < nnodes; i++) folded_into[i] = -1;
     tensor_ref input = {add_normalize(b, m, meta, "input"), 4};
-    for (int i = 0; i < m->nnodes && !b->a.oom; i++) {
-        const kd_node *n = &m->nodes[i];
+    for (int i = 0; i < nnodes && !b->a.oom; i++) {
+        const kd_node *n = kd_model_node(m, i);
         tensor_ref x = n->in < 0 ? input : t[n->in];
-        bool last = i == m->nnodes - 1;
+        bool last = i == nnodes - 1;
         const char *out = last ? "logits" : fmt(&b->a, "%s:%d", n->name, i);
         const char *nname = fmt(&b->a, "%s", n->name);
         t[i] = (tensor_ref){out, x.rank};
@@ -305,41 +312,42 @@ static kd_status translate(builder *b, const kd_model *m, const kd_st_file *f, c
                            "layer '%s' (%s) of model '%s' follows a flatten or dense layer: ONNX's operator needs "
                            "an N x C x H x W input, and kdcl's export does not reshape back; put the %s before the "
                            "flatten",
-                           n->name, op_word(n->op), m->spec, op_word(n->op));
+                           n->name, op_word(n->op), kd_model_spec(m), op_word(n->op));
         switch (n->op) {
         case KD_OP_CONV:
         case KD_OP_DENSE: {
-            const kd_param *wp = &m->params[n->param[0]];
+            kd_param_view wp = kd_model_param(m, n->param[0]);
+            int cout = n->c; /* filters or units */
             float *w = param_data(b, m, f, n->param[0], err);
             if (!w) return b->a.oom ? KD_ERR_NOMEM : err->code;
             float *bias = n->param[1] >= 0 ? param_data(b, m, f, n->param[1], err) : NULL;
             if (n->param[1] >= 0 && !bias) return err->code;
             int bn = o->no_fold ? -1 : fold_target(m, i);
             if (bn >= 0) {
-                const kd_node *bnn = &m->nodes[bn];
+                const kd_node *bnn = kd_model_node(m, bn);
                 float *p[4];
                 for (int k = 0; k < 4; k++)
                     if (!(p[k] = param_data(b, m, f, bnn->param[k], err))) return err->code;
-                float *fb = take(&b->a, (size_t)n->cout * sizeof *fb);
+                float *fb = take(&b->a, (size_t)cout * sizeof *fb);
                 if (!fb) return kd_fail(err, KD_ERR_NOMEM, "out of memory");
                 kd_bn_params bp = {p[0], p[1], p[2], p[3], KD_BN_EPS};
-                kd_fold_bn(w, bias, fb, n->cout, wp->count / (size_t)n->cout, &bp);
+                kd_fold_bn(w, bias, fb, cout, wp.count / (size_t)cout, &bp);
                 bias = fb;
                 folded_into[bn] = i;
                 info->folded++;
             }
-            const char *wname = wp->name;
+            const char *wname = wp.name;
             const char *bname = bias ? fmt(&b->a, "%s.bias", n->name) : NULL;
-            add_init(b, wname, wp->ndim, wp->shape, w, wp->count);
+            add_init(b, wname, wp.ndim, wp.shape, w, wp.count);
             if (bias) {
-                int64_t bd[1] = {n->cout};
-                add_init(b, bname, 1, bd, bias, (size_t)n->cout);
+                int64_t bd[1] = {cout};
+                add_init(b, bname, 1, bd, bias, (size_t)cout);
             }
             if (n->op == KD_OP_CONV) {
                 Onnx__NodeProto *c = add_node(b, "Conv", nname, x.name, wname, bname, out);
-                attr_ints(b, c, "kernel_shape", 2, n->k);
-                attr_ints(b, c, "strides", 2, n->stride);
-                attr_ints(b, c, "pads", 4, n->pad);
+                attr_ints(b, c, "kernel_shape", 2, n->conv.k);
+                attr_ints(b, c, "strides", 2, n->conv.stride);
+                attr_ints(b, c, "pads", 4, n->conv.pad);
                 break;
             }
             const char *flat = x.name;
@@ -363,11 +371,11 @@ static kd_status translate(builder *b, const kd_model *m, const kd_st_file *f, c
             {
                 const char *pn[4];
                 for (int k = 0; k < 4; k++) {
-                    const kd_param *pp = &m->params[n->param[k]];
+                    kd_param_view pp = kd_model_param(m, n->param[k]);
                     float *d = param_data(b, m, f, n->param[k], err);
                     if (!d) return err->code;
-                    add_init(b, pp->name, 1, pp->shape, d, pp->count);
-                    pn[k] = pp->name;
+                    add_init(b, pp.name, 1, pp.shape, d, pp.count);
+                    pn[k] = pp.name;
                 }
                 Onnx__NodeProto *bnode = add_node(b, "BatchNormalization", nname, x.name, pn[0], pn[1], out);
                 if (bnode) { /* X, scale, B, mean, var: two more inputs than add_node takes */
@@ -387,9 +395,9 @@ static kd_status translate(builder *b, const kd_model *m, const kd_st_file *f, c
         case KD_OP_AVGPOOL: {
             Onnx__NodeProto *p =
                 add_node(b, n->op == KD_OP_MAXPOOL ? "MaxPool" : "AveragePool", nname, x.name, NULL, NULL, out);
-            attr_ints(b, p, "kernel_shape", 2, n->k);
-            attr_ints(b, p, "strides", 2, n->stride);
-            attr_ints(b, p, "pads", 4, n->pad);
+            attr_ints(b, p, "kernel_shape", 2, n->pool.k);
+            attr_ints(b, p, "strides", 2, n->pool.stride);
+            attr_ints(b, p, "pads", 4, n->pool.pad);
             /* kdcl's average always divides by k*k (cl/pool.cl). */
             if (n->op == KD_OP_AVGPOOL) attr_int(b, p, "count_include_pad", 1);
             break;
@@ -406,17 +414,17 @@ static kd_status translate(builder *b, const kd_model *m, const kd_st_file *f, c
         case KD_OP_ADD: {
             tensor_ref y = t[n->in2];
             if (y.rank != x.rank)
-                return kd_fail(err, KD_ERR_USAGE, "layer '%s' of model '%s' adds tensors of different ranks",
-                               n->name, m->spec);
+                return kd_fail(err, KD_ERR_USAGE, "layer '%s' of model '%s' adds tensors of different ranks", n->name,
+                               kd_model_spec(m));
             add_node(b, "Add", nname, x.name, y.name, NULL, out);
             break;
         }
         }
     }
     if (b->a.oom) return kd_fail(err, KD_ERR_NOMEM, "out of memory building the ONNX graph");
-    if (t[m->nnodes - 1].rank != 2)
+    if (t[nnodes - 1].rank != 2)
         return kd_fail(err, KD_ERR_USAGE, "model '%s' does not end in a dense layer: its output is not N x classes",
-                       m->spec);
+                       kd_model_spec(m));
     if (o->softmax) attr_int(b, add_node(b, "Softmax", "softmax", "logits", NULL, NULL, "probabilities"), "axis", 1);
     return KD_OK;
 }
@@ -459,8 +467,8 @@ kd_status kd_onnx_export(const char *model_path, const char *out_path, const kd_
     onnx__operator_set_id_proto__init(&opset);
     if (s == KD_OK) {
         b.g = &g;
-        b.node_cap = (size_t)m->nnodes * 2 + 8;
-        b.init_cap = (size_t)m->nparams + 8;
+        b.node_cap = (size_t)kd_model_nnodes(m) * 2 + 8;
+        b.init_cap = (size_t)kd_model_nparams(m) + 8;
         g.node = take(&b.a, b.node_cap * sizeof *g.node);
         g.initializer = take(&b.a, b.init_cap * sizeof *g.initializer);
         g.input = take(&b.a, sizeof *g.input);
@@ -472,7 +480,8 @@ kd_status kd_onnx_export(const char *model_path, const char *out_path, const kd_
     if (s == KD_OK) {
         g.name = fmt(&b.a, "%s", meta.spec);
         g.doc_string = INPUT_RULE;
-        int in_dims[3] = {m->in_c, m->in_h, m->in_w}, out_dims[1] = {m->classes};
+        kd_shape in = kd_model_input_shape(m);
+        int in_dims[3] = {in.c, in.h, in.w}, out_dims[1] = {kd_model_classes(m)};
         g.input[g.n_input++] = value_info(&b, "input", o->batch, 3, in_dims);
         g.output[g.n_output++] = value_info(&b, "logits", o->batch, 1, out_dims);
         if (o->softmax) g.output[g.n_output++] = value_info(&b, "probabilities", o->batch, 1, out_dims);
@@ -490,9 +499,9 @@ kd_status kd_onnx_export(const char *model_path, const char *out_path, const kd_
         mp.graph = &g;
         char buf[64];
         add_meta(&b, &mp, "kdcl.spec", meta.spec);
-        snprintf(buf, sizeof buf, "%dx%dx%d", m->in_c, m->in_h, m->in_w);
+        snprintf(buf, sizeof buf, "%dx%dx%d", in.c, in.h, in.w);
         add_meta(&b, &mp, "kdcl.input", buf);
-        snprintf(buf, sizeof buf, "%d", m->classes);
+        snprintf(buf, sizeof buf, "%d", kd_model_classes(m));
         add_meta(&b, &mp, "kdcl.classes", buf);
         add_meta(&b, &mp, "kdcl.class_names", kd_st_meta(&f, "kdcl.class_names"));
         add_meta(&b, &mp, "kdcl.preprocess", kd_st_meta(&f, "kdcl.preprocess"));

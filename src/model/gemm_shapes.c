@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "src/layers/dense.h"
-#include "src/model/model.h"
+#include "src/model/model_private.h"
 
 static void add_shape(kd_gemm_use *v, int *n, int cap, const char *node, const kd_gemm_shape *g) {
     for (int i = 0; i < *n; i++)
@@ -44,7 +44,7 @@ int kd_model_gemm_shapes(const kd_model *m, const kd_ctx *ctx, int batch, kd_gem
             kd_conv_desc d = kd_model_conv_desc(m, nd, batch);
             ng = kd_conv_gemm_shapes(ctx, &d, need_dx, g);
         } else if (nd->op == KD_OP_DENSE) {
-            kd_dense_desc d = {batch, (int)m->params[nd->param[0]].shape[1], nd->cout};
+            kd_dense_desc d = kd_model_dense_desc(m, nd, batch);
             ng = kd_dense_gemm_shapes(&d, need_dx, g);
         }
         for (int j = 0; j < ng; j++) add_shape(all, &n, all_cap, nd->name, &g[j]);

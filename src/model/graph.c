@@ -5,17 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void kd_g_shape(const kd_graph *g, int id, int *c, int *h, int *w) {
-    if (id < 0) {
-        *c = g->m->in_c;
-        *h = g->m->in_h;
-        *w = g->m->in_w;
-    } else {
-        *c = g->m->nodes[id].c;
-        *h = g->m->nodes[id].h;
-        *w = g->m->nodes[id].w;
-    }
-}
+void kd_g_shape(const kd_graph *g, int id, int *c, int *h, int *w) { kd_model_in_shape(g->m, id, c, h, w); }
 
 static kd_node *push_node(kd_graph *g, kd_op op, int in, const char *name) {
     kd_model *m = g->m;
@@ -34,7 +24,6 @@ static kd_node *push_node(kd_graph *g, kd_op op, int in, const char *name) {
     n->op = op;
     n->in = in;
     n->in2 = -1;
-    n->relu_after = -1;
     n->head = g->head;
     for (int i = 0; i < 4; i++) n->param[i] = -1;
     snprintf(n->name, sizeof n->name, "%s", name);
@@ -65,6 +54,7 @@ static int add_param(kd_graph *g, const char *module, const char *leaf, int ndim
         p->shape[i] = shape[i];
         p->count *= (size_t)shape[i];
     }
+    p->packed = m->nparams ? m->params[m->nparams - 1].packed + m->params[m->nparams - 1].count : 0;
     p->trainable = trainable;
     p->init_kind = init_kind;
     p->init_scale = init_scale;
@@ -81,11 +71,7 @@ int kd_g_conv(kd_graph *g, int in, const char *name, int cout, int k, int stride
     kd_node *n = push_node(g, KD_OP_CONV, in, name);
     if (!n) return -1;
     int cin = n->c;
-    n->cout = cout;
-    n->k = k;
-    n->stride = stride;
-    n->pad = pad;
-    n->bias = bias;
+    n->conv = (kd_conv_attr){cout, k, stride, pad, bias};
     n->c = cout;
     n->h = out_size(n->h, k, stride, pad);
     n->w = out_size(n->w, k, stride, pad);
@@ -130,9 +116,7 @@ int kd_g_relu(kd_graph *g, int in, const char *name) {
 int kd_g_pool(kd_graph *g, int in, const char *name, kd_op op, int k, int stride, int pad) {
     kd_node *n = push_node(g, op, in, name);
     if (!n) return -1;
-    n->k = k;
-    n->stride = stride;
-    n->pad = pad;
+    n->pool = (kd_pool_attr){k, stride, pad};
     n->h = out_size(n->h, k, stride, pad);
     n->w = out_size(n->w, k, stride, pad);
     if (n->h <= 0 || n->w <= 0) g->too_small = true;
@@ -161,8 +145,7 @@ int kd_g_dense(kd_graph *g, int in, const char *name, int units) {
     kd_node *n = push_node(g, KD_OP_DENSE, in, name);
     if (!n) return -1;
     int fan_in = n->c;
-    n->cout = units;
-    n->bias = true;
+    n->dense = (kd_dense_attr){units, true};
     n->c = units;
     int id = (int)(n - g->m->nodes);
     int64_t ws[2] = {units, fan_in};
@@ -179,7 +162,7 @@ int kd_g_dense(kd_graph *g, int in, const char *name, int units) {
 int kd_g_dropout(kd_graph *g, int in, const char *name, float p) {
     kd_node *n = push_node(g, KD_OP_DROPOUT, in, name);
     if (!n) return -1;
-    n->p = p;
+    n->dropout.p = p;
     return (int)(n - g->m->nodes);
 }
 

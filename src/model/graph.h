@@ -6,7 +6,7 @@
 #ifndef KD_MODEL_GRAPH_H
 #define KD_MODEL_GRAPH_H
 
-#include "src/model/model.h"
+#include "src/model/model_private.h"
 
 typedef struct kd_graph {
     kd_model *m;

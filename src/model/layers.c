@@ -163,7 +163,6 @@ kd_status kd_layers_build(kd_graph *g, const char *spec, kd_err *err) {
         return kd_fail(err, KD_ERR_USAGE, "model spec is too long (%zu characters; at most %zu)", strlen(spec),
                        sizeof m->spec - 1);
     snprintf(m->spec, sizeof m->spec, "%s", spec);
-    snprintf(m->family, sizeof m->family, "layers");
     if (!*text) return kd_fail(err, KD_ERR_USAGE, "model spec is empty; see 'kdcl summary --help'");
 
     /* Split into tokens first: "bias unless a batchnorm follows" looks ahead. */

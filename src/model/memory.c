@@ -1,23 +1,22 @@
 /* A model's device memory for one batch size: priced before anything is
  * allocated (kd_model_memory, and a clear error when it cannot fit), then
  * allocated as plan.c's sharing says (kd_model_plan), and released. */
-#include "src/model/model.h"
+#include "src/model/model_private.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "runtime/buffer.h"
-#include "src/model/model_private.h"
 #include "src/model/plan.h"
 
 void kd_model_release_activations(kd_model *m) {
     if (!m->ctx) return;
     for (int i = 0; i < m->nnodes; i++) {
-        kd_node *n = &m->nodes[i];
-        kd_buffer_free(m->ctx, n->aux);
-        kd_buffer_free(m->ctx, n->aux2);
-        n->out = n->grad = n->aux = n->aux2 = NULL;
+        kd_node_mem *me = &m->mem[i];
+        kd_buffer_free(m->ctx, me->aux);
+        kd_buffer_free(m->ctx, me->aux2);
+        me->out = me->grad = me->aux = me->aux2 = NULL;
     }
     /* Node outputs and gradients point into these. */
     for (int b = 0; b < m->nbufs; b++) kd_buffer_free(m->ctx, m->bufs[b]);
@@ -142,23 +141,23 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
         snprintf(what, sizeof what, "gradients %d of %d of %s (batch %d)", b + 1, plan.ngrad, m->spec, batch);
         s = kd_buffer_alloc(ctx, (size_t)batch * plan.grad_floats[b] * sizeof(float), what, &m->bufs[m->nbufs++]);
     }
-    for (int i = 0; i < m->nnodes; i++) m->nodes[i].relu_after = -1;
+    for (int i = 0; i < m->nnodes; i++) m->mem[i].relu_after = -1;
     for (int i = 0; i < m->nnodes; i++) {
-        m->nodes[i].fused = plan.fused[i];
-        if (plan.fused[i]) m->nodes[m->nodes[i].in].relu_after = i;
+        m->mem[i].fused = plan.fused[i];
+        if (plan.fused[i]) m->mem[m->nodes[i].in].relu_after = i;
     }
     for (int i = 0; i < m->nnodes && s == KD_OK; i++) {
-        kd_node *n = &m->nodes[i];
-        n->out = n->grad = NULL;
-        if (n->op == KD_OP_FLATTEN) continue; /* below: its producer's memory */
-        n->out = m->bufs[plan.act[i]];
-        if (plan.grad[i] >= 0) n->grad = m->bufs[plan.nact + plan.grad[i]];
+        kd_node_mem *me = &m->mem[i];
+        me->out = me->grad = NULL;
+        if (m->nodes[i].op == KD_OP_FLATTEN) continue; /* below: its producer's memory */
+        me->out = m->bufs[plan.act[i]];
+        if (plan.grad[i] >= 0) me->grad = m->bufs[plan.nact + plan.grad[i]];
     }
     kd_mem_plan_free(&plan);
     KD_TRY(s);
     size_t ws = 1, biggest = 1;
     for (int i = 0; i < m->nnodes; i++) {
-        kd_node *n = &m->nodes[i];
+        const kd_node *n = &m->nodes[i];
         size_t count = (size_t)batch * kd_node_numel(n);
         if (count > biggest) biggest = count;
         if (n->op == KD_OP_FLATTEN) {
@@ -169,10 +168,10 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
         }
         if (n->op == KD_OP_MAXPOOL) {
             snprintf(what, sizeof what, "argmax of %s", n->name);
-            KD_TRY(kd_buffer_alloc(ctx, count * sizeof(int), what, &n->aux));
+            KD_TRY(kd_buffer_alloc(ctx, count * sizeof(int), what, &m->mem[i].aux));
         } else if (n->op == KD_OP_BN) {
-            KD_TRY(kd_buffer_alloc(ctx, (size_t)n->c * sizeof(float), "batch-norm mean", &n->aux));
-            KD_TRY(kd_buffer_alloc(ctx, (size_t)n->c * sizeof(float), "batch-norm inverse std", &n->aux2));
+            KD_TRY(kd_buffer_alloc(ctx, (size_t)n->c * sizeof(float), "batch-norm mean", &m->mem[i].aux));
+            KD_TRY(kd_buffer_alloc(ctx, (size_t)n->c * sizeof(float), "batch-norm inverse std", &m->mem[i].aux2));
         } else if (n->op == KD_OP_CONV) {
             kd_conv_desc d = kd_model_conv_desc(m, n, batch);
             size_t w = kd_conv_workspace_floats(&d);
@@ -180,10 +179,10 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
         }
     }
     for (int i = 0; i < m->nnodes; i++) {
-        kd_node *n = &m->nodes[i];
+        const kd_node *n = &m->nodes[i];
         if (n->op == KD_OP_FLATTEN) {
-            n->out = kd_model_in_buf(m, n->in);
-            n->grad = n->in >= 0 ? m->nodes[n->in].grad : NULL; /* no gradient for the input */
+            m->mem[i].out = kd_model_in_buf(m, n->in);
+            m->mem[i].grad = n->in >= 0 ? m->mem[n->in].grad : NULL; /* no gradient for the input */
         }
     }
     KD_TRY(kd_buffer_alloc(ctx, ws * sizeof(float), "convolution workspace", &m->ws));

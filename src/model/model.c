@@ -2,7 +2,7 @@
  * multiply-accumulates), its parameters on the device (initialised from a
  * seed) and their host copies. Memory for a batch is memory.c's, running it
  * exec.c's. */
-#include "src/model/model.h"
+#include "src/model/model_private.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +11,6 @@
 
 #include "runtime/buffer.h"
 #include "src/model/graph.h"
-#include "src/model/model_private.h"
 #include "src/rng.h"
 
 static kd_status build_at(const char *spec, int c, int h, int w, int classes, kd_model **out, bool *too_small,
@@ -25,6 +24,7 @@ static kd_status build_at(const char *spec, int c, int h, int w, int classes, kd
     m->classes = classes;
     kd_graph g = {.m = m};
     kd_status s = kd_resnet_is_spec(spec) ? kd_resnet_build(&g, spec, err) : kd_layers_build(&g, spec, err);
+    if (s == KD_OK && !g.oom && !(m->mem = calloc((size_t)m->nnodes + 1, sizeof *m->mem))) g.oom = true;
     if (s == KD_OK && g.oom) s = kd_fail(err, KD_ERR_NOMEM, "out of memory building the model");
     if (s != KD_OK) {
         kd_model_free(m);
@@ -89,18 +89,24 @@ void kd_model_free(kd_model *m) {
         kd_buffer_free(m->ctx, m->buf_arena);
     }
     free(m->written);
+    free(m->mem);
     free(m->nodes);
     free(m->params);
     free(m);
+}
+
+size_t kd_node_params(const kd_model *m, const kd_node *n) {
+    size_t t = 0;
+    for (int j = 0; j < 4; j++)
+        if (n->param[j] >= 0 && m->params[n->param[j]].trainable) t += m->params[n->param[j]].count;
+    return t;
 }
 
 size_t kd_model_params(const kd_model *m, bool head_only, bool backbone_only) {
     size_t total = 0;
     for (int i = 0; i < m->nnodes; i++) {
         const kd_node *n = &m->nodes[i];
-        if ((head_only && !n->head) || (backbone_only && n->head)) continue;
-        for (int j = 0; j < 4; j++)
-            if (n->param[j] >= 0 && m->params[n->param[j]].trainable) total += m->params[n->param[j]].count;
+        if (!(head_only && !n->head) && !(backbone_only && n->head)) total += kd_node_params(m, n);
     }
     return total;
 }
@@ -122,9 +128,27 @@ uint64_t kd_model_macs(const kd_model *m) {
 }
 
 size_t kd_model_total_floats(const kd_model *m) {
-    size_t t = 0;
-    for (int i = 0; i < m->nparams; i++) t += m->params[i].count;
-    return t;
+    return m->nparams ? m->params[m->nparams - 1].packed + m->params[m->nparams - 1].count : 0;
+}
+
+const char *kd_model_spec(const kd_model *m) { return m->spec; }
+kd_shape kd_model_input_shape(const kd_model *m) { return (kd_shape){m->batch, m->in_c, m->in_h, m->in_w}; }
+int kd_model_classes(const kd_model *m) { return m->classes; }
+kd_ctx *kd_model_ctx(const kd_model *m) { return m->ctx; }
+int kd_model_nnodes(const kd_model *m) { return m->nnodes; }
+const kd_node *kd_model_node(const kd_model *m, int i) { return &m->nodes[i]; }
+int kd_model_nparams(const kd_model *m) { return m->nparams; }
+uint64_t kd_model_dropout_counter(const kd_model *m) { return m->dropout_counter; }
+void kd_model_set_dropout_counter(kd_model *m, uint64_t counter) { m->dropout_counter = counter; }
+void kd_model_set_fused_norm(kd_model *m, bool fused) { m->unfused_norm = !fused; }
+kd_param_block kd_model_trainable(const kd_model *m) {
+    return (kd_param_block){m->train_arena, m->grad_arena, m->train_floats};
+}
+kd_param_block kd_model_buffers(const kd_model *m) { return (kd_param_block){m->buf_arena, NULL, m->buf_floats}; }
+
+kd_param_view kd_model_param(const kd_model *m, int i) {
+    const kd_param *p = &m->params[i];
+    return (kd_param_view){p->name, p->ndim, p->shape, p->count, p->trainable, p->packed, p->offset};
 }
 
 int kd_model_find_param(const kd_model *m, const char *name) {
@@ -199,11 +223,9 @@ kd_status kd_model_download(kd_model *m, float *host) {
     if (s == KD_OK) s = kd_read(ctx, m->train_arena, 0, m->train_floats * sizeof(float), t);
     if (s == KD_OK && m->buf_floats) s = kd_read(ctx, m->buf_arena, 0, m->buf_floats * sizeof(float), b);
     if (s == KD_OK) {
-        size_t at = 0;
         for (int i = 0; i < m->nparams; i++) {
             const kd_param *p = &m->params[i];
-            memcpy(host + at, (p->trainable ? t : b) + p->offset, p->count * sizeof(float));
-            at += p->count;
+            memcpy(host + p->packed, (p->trainable ? t : b) + p->offset, p->count * sizeof(float));
         }
     }
     free(t);
@@ -217,11 +239,9 @@ kd_status kd_model_upload(kd_model *m, const float *host) {
     float *b = calloc(m->buf_floats ? m->buf_floats : 1, sizeof(float));
     kd_status s = (!t || !b) ? kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory") : KD_OK;
     if (s == KD_OK) {
-        size_t at = 0;
         for (int i = 0; i < m->nparams; i++) {
             const kd_param *p = &m->params[i];
-            memcpy((p->trainable ? t : b) + p->offset, host + at, p->count * sizeof(float));
-            at += p->count;
+            memcpy((p->trainable ? t : b) + p->offset, host + p->packed, p->count * sizeof(float));
         }
         s = kd_write(ctx, m->train_arena, 0, m->train_floats * sizeof(float), t, true);
         if (s == KD_OK && m->buf_floats) s = kd_write(ctx, m->buf_arena, 0, m->buf_floats * sizeof(float), b, true);

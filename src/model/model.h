@@ -5,90 +5,44 @@
  * Life cycle (llm.c style): kd_model_build (host only: shapes, parameter
  * table, counts; enough for `kdcl summary`) -> kd_model_attach (device
  * parameters, initialised) -> kd_model_plan (activations for a batch size)
- * -> per step: write m->input, kd_model_forward, (loss writes
+ * -> per step: write kd_model_input, kd_model_forward, (loss writes
  * kd_model_dlogits), kd_model_zero_grad, kd_model_backward, optimizer on
- * m->train_arena / m->grad_arena -> kd_model_free. */
+ * kd_model_trainable -> kd_model_free. The struct is opaque: callers use
+ * the functions below, and nothing outside src/model knows how parameters
+ * or activations are laid out. */
 #ifndef KD_MODEL_H
 #define KD_MODEL_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "runtime/ctx.h"
 #include "runtime/blas.h"
-#include "src/layers/batchnorm.h"
-#include "src/layers/conv.h"
-#include "src/layers/pool.h"
+#include "runtime/ctx.h"
+#include "src/model/node.h"
+#include "src/tensor.h"
 
-typedef enum kd_op {
-    KD_OP_CONV,
-    KD_OP_BN,
-    KD_OP_RELU,
-    KD_OP_MAXPOOL,
-    KD_OP_AVGPOOL,
-    KD_OP_GAP,
-    KD_OP_FLATTEN,
-    KD_OP_DENSE,
-    KD_OP_DROPOUT,
-    KD_OP_ADD,
-} kd_op;
+typedef struct kd_model kd_model; /* opaque: src/model/model_private.h */
 
-typedef struct kd_node {
-    kd_op op;
-    char name[96];        /* module path, as PyTorch names it: "layer1.0.conv1", "3", "fc.0" */
-    int in, in2;          /* producing nodes; -1 = the model input; in2 only for ADD */
-    int c, h, w;          /* output shape of one sample */
-    int cout, k, stride, pad; /* conv (cout filters, k x k), pool (k x k); dense: cout units */
-    bool bias;
-    float p;              /* dropout probability */
-    int param[4];         /* conv/dense: weight, bias; bn: weight, bias, running_mean, running_var; -1 none */
-    bool head;            /* part of the classification head (summary subtotals) */
-    int consumers;
-    /* device, after kd_model_plan */
-    cl_mem out, grad;     /* flatten aliases its input's buffers */
-    cl_mem aux, aux2;     /* maxpool: argmax; bn: mean, invstd */
-    bool fused;           /* a ReLU computed by its producer's kernels (src/model/plan.h) */
-    int relu_after;       /* bn, add: the fused ReLU that follows, or -1 */
-} kd_node;
-
-typedef struct kd_param {
-    char name[128];       /* "layer1.0.conv1.weight" */
+/* A parameter as weight files, checkpoints and the summary see it. */
+typedef struct kd_param_view {
+    const char *name;     /* "layer1.0.conv1.weight" */
     int ndim;
-    int64_t shape[4];     /* PyTorch layout: conv [out][in][kh][kw], dense [out][in], bn [c] */
+    const int64_t *shape; /* PyTorch layout: conv [out][in][kh][kw], dense [out][in], bn [c] */
     size_t count;
-    size_t offset;        /* floats, within its arena (aligned for sub-buffers) */
     bool trainable;       /* false: a BN running statistic (a PyTorch buffer) */
-    float init_scale;     /* initialisation: see model.c init_param */
-    int init_kind;
-    cl_mem mem, grad;     /* sub-buffers of the arenas */
-} kd_param;
+    size_t packed;        /* where its floats start in kd_model_download's host copy */
+    size_t slot;          /* trainable only: where they start in kd_model_trainable's buffers, and in any
+                             buffer laid out like them (the optimizer's state, one copy per slot) */
+} kd_param_view;
 
-typedef struct kd_model {
-    char spec[256];       /* canonical spec, stored in weight files */
-    char family[32];      /* "resnet", "layers" */
-    int in_c, in_h, in_w, classes;
-    kd_node *nodes;
-    int nnodes, node_cap;
-    kd_param *params;
-    int nparams, param_cap;
-    size_t train_floats, buf_floats; /* arena sizes, alignment included */
-
-    kd_ctx *ctx;
-    cl_mem train_arena;   /* every trainable parameter */
-    cl_mem grad_arena;    /* gradients, same layout */
-    cl_mem buf_arena;     /* BN running statistics */
-    int batch;            /* planned batch size (0: not planned) */
-    bool grads;           /* planned with gradient buffers */
-    cl_mem input;         /* float [batch][in_c][in_h][in_w], written by the input pipeline */
-    cl_mem *bufs;         /* activation and gradient buffers; nodes' out/grad point into them (src/model/plan.h) */
-    int nbufs;
-    cl_mem ws;            /* conv workspace, shared by every conv */
-    cl_mem scratch;       /* a second gradient for nodes consumed twice */
-    bool *written;        /* backward: which nodes' gradients hold a value this step (host, planned once) */
-    uint64_t dropout_seed;
-    uint64_t dropout_counter; /* advanced every training forward */
-    bool unfused_norm;    /* inference runs each batch norm as its own kernel (tests: the reference for the fused) */
-} kd_model;
+/* Parameters as the optimizer (and data parallelism) sees them: every
+ * trainable parameter in one buffer of `floats` floats and their gradients
+ * in another of the same layout (NULL until planned with gradients);
+ * kd_model_buffers: the batch-norm running statistics, values only. */
+typedef struct kd_param_block {
+    cl_mem values, grads;
+    size_t floats;
+} kd_param_block;
 
 /* Builds the host-side graph for `spec` (see kd_model_spec_help) at input
  * c x h x w with `classes` outputs. A model that does not fit its input is
@@ -105,6 +59,7 @@ kd_status kd_spec_with_dropout(const char *spec, double p, char *out, size_t cap
 
 /* Trainable parameters (PyTorch's sum(p.numel() for p in parameters())). */
 size_t kd_model_params(const kd_model *m, bool head_only, bool backbone_only);
+size_t kd_node_params(const kd_model *m, const kd_node *n);
 /* Multiply-accumulates of one forward pass of one image (conv and dense). */
 uint64_t kd_node_macs(const kd_model *m, const kd_node *n);
 uint64_t kd_model_macs(const kd_model *m);
@@ -121,24 +76,48 @@ void kd_model_memory(const kd_model *m, int batch, bool grads, uint64_t *total, 
  * the memory available and a batch size that fits. */
 kd_status kd_model_plan(kd_model *m, int batch, bool grads);
 
+/* What it was built as and for: canonical spec (stored in weight files),
+ * input (n: the planned batch, 0 before kd_model_plan), classes. */
+const char *kd_model_spec(const kd_model *m);
+kd_shape kd_model_input_shape(const kd_model *m);
+int kd_model_classes(const kd_model *m);
+/* The context it was attached to (NULL before kd_model_attach). */
+kd_ctx *kd_model_ctx(const kd_model *m);
+
+/* Its layers, in topological order (src/model/node.h), and parameters. */
+int kd_model_nnodes(const kd_model *m);
+const kd_node *kd_model_node(const kd_model *m, int i);
+int kd_model_nparams(const kd_model *m);
+kd_param_view kd_model_param(const kd_model *m, int i);
+int kd_model_find_param(const kd_model *m, const char *name);
+kd_param_block kd_model_trainable(const kd_model *m);
+kd_param_block kd_model_buffers(const kd_model *m);
+
+/* Dropout draws its masks from the seed and this counter, which every
+ * training forward advances: checkpoints save and restore it so a resumed
+ * run draws what the uninterrupted one would have. */
+uint64_t kd_model_dropout_counter(const kd_model *m);
+void kd_model_set_dropout_counter(kd_model *m, uint64_t counter);
+/* Inference normally applies a batch norm inside the convolution before it;
+ * false runs each as its own kernel (tests: the reference for the fused). */
+void kd_model_set_fused_norm(kd_model *m, bool fused);
+
+cl_mem kd_model_input(const kd_model *m);   /* float [batch][c][h][w], written by the input pipeline */
 kd_status kd_model_forward(kd_model *m, int n, bool training);
 cl_mem kd_model_logits(const kd_model *m);  /* float [n][classes] */
 cl_mem kd_model_dlogits(const kd_model *m); /* the loss writes d loss / d logits here */
 kd_status kd_model_zero_grad(kd_model *m);
 kd_status kd_model_backward(kd_model *m, int n);
 
-/* The descriptor of conv node n at a batch size. */
-kd_conv_desc kd_model_conv_desc(const kd_model *m, const kd_node *n, int batch);
 /* The GEMMs of one training step at `batch` on ctx's device (the layers
  * choose by device), heaviest first, at most cap (duplicates merged: count
  * says how often a step runs each). The model need not be attached. */
 int kd_model_gemm_shapes(const kd_model *m, const kd_ctx *ctx, int batch, kd_gemm_use *out, int cap);
 
-/* Host copies of every parameter and buffer, in m->params order, packed
- * (no alignment padding): sum of count floats. */
+/* Host copies of every parameter and buffer, in kd_model_param order,
+ * packed (no alignment padding): kd_model_total_floats floats. */
 kd_status kd_model_download(kd_model *m, float *host);
 kd_status kd_model_upload(kd_model *m, const float *host);
 size_t kd_model_total_floats(const kd_model *m);
-int kd_model_find_param(const kd_model *m, const char *name);
 
 #endif

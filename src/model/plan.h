@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "src/model/model.h"
+#include "src/model/model_private.h"
 
 typedef struct kd_mem_plan {
     int nact, ngrad;         /* buffers */

@@ -93,7 +93,6 @@ kd_status kd_resnet_build(kd_graph *g, const char *spec, kd_err *err) {
     char wbuf[32];
     snprintf(wbuf, sizeof wbuf, "%g", o.width);
     snprintf(m->spec, sizeof m->spec, "%s:width=%s,stem=%s", pr->name, wbuf, small ? "small" : "imagenet");
-    snprintf(m->family, sizeof m->family, "resnet");
 
     int stem_c = scaled(64, o.width);
     int x;

@@ -29,23 +29,17 @@ void kd_fmt_count(char *buf, size_t cap, unsigned long long v) {
     buf[o] = '\0';
 }
 
-static size_t node_params(const kd_model *m, const kd_node *n) {
-    size_t t = 0;
-    for (int j = 0; j < 4; j++)
-        if (n->param[j] >= 0 && m->params[n->param[j]].trainable) t += m->params[n->param[j]].count;
-    return t;
-}
-
 void kd_model_summary(const kd_model *m, FILE *out) {
-    fprintf(out, "model %s, input %dx%dx%d, %d classes\n", m->spec, m->in_c, m->in_h, m->in_w, m->classes);
+    kd_shape in = kd_model_input_shape(m);
+    fprintf(out, "model %s, input %dx%dx%d, %d classes\n", kd_model_spec(m), in.c, in.h, in.w, kd_model_classes(m));
     fprintf(out, "%-28s %-14s %-16s %14s %16s\n", "layer", "type", "output (CxHxW)", "parameters", "MACs");
     char shape[48], p[32], f[32];
     unsigned long long macs_bb = 0, macs_head = 0;
-    for (int i = 0; i < m->nnodes; i++) {
-        const kd_node *n = &m->nodes[i];
+    for (int i = 0; i < kd_model_nnodes(m); i++) {
+        const kd_node *n = kd_model_node(m, i);
         snprintf(shape, sizeof shape, "%dx%dx%d", n->c, n->h, n->w);
         unsigned long long macs = kd_node_macs(m, n);
-        kd_fmt_count(p, sizeof p, node_params(m, n));
+        kd_fmt_count(p, sizeof p, kd_node_params(m, n));
         kd_fmt_count(f, sizeof f, macs);
         fprintf(out, "%-28s %-14s %-16s %14s %16s\n", n->name, kd_op_name(n->op), shape, p, f);
         if (n->head) macs_head += macs;
@@ -53,8 +47,10 @@ void kd_model_summary(const kd_model *m, FILE *out) {
     }
     size_t pb = kd_model_params(m, false, true), ph = kd_model_params(m, true, false);
     size_t buffers = 0;
-    for (int i = 0; i < m->nparams; i++)
-        if (!m->params[i].trainable) buffers += m->params[i].count;
+    for (int i = 0; i < kd_model_nparams(m); i++) {
+        kd_param_view v = kd_model_param(m, i);
+        if (!v.trainable) buffers += v.count;
+    }
     fprintf(out, "%.*s\n", 92, "--------------------------------------------------------------------------------------------");
     kd_fmt_count(p, sizeof p, pb);
     kd_fmt_count(f, sizeof f, macs_bb);

@@ -32,7 +32,7 @@ static kd_status meta_put(kd_st_writer *w, const char *key, const char *value, k
 }
 
 kd_status kd_weights_save(kd_model *m, const kd_model_meta *meta, kd_st_writer *w, const char *path) {
-    kd_err *err = m->ctx->err;
+    kd_err *err = kd_model_ctx(m)->err;
     size_t total = kd_model_total_floats(m);
     float *host = malloc((total ? total : 1) * sizeof(float));
     if (!host) return kd_fail(err, KD_ERR_NOMEM, "out of memory saving %s", path);
@@ -41,23 +41,22 @@ kd_status kd_weights_save(kd_model *m, const kd_model_meta *meta, kd_st_writer *
         free(host);
         return s;
     }
-    size_t at = 0;
-    for (int i = 0; i < m->nparams && s == KD_OK; i++) {
-        const kd_param *p = &m->params[i];
-        s = kd_st_writer_add(w, p->name, KD_F32, p->ndim, p->shape, host + at, err);
-        at += p->count;
+    for (int i = 0; i < kd_model_nparams(m) && s == KD_OK; i++) {
+        kd_param_view p = kd_model_param(m, i);
+        s = kd_st_writer_add(w, p.name, KD_F32, p.ndim, p.shape, host + p.packed, err);
     }
     char buf[256];
     if (s == KD_OK) s = meta_put(w, "format", "pt", err);
     if (s == KD_OK) s = meta_put(w, "kdcl.version", KDCL_VERSION, err);
-    if (s == KD_OK) s = meta_put(w, "kdcl.spec", m->spec, err);
-    snprintf(buf, sizeof buf, "%dx%dx%d", m->in_c, m->in_h, m->in_w);
+    kd_shape in = kd_model_input_shape(m);
+    if (s == KD_OK) s = meta_put(w, "kdcl.spec", kd_model_spec(m), err);
+    snprintf(buf, sizeof buf, "%dx%dx%d", in.c, in.h, in.w);
     if (s == KD_OK) s = meta_put(w, "kdcl.input", buf, err);
-    snprintf(buf, sizeof buf, "%d", m->classes);
+    snprintf(buf, sizeof buf, "%d", kd_model_classes(m));
     if (s == KD_OK) s = meta_put(w, "kdcl.classes", buf, err);
     if (s == KD_OK && meta) {
         cJSON *names = cJSON_CreateArray();
-        for (int i = 0; i < m->classes; i++)
+        for (int i = 0; i < kd_model_classes(m); i++)
             cJSON_AddItemToArray(names, cJSON_CreateString(meta->class_names[i] ? meta->class_names[i] : ""));
         char *text = cJSON_PrintUnformatted(names);
         cJSON_Delete(names);
@@ -167,7 +166,7 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
 }
 
 kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd_load_report *rep) {
-    kd_err *err = m->ctx->err;
+    kd_err *err = kd_model_ctx(m)->err;
     memset(rep, 0, sizeof *rep);
     size_t total = kd_model_total_floats(m);
     float *host = malloc((total ? total : 1) * sizeof(float));
@@ -177,29 +176,28 @@ kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd
         free(host);
         return s;
     }
-    size_t at = 0;
-    for (int i = 0; i < m->nparams && s == KD_OK; i++) {
-        const kd_param *p = &m->params[i];
-        const kd_st_tensor *t = kd_st_find(f, p->name);
+    const char *spec = kd_model_spec(m);
+    for (int i = 0; i < kd_model_nparams(m) && s == KD_OK; i++) {
+        kd_param_view p = kd_model_param(m, i);
+        const kd_st_tensor *t = kd_st_find(f, p.name);
         if (!t) {
-            if (!rep->missing++) snprintf(rep->first_missing, sizeof rep->first_missing, "%s", p->name);
+            if (!rep->missing++) snprintf(rep->first_missing, sizeof rep->first_missing, "%s", p.name);
             if (require_all)
-                s = kd_fail(err, KD_ERR_INPUT, "%s has no tensor '%s', which model %s needs", f->path, p->name, m->spec);
+                s = kd_fail(err, KD_ERR_INPUT, "%s has no tensor '%s', which model %s needs", f->path, p.name, spec);
         } else {
-            bool same = t->ndim == p->ndim;
-            for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+            bool same = t->ndim == p.ndim;
+            for (int d = 0; same && d < p.ndim; d++) same = t->shape[d] == p.shape[d];
             if (!same) {
                 char a[96], b[96];
                 shape_str(a, sizeof a, t->ndim, t->shape);
-                shape_str(b, sizeof b, p->ndim, p->shape);
-                s = kd_fail(err, KD_ERR_INPUT, "%s: tensor '%s' has shape %s but model %s needs %s", f->path, p->name, a,
-                            m->spec, b);
+                shape_str(b, sizeof b, p.ndim, p.shape);
+                s = kd_fail(err, KD_ERR_INPUT, "%s: tensor '%s' has shape %s but model %s needs %s", f->path, p.name, a,
+                            spec, b);
             } else {
-                s = kd_st_to_f32(f, t, host + at, err);
+                s = kd_st_to_f32(f, t, host + p.packed, err);
                 rep->loaded++;
             }
         }
-        at += p->count;
     }
     for (int i = 0; i < f->count; i++)
         if (kd_model_find_param(m, f->tensors[i].name) < 0 && !rep->skipped++)

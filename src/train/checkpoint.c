@@ -14,11 +14,19 @@ static kd_status put_num(kd_st_writer *w, const char *key, double v, kd_err *err
     return kd_st_writer_meta(w, key, buf, err);
 }
 
+/* The optimizer's state in a checkpoint: slot j (Adam: 0 first moment, 1
+ * second) of trainable parameter p is tensor "optimizer.<j>.<name>"; on the
+ * device it lies at j * floats + p.slot of the state buffer, laid out like
+ * kd_model_trainable's. Independent of that layout's alignment. */
+static void state_tensor(char *name, size_t cap, int j, const kd_param_view *p) {
+    snprintf(name, cap, "optimizer.%d.%s", j, p->name);
+}
+
 kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cfg *ocfg, cl_mem state,
                        const kd_ckpt_state *st, const char *path) {
-    kd_err *err = m->ctx->err;
+    kd_err *err = kd_model_ctx(m)->err;
     int k = kd_optim_state_per_param(ocfg);
-    size_t n = m->train_floats;
+    size_t n = kd_model_trainable(m).floats;
     float *host = NULL;
     kd_st_writer *w = kd_st_writer_new();
     if (!w) return kd_fail(err, KD_ERR_NOMEM, "out of memory writing %s", path);
@@ -26,15 +34,14 @@ kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cf
     if (k > 0) {
         host = malloc((size_t)k * n * sizeof(float));
         if (!host) s = kd_fail(err, KD_ERR_NOMEM, "out of memory writing %s", path);
-        if (s == KD_OK) s = kd_read(m->ctx, state, 0, (size_t)k * n * sizeof(float), host);
-        /* One tensor per parameter and state slot: independent of the arena's alignment. */
+        if (s == KD_OK) s = kd_read(kd_model_ctx(m), state, 0, (size_t)k * n * sizeof(float), host);
         for (int j = 0; j < k && s == KD_OK; j++)
-            for (int i = 0; i < m->nparams && s == KD_OK; i++) {
-                const kd_param *p = &m->params[i];
-                if (!p->trainable) continue;
+            for (int i = 0; i < kd_model_nparams(m) && s == KD_OK; i++) {
+                kd_param_view p = kd_model_param(m, i);
+                if (!p.trainable) continue;
                 char name[192];
-                snprintf(name, sizeof name, "optimizer.%d.%s", j, p->name);
-                s = kd_st_writer_add(w, name, KD_F32, p->ndim, p->shape, host + (size_t)j * n + p->offset, err);
+                state_tensor(name, sizeof name, j, &p);
+                s = kd_st_writer_add(w, name, KD_F32, p.ndim, p.shape, host + (size_t)j * n + p.slot, err);
             }
     }
     char buf[64];
@@ -69,7 +76,7 @@ static bool get_num(const kd_st_file *f, const char *key, double *v) {
 }
 
 kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_ckpt_state *st, const char *path) {
-    kd_err *err = m->ctx->err;
+    kd_err *err = kd_model_ctx(m)->err;
     kd_st_file f;
     KD_TRY(kd_st_read(path, &f, err));
     memset(st, 0, sizeof *st);
@@ -122,7 +129,7 @@ kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_c
     kd_load_report rep;
     if ((s = kd_weights_load(m, &f, true, &rep)) != KD_OK) goto done;
     int k = kd_optim_state_per_param(ocfg);
-    size_t n = m->train_floats;
+    size_t n = kd_model_trainable(m).floats;
     if (k > 0) {
         float *host = calloc((size_t)k * n, sizeof(float));
         if (!host) {
@@ -130,24 +137,24 @@ kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_c
             goto done;
         }
         for (int j = 0; j < k && s == KD_OK; j++)
-            for (int i = 0; i < m->nparams && s == KD_OK; i++) {
-                const kd_param *p = &m->params[i];
-                if (!p->trainable) continue;
+            for (int i = 0; i < kd_model_nparams(m) && s == KD_OK; i++) {
+                kd_param_view p = kd_model_param(m, i);
+                if (!p.trainable) continue;
                 char name[192];
-                snprintf(name, sizeof name, "optimizer.%d.%s", j, p->name);
+                state_tensor(name, sizeof name, j, &p);
                 const kd_st_tensor *t = kd_st_find(&f, name);
-                if (!t || kd_st_numel(t) != p->count)
+                if (!t || kd_st_numel(t) != p.count)
                     s = kd_fail(err, KD_ERR_INPUT,
                                 "%s: optimizer state '%s' is missing or has the wrong size (was the checkpoint written "
                                 "with another --optimizer?)",
                                 path, name);
                 else
-                    s = kd_st_to_f32(&f, t, host + (size_t)j * n + p->offset, err);
+                    s = kd_st_to_f32(&f, t, host + (size_t)j * n + p.slot, err);
             }
-        if (s == KD_OK) s = kd_write(m->ctx, state, 0, (size_t)k * n * sizeof(float), host, true);
+        if (s == KD_OK) s = kd_write(kd_model_ctx(m), state, 0, (size_t)k * n * sizeof(float), host, true);
         free(host);
     }
-    m->dropout_counter = st->dropout_counter;
+    kd_model_set_dropout_counter(m, st->dropout_counter);
 done:
     kd_st_free(&f);
     return s;

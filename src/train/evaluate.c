@@ -28,10 +28,10 @@ static int argmax(const float *x, int n) {
  * summation order). */
 static kd_status evaluate_sharded(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx,
                                   int count, const kd_eval_cfg *cfg, kd_eval_result *out) {
-    kd_err *err = m->ctx->err;
+    kd_err *err = kd_model_ctx(m)->err;
     memset(out, 0, sizeof *out);
     const kd_dist *d = cfg->dist;
-    int k = m->classes;
+    int k = kd_model_classes(m);
     long lo, hi;
     kd_dist_shard(d, count, &lo, &hi);
     kd_eval_cfg local = *cfg;
@@ -85,9 +85,9 @@ static kd_status evaluate_sharded(kd_model *m, const kd_prep_desc *prep, const k
 kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx, int count,
                       const kd_eval_cfg *cfg, kd_eval_result *out) {
     if (kd_dist_on(cfg->dist)) return evaluate_sharded(m, prep, ds, idx, count, cfg, out);
-    kd_ctx *ctx = m->ctx;
+    kd_ctx *ctx = kd_model_ctx(m);
     memset(out, 0, sizeof *out);
-    int k = m->classes, bs = cfg->batch;
+    int k = kd_model_classes(m), bs = cfg->batch;
     out->classes = k;
     out->confusion = calloc((size_t)k * (size_t)k, sizeof(long));
     float *host = malloc((size_t)bs * (size_t)k * sizeof(float));
@@ -119,13 +119,13 @@ kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *d
         bool done = false;
         s = kd_loader_next(ld, &b, &done);
         if (s != KD_OK || done) break;
-        s = kd_prep_run(ctx, prep, ds->c, ds->h, ds->w, &b, 0, m->input);
+        s = kd_prep_run(ctx, prep, ds->c, ds->h, ds->w, &b, 0, kd_model_input(m));
         if (s == KD_OK) s = kd_model_forward(m, b.n, false);
         if (s == KD_OK) s = kd_ce_forward(ctx, b.n, k, acc, kd_model_logits(m), b.labels);
         if (s == KD_OK) s = kd_read(ctx, kd_model_logits(m), 0, (size_t)b.n * (size_t)k * sizeof(float), host);
         if (s == KD_OK && cfg->teacher) {
             kd_model *t = cfg->teacher;
-            s = kd_prep_run(ctx, cfg->teacher_prep, ds->c, ds->h, ds->w, &b, 0, t->input);
+            s = kd_prep_run(ctx, cfg->teacher_prep, ds->c, ds->h, ds->w, &b, 0, kd_model_input(t));
             if (s == KD_OK) s = kd_model_forward(t, b.n, false);
             if (s == KD_OK) s = kd_read(ctx, kd_model_logits(t), 0, (size_t)b.n * (size_t)k * sizeof(float), thost);
         }

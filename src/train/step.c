@@ -1,8 +1,8 @@
 #include "src/train/step.h"
 
 kd_status kd_step_grads(kd_model *m, int n, const kd_step_loss *loss) {
-    kd_ctx *ctx = m->ctx;
-    int k = m->classes;
+    kd_ctx *ctx = kd_model_ctx(m);
+    int k = kd_model_classes(m);
     KD_TRY(kd_model_forward(m, n, true));
     cl_mem s = kd_model_logits(m), ds = kd_model_dlogits(m);
     if (loss->kd) {
@@ -17,5 +17,6 @@ kd_status kd_step_grads(kd_model *m, int n, const kd_step_loss *loss) {
 }
 
 kd_status kd_step_update(kd_model *m, const kd_optim_cfg *opt, cl_mem state, float lr, long step, cl_mem bad) {
-    return kd_optim_step(m->ctx, opt, m->train_floats, m->train_arena, m->grad_arena, state, lr, step, bad);
+    kd_param_block p = kd_model_trainable(m);
+    return kd_optim_step(kd_model_ctx(m), opt, p.floats, p.values, p.grads, state, lr, step, bad);
 }

@@ -29,9 +29,10 @@ kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w,
     KD_TRY(kd_model_build(spec, c, h, w, classes, &b->m, ctx->err));
     KD_TRY(kd_model_attach(b->m, ctx, 1));
     KD_TRY(kd_model_plan(b->m, batch, true));
-    size_t nstate = (size_t)kd_optim_state_per_param(&b->oc) * b->m->train_floats; /* known once attached */
+    size_t nstate =
+        (size_t)kd_optim_state_per_param(&b->oc) * kd_model_trainable(b->m).floats; /* known once attached */
     if (nstate == 0) nstate = 1;
-    KD_TRY(kd_upload_uniform(ctx, b->m->input, (size_t)batch * (size_t)(c * h * w), 4, 0, 1));
+    KD_TRY(kd_upload_uniform(ctx, kd_model_input(b->m), (size_t)batch * (size_t)(c * h * w), 4, 0, 1));
     KD_TRY(kd_buffer_alloc(ctx, (size_t)batch * sizeof(int), "bench labels", &b->labels));
     KD_TRY(kd_buffer_alloc(ctx, nstate * sizeof(float), "bench optimizer state", &b->state));
     KD_TRY(kd_fill(ctx, b->state, 0, nstate * sizeof(float), 0.0f));
@@ -46,7 +47,7 @@ kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w,
 
 kd_status kd_step_bench_run(kd_step_bench *b, int count, bool train, double *ms) {
     kd_model *m = b->m;
-    kd_ctx *ctx = m->ctx;
+    kd_ctx *ctx = kd_model_ctx(m);
     int n = b->batch;
     for (int i = 0; i < count; i++) {
         double t0 = kd_now();
@@ -77,7 +78,7 @@ kd_status kd_step_bench_min(kd_step_bench *b, int warmup, int repeat, bool train
 
 void kd_step_bench_close(kd_step_bench *b) {
     if (!b->m) return;
-    kd_ctx *ctx = b->m->ctx;
+    kd_ctx *ctx = kd_model_ctx(b->m);
     if (ctx) {
         kd_buffer_free(ctx, b->labels);
         kd_buffer_free(ctx, b->state);

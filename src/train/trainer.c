@@ -133,7 +133,7 @@ static kd_status save_ckpt(run *r) {
 
 static kd_status teacher_forward(run *r, const kd_batch *b) {
     KD_TRY(kd_prep_run(r->ctx, r->tprep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
-                       r->t->input));
+                       kd_model_input(r->t)));
     return kd_model_forward(r->t, b->n, false);
 }
 
@@ -167,25 +167,25 @@ static kd_status teacher_logits(run *r, const kd_batch *b) {
  * as one process would compute it. The stop request travels in the same
  * reduction, so every rank stops after the same step. */
 static kd_status sum_grads(run *r, bool *stop) {
-    kd_model *m = r->m;
-    size_t n = m->train_floats, bytes = n * sizeof(float);
-    KD_TRY(kd_read(r->ctx, m->grad_arena, 0, bytes, r->ghost));
+    kd_param_block p = kd_model_trainable(r->m);
+    size_t n = p.floats, bytes = n * sizeof(float);
+    KD_TRY(kd_read(r->ctx, p.grads, 0, bytes, r->ghost));
     r->ghost[n] = *stop ? 1.0f : 0.0f;
     KD_TRY(kd_dist_sum_f32(r->dist, r->ghost, n + 1, r->ctx->err));
     *stop = r->ghost[n] > 0.0f;
-    return kd_write(r->ctx, m->grad_arena, 0, bytes, r->ghost, true);
+    return kd_write(r->ctx, p.grads, 0, bytes, r->ghost, true);
 }
 
 /* Rank 0's batch-norm running statistics to every rank before evaluating
  * and saving (as PyTorch DDP's broadcast_buffers): the ranks' models are
  * then identical, and their shards' figures add up to rank 0's model's. */
 static kd_status share_buffers(run *r) {
-    kd_model *m = r->m;
-    if (!kd_dist_on(r->dist) || m->buf_floats == 0) return KD_OK;
-    size_t bytes = m->buf_floats * sizeof(float);
-    KD_TRY(kd_read(r->ctx, m->buf_arena, 0, bytes, r->bhost));
-    KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, m->buf_floats, r->ctx->err));
-    return kd_write(r->ctx, m->buf_arena, 0, bytes, r->bhost, true);
+    kd_param_block p = kd_model_buffers(r->m);
+    if (!kd_dist_on(r->dist) || p.floats == 0) return KD_OK;
+    size_t bytes = p.floats * sizeof(float);
+    KD_TRY(kd_read(r->ctx, p.values, 0, bytes, r->bhost));
+    KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, p.floats, r->ctx->err));
+    return kd_write(r->ctx, p.values, 0, bytes, r->bhost, true);
 }
 
 /* One optimizer step on batch b (distributed: b is this rank's shard, and
@@ -202,7 +202,7 @@ static kd_status train_step(run *r, const kd_batch *b, float lr, bool *stop) {
         return kd_step_update(m, &r->cfg->optim, r->state, lr, r->st.step, r->bad);
     }
     KD_TRY(kd_prep_run(ctx, r->prep, r->data->ds->c, r->data->ds->h, r->data->ds->w, b, r->cfg->aug.crop_pad,
-                       m->input));
+                       kd_model_input(m)));
     kd_step_loss loss = {.labels = b->labels, .acc = r->acc, .scale = scale};
     kd_distill_cfg kd = r->cfg->kd;
     if (r->cfg->distill) {
@@ -232,12 +232,13 @@ static kd_status setup(run *r) {
     KD_TRY(kd_fill(ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), 0.0f));
     KD_TRY(kd_buffer_alloc(ctx, sizeof(int), "divergence flag", &r->bad));
     KD_TRY(kd_fill(ctx, r->bad, 0, sizeof(int), 0.0f));
-    size_t sf = (size_t)(per > 0 ? per : 1) * r->m->train_floats;
+    size_t sf = (size_t)(per > 0 ? per : 1) * kd_model_trainable(r->m).floats;
     KD_TRY(kd_buffer_alloc(ctx, sf * sizeof(float), "optimizer state", &r->state));
     KD_TRY(kd_fill(ctx, r->state, 0, sf * sizeof(float), 0.0f));
     if (cfg->distill && cfg->cache_teacher) {
         KD_ASSERT(!cfg->aug.crop); /* a crop is drawn anew every epoch: nothing to reuse */
-        KD_TRY(kd_teacher_cache_open(ctx, r->data->ds->n, cfg->aug.flip, r->m->classes, cfg->batch, &r->tcache));
+        KD_TRY(
+            kd_teacher_cache_open(ctx, r->data->ds->n, cfg->aug.flip, kd_model_classes(r->m), cfg->batch, &r->tcache));
         if (cfg->aug.flip) {
             size_t bytes = (size_t)cfg->batch * 3 * sizeof(int32_t);
             KD_TRY(kd_buffer_alloc(ctx, bytes, "teacher-cache flips", &r->aug_other));
@@ -248,8 +249,8 @@ static kd_status setup(run *r) {
     int ranks = kd_dist_on(r->dist) ? r->dist->size : 1;
     if (ranks > 1) {
         KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", ctx->err));
-        r->ghost = malloc((r->m->train_floats + 1) * sizeof(float));
-        r->bhost = malloc((r->m->buf_floats + 1) * sizeof(float));
+        r->ghost = malloc((kd_model_trainable(r->m).floats + 1) * sizeof(float));
+        r->bhost = malloc((kd_model_buffers(r->m).floats + 1) * sizeof(float));
         if (!r->ghost || !r->bhost) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
     }
     /* --batch is per rank: the loader cuts global batches of ranks x batch. */
@@ -347,7 +348,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             res->step_blas_calls += r->ctx->blas_calls - b0;
             r->st.batch++;
             images += b.total;
-            r->st.dropout_counter = r->m->dropout_counter;
+            r->st.dropout_counter = kd_model_dropout_counter(r->m);
             stop = stop || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after);
             bool ckpt = cfg->checkpoint_every > 0 && r->st.step % cfg->checkpoint_every == 0 && r->st.batch < r->nb;
             bool logline = cfg->log_every > 0 && r->st.step % cfg->log_every == 0;
@@ -442,16 +443,23 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
 kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *meta, kd_model *teacher,
                    const kd_prep_desc *tprep, const kd_train_data *data, const kd_train_cfg *cfg,
                    kd_train_result *res) {
-    kd_err *err = m->ctx->err;
+    kd_err *err = kd_model_ctx(m)->err;
     memset(res, 0, sizeof *res);
     if (cfg->distill) {
         KD_TRY(kd_distill_check(&cfg->kd, err));
-        KD_TRY(kd_distill_check_classes(&cfg->kd, m->classes, err));
-        KD_ASSERT(teacher && teacher->classes == m->classes);
+        KD_TRY(kd_distill_check_classes(&cfg->kd, kd_model_classes(m), err));
+        KD_ASSERT(teacher && kd_model_classes(teacher) == kd_model_classes(m));
     }
     if (data->ntrain < 1) return kd_fail(err, KD_ERR_USAGE, "no training images (check --limit and --val-split)");
-    run r = {.m = m, .t = cfg->distill ? teacher : NULL, .ctx = m->ctx, .cfg = cfg, .data = data, .prep = prep,
-             .tprep = tprep, .meta = meta, .dist = cfg->dist};
+    run r = {.m = m,
+             .t = cfg->distill ? teacher : NULL,
+             .ctx = kd_model_ctx(m),
+             .cfg = cfg,
+             .data = data,
+             .prep = prep,
+             .tprep = tprep,
+             .meta = meta,
+             .dist = cfg->dist};
     r.st.best_acc = -1;
     if (cfg->config_json) snprintf(r.st.config, sizeof r.st.config, "%s", cfg->config_json);
     int global_batch = cfg->batch * ranks(&r);

@@ -28,15 +28,15 @@ static int fuzz_model_file(const uint8_t *data, size_t size) {
     int ok = 0;
     if (s == KD_OK) {
         ok = 1;
-        for (int i = 0; i < m->nparams; i++) {
-            const kd_param *p = &m->params[i];
-            const kd_st_tensor *t = kd_st_find(&f, p->name);
-            if (!t || t->ndim != p->ndim) continue;
+        for (int i = 0; i < kd_model_nparams(m); i++) {
+            kd_param_view p = kd_model_param(m, i);
+            const kd_st_tensor *t = kd_st_find(&f, p.name);
+            if (!t || t->ndim != p.ndim) continue;
             bool same = true;
-            for (int d = 0; d < p->ndim; d++) same = same && t->shape[d] == p->shape[d];
+            for (int d = 0; d < p.ndim; d++) same = same && t->shape[d] == p.shape[d];
             if (!same) continue;
-            FUZZ_REQUIRE(kd_st_numel(t) == p->count);
-            float *host = malloc((p->count ? p->count : 1) * sizeof(float));
+            FUZZ_REQUIRE(kd_st_numel(t) == p.count);
+            float *host = malloc((p.count ? p.count : 1) * sizeof(float));
             FUZZ_REQUIRE(host && kd_st_to_f32(&f, t, host, &err) == KD_OK);
             free(host);
         }

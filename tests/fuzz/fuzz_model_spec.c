@@ -30,38 +30,42 @@ static int fuzz_model_spec(const uint8_t *data, size_t size) {
         FUZZ_REQUIRE(fuzz_refused_ok(s, &err) && m == NULL);
         return 0;
     }
-    FUZZ_REQUIRE(m && m->nnodes > 0 && m->in_c == c && m->in_h == h && m->in_w == w && m->classes == classes);
-    for (int i = 0; i < m->nnodes; i++) {
-        const kd_node *n = &m->nodes[i];
+    kd_shape in = kd_model_input_shape(m);
+    int nnodes = kd_model_nnodes(m), nparams = kd_model_nparams(m);
+    FUZZ_REQUIRE(m && nnodes > 0 && in.c == c && in.h == h && in.w == w && kd_model_classes(m) == classes);
+    for (int i = 0; i < nnodes; i++) {
+        const kd_node *n = kd_model_node(m, i);
         FUZZ_REQUIRE(n->in >= -1 && n->in < i && n->in2 >= -1 && n->in2 < i);
         FUZZ_REQUIRE(n->c > 0 && n->h > 0 && n->w > 0);
-        for (int j = 0; j < 4; j++) FUZZ_REQUIRE(n->param[j] >= -1 && n->param[j] < m->nparams);
+        for (int j = 0; j < 4; j++) FUZZ_REQUIRE(n->param[j] >= -1 && n->param[j] < nparams);
     }
-    const kd_node *last = &m->nodes[m->nnodes - 1];
+    const kd_node *last = kd_model_node(m, nnodes - 1);
     FUZZ_REQUIRE(last->op == KD_OP_DENSE && last->c == classes && last->h == 1 && last->w == 1);
     size_t total = 0;
-    for (int i = 0; i < m->nparams; i++) {
-        const kd_param *p = &m->params[i];
+    for (int i = 0; i < nparams; i++) {
+        kd_param_view p = kd_model_param(m, i);
         size_t count = 1;
-        for (int d = 0; d < p->ndim; d++) {
-            FUZZ_REQUIRE(p->shape[d] > 0);
-            count *= (size_t)p->shape[d];
+        for (int d = 0; d < p.ndim; d++) {
+            FUZZ_REQUIRE(p.shape[d] > 0);
+            count *= (size_t)p.shape[d];
         }
-        FUZZ_REQUIRE(p->ndim >= 1 && p->ndim <= 4 && count == p->count);
-        FUZZ_REQUIRE(kd_model_find_param(m, p->name) == i); /* unique names */
-        total += p->count;
+        FUZZ_REQUIRE(p.ndim >= 1 && p.ndim <= 4 && count == p.count && p.packed == total);
+        FUZZ_REQUIRE(kd_model_find_param(m, p.name) == i); /* unique names */
+        total += p.count;
     }
     FUZZ_REQUIRE(kd_model_total_floats(m) == total);
     FUZZ_REQUIRE(kd_model_params(m, true, false) + kd_model_params(m, false, true) == kd_model_params(m, false, false));
     (void)kd_model_macs(m);
 
-    /* Weight files store m->spec and rebuild the model from it. */
+    /* Weight files store the spec and rebuild the model from it. */
     kd_model *again = NULL;
     kd_err e2 = {0};
-    s = kd_model_build(m->spec, c, h, w, classes, &again, &e2);
+    s = kd_model_build(kd_model_spec(m), c, h, w, classes, &again, &e2);
     FUZZ_REQUIRE(s == KD_OK && again);
-    FUZZ_REQUIRE(again->nnodes == m->nnodes && again->nparams == m->nparams && strcmp(again->spec, m->spec) == 0);
-    for (int i = 0; i < m->nparams; i++) FUZZ_REQUIRE(strcmp(again->params[i].name, m->params[i].name) == 0);
+    FUZZ_REQUIRE(kd_model_nnodes(again) == nnodes && kd_model_nparams(again) == nparams &&
+                 strcmp(kd_model_spec(again), kd_model_spec(m)) == 0);
+    for (int i = 0; i < nparams; i++)
+        FUZZ_REQUIRE(strcmp(kd_model_param(again, i).name, kd_model_param(m, i).name) == 0);
     kd_model_free(again);
     kd_model_free(m);
     return 1;
