@@ -1,4 +1,5 @@
 #include "runtime/blas.h"
+#include "runtime/ctx_private.h"
 
 #include <clblast_c.h>
 #include <stdio.h>

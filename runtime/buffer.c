@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "runtime/clcheck.h"
+#include "runtime/ctx_private.h"
 
 static double to_mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
 

@@ -8,6 +8,7 @@
 
 #include "runtime/cache.h"
 #include "runtime/clcheck.h"
+#include "runtime/ctx_private.h"
 
 /* "OpenCL C 1.2 PoCL" -> 102; 0 when unreadable (then the build decides). */
 static int opencl_c_version(const char *s) {
@@ -211,3 +212,20 @@ void kd_prof_print_steps(const kd_ctx *ctx, const char *what, long steps, long c
     fprintf(out, "  peak device memory: %.1f MiB in kdcl's buffers (CLBlast's temporary buffers not counted)\n",
             (double)ctx->mem_peak / (1024.0 * 1024.0));
 }
+
+const kd_device_info *kd_ctx_device(const kd_ctx *ctx) { return &ctx->dev; }
+kd_err *kd_ctx_err(const kd_ctx *ctx) { return ctx->err; }
+bool kd_ctx_serial_reductions(const kd_ctx *ctx) { return ctx->serial_reductions; }
+void kd_ctx_set_serial_reductions(kd_ctx *ctx, bool on) { ctx->serial_reductions = on; }
+void kd_ctx_set_local_mem(kd_ctx *ctx, uint64_t bytes) { ctx->dev.local_mem = bytes; }
+bool kd_ctx_is_oclgrind(const kd_ctx *ctx) { return ctx->oclgrind; }
+bool kd_ctx_quiet(const kd_ctx *ctx) { return ctx->quiet; }
+const char *kd_ctx_cache_dir(const kd_ctx *ctx) { return ctx->cache_dir; }
+bool kd_ctx_tuned(const kd_ctx *ctx) { return ctx->tuned; }
+bool kd_ctx_preset(const kd_ctx *ctx) { return ctx->preset; }
+kd_ctx_counts kd_ctx_counters(const kd_ctx *ctx) {
+    return (kd_ctx_counts){ctx->commands, ctx->blas_calls,           ctx->mem_in_use,
+                           ctx->mem_peak, ctx->programs_from_source, ctx->programs_from_cache};
+}
+int kd_prof_rows(const kd_ctx *ctx) { return ctx->nprof; }
+const kd_prof_stat *kd_prof_row(const kd_ctx *ctx, int i) { return &ctx->prof[i]; }

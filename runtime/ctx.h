@@ -12,30 +12,8 @@
 #include "runtime/device.h"
 #include "runtime/status.h"
 
-#define KD_MAX_KERNELS 256
-#define KD_MAX_PROGRAMS 32
-#define KD_MAX_PROF 320
-
-typedef struct kd_kernel {
-    cl_kernel k;
-    char name[64];
-    size_t wg_multiple; /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
-    size_t max_wg;      /* CL_KERNEL_WORK_GROUP_SIZE */
-    size_t local_bytes; /* CL_KERNEL_LOCAL_MEM_SIZE before arguments: its own __local use */
-    int prof_id;
-} kd_kernel;
-
-typedef struct kd_prof_stat {
-    char name[64];
-    bool is_gemm;
-    double ms;
-    long calls;
-} kd_prof_stat;
-
-typedef struct kd_program_entry {
-    const char *name;
-    cl_program program;
-} kd_program_entry;
+typedef struct kd_ctx kd_ctx;       /* opaque: runtime/ctx_private.h */
+typedef struct kd_kernel kd_kernel; /* a kernel of a context's table (runtime/kernel.h) */
 
 typedef struct kd_ctx_opts {
     bool profiling;        /* record an event per launch (costs a little) */
@@ -43,52 +21,23 @@ typedef struct kd_ctx_opts {
     bool quiet;            /* no warnings on stderr (e.g. an ignored tuning file, src/cli/session.c) */
 } kd_ctx_opts;
 
-typedef struct kd_ctx {
-    kd_device_info dev;
-    cl_context context;
-    cl_command_queue queue;
-    /* Where every call on this context reports its error: the kd_err its
-     * creator passed to kd_ctx_create (own_err when it passed none), so
-     * a command has one error to print whichever layer failed. */
-    kd_err *err;
-    kd_err own_err;
-    bool profiling, quiet;
-    bool tuned;  /* stored CLBlast GEMM tuning (kdcl tune) was applied, see runtime/tune_store.h */
-    bool preset; /* no stored tuning; kdcl's preset for this device was applied, see runtime/tune_preset.h */
+/* One row of the profile: a kernel (or CLBlast call) and its totals. */
+typedef struct kd_prof_stat {
+    char name[64];
+    bool is_gemm;
+    double ms;
+    long calls;
+} kd_prof_stat;
 
-    bool cache_enabled;
-    char cache_dir[1024];
-
-    kd_program_entry programs[KD_MAX_PROGRAMS];
-    int nprograms;
-    int programs_from_source, programs_from_cache; /* counters, for tests and --profile */
-
-    kd_kernel kernels[KD_MAX_KERNELS];
-    int nkernels;
-    size_t wg_limit; /* upper bound for automatically chosen work-group sizes */
-    /* The device is oclgrind's simulator. Its uninitialised-value checker
-     * (21.10) forgets what a kernel stored into a buffer the host never
-     * wrote, and what clEnqueueFillBuffer wrote, so every later read of
-     * such data would be reported. There, new buffers are written from the
-     * host with an all-ones pattern (NaN as a float, -1 as an int: a read
-     * of data no kernel wrote still shows up in the results) and fills are
-     * host writes. */
-    bool oclgrind;
-    bool serial_reductions; /* CPU devices: per-channel reductions as one work-item each, no barriers
-                               (set from the device type; tests flip it to cover both kernels) */
-
-    kd_prof_stat prof[KD_MAX_PROF];
-    int nprof;
-    cl_event *pending;
-    cl_event *pending_from; /* NULL entry: time the event itself; else from this event's end */
-    int *pending_id;
-    int npending, pending_cap;
-
-    uint64_t mem_in_use, mem_peak; /* bytes of device buffers kdcl allocated */
-    /* Commands enqueued so far: kdcl's kernels, copies and fills; CLBlast
-     * calls (each one to a few kernels inside CLBlast). Always counted. */
+/* What a context has done so far: commands enqueued (kdcl's kernels,
+ * copies and fills), CLBlast calls (each one to a few kernels inside
+ * CLBlast), bytes of device buffers kdcl allocated, now and at most, and
+ * how its programs were obtained. */
+typedef struct kd_ctx_counts {
     long commands, blas_calls;
-} kd_ctx;
+    uint64_t mem_in_use, mem_peak;
+    int programs_from_source, programs_from_cache; /* cl/ programs built, and loaded from the disk cache */
+} kd_ctx_counts;
 
 /* Creates a context and queue on `dev`. On failure *out is NULL and err says
  * why; after success every call on the context reports into err (which
@@ -96,9 +45,34 @@ typedef struct kd_ctx {
 kd_status kd_ctx_create(const kd_device_info *dev, const kd_ctx_opts *opts, kd_ctx **out, kd_err *err);
 void kd_ctx_free(kd_ctx *ctx);
 
+/* The device it runs on. */
+const kd_device_info *kd_ctx_device(const kd_ctx *ctx);
+/* The caller's kd_err given to kd_ctx_create: every failing call on the
+ * context has left its message there. */
+kd_err *kd_ctx_err(const kd_ctx *ctx);
+/* CPU devices: per-channel reductions as one work-item each, no barriers
+ * (set from the device type; tests switch it to cover both kernel families). */
+bool kd_ctx_serial_reductions(const kd_ctx *ctx);
+void kd_ctx_set_serial_reductions(kd_ctx *ctx, bool on);
+/* Tests: kernels are fitted as if the device had `bytes` of local memory
+ * (an embedded-profile device has 1 KiB). */
+void kd_ctx_set_local_mem(kd_ctx *ctx, uint64_t bytes);
+/* The device is oclgrind's simulator (tests shrink their sizes there). */
+bool kd_ctx_is_oclgrind(const kd_ctx *ctx);
+/* Created with kd_ctx_opts.quiet: warnings are not printed. */
+bool kd_ctx_quiet(const kd_ctx *ctx);
+/* The on-disk cache directory (programs, tuning); "" when disabled. */
+const char *kd_ctx_cache_dir(const kd_ctx *ctx);
+/* Which CLBlast GEMM parameters apply: stored tuning from `kdcl tune`
+ * (runtime/tune_store.h), or else kdcl's preset for the device
+ * (runtime/tune_preset.h), or neither (CLBlast's defaults). */
+bool kd_ctx_tuned(const kd_ctx *ctx);
+bool kd_ctx_preset(const kd_ctx *ctx);
+kd_ctx_counts kd_ctx_counters(const kd_ctx *ctx);
+
 /* Waits for the queue and, when profiling, folds finished events into totals. */
 kd_status kd_finish(kd_ctx *ctx);
-/* Waits for the queue, best effort, leaving ctx->err alone: for clean-up
+/* Waits for the queue, best effort, leaving the error alone: for clean-up
  * paths whose status is already decided. */
 void kd_drain(kd_ctx *ctx);
 
@@ -111,12 +85,15 @@ kd_status kd_prof_track_span(kd_ctx *ctx, int id, cl_event from, cl_event to);
 /* A marker to pass as `from`, or NULL when not profiling. */
 cl_event kd_prof_marker(kd_ctx *ctx);
 void kd_prof_reset(kd_ctx *ctx);
+/* The profile's rows so far (folded in by kd_finish), in first-seen order. */
+int kd_prof_rows(const kd_ctx *ctx);
+const kd_prof_stat *kd_prof_row(const kd_ctx *ctx, int i);
 /* Table sorted by time: kernel, calls, total ms, share; GEMM and own kernels
  * subtotalled; wall_ms (if >0) gives the host time not covered by kernels. */
 void kd_prof_print(const kd_ctx *ctx, double wall_ms, FILE *out);
 /* What a training step costs beyond time (the GPU-readiness figures):
  * commands and CLBlast calls per step over `steps` steps (counted with
- * kd_ctx.commands / blas_calls around them), and kdcl's peak device memory. */
+ * kd_ctx_counters around them), and kdcl's peak device memory. */
 void kd_prof_print_steps(const kd_ctx *ctx, const char *what, long steps, long commands, long blas_calls, FILE *out);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "runtime/clcheck.h"
+#include "runtime/ctx_private.h"
 #include "runtime/program.h"
 
 kd_status kd_kernel_get(kd_ctx *ctx, const char *prog, const char *name, kd_kernel **out) {

@@ -8,6 +8,7 @@
 #include "runtime/cache.h"
 #include "runtime/clcheck.h"
 #include "runtime/ctx.h"
+#include "runtime/ctx_private.h"
 #include "runtime/fsutil.h"
 
 /* With KDCL_KERNELS_FROM_SOURCE the kernels are read from the source tree

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/blas.h"
+#include "runtime/ctx_private.h"
 
 /* ---------------------------------------------------------------------------
  * Parameter sets: CLBlast 1.5.3's kernels and their parameter names, in the

@@ -1,4 +1,5 @@
 #include "runtime/tune_preset.h"
+#include "runtime/ctx_private.h"
 
 #include <string.h>
 

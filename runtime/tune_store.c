@@ -7,6 +7,7 @@
 
 #include "runtime/blas.h"
 #include "runtime/cache.h"
+#include "runtime/ctx_private.h"
 #include "runtime/fsutil.h"
 
 /* ---------------------------------------------------------------------------

@@ -68,6 +68,19 @@ cl_mem th_zeros(kd_ctx *ctx, size_t n) {
     return m;
 }
 
+cl_mem th_nan_buffer(kd_ctx *ctx, size_t n) {
+    cl_mem m;
+    MUST(ctx, kd_buffer_alloc(ctx, (n ? n : 1) * sizeof(float), "test buffer", &m));
+    MUST(ctx, kd_fill(ctx, m, 0, (n ? n : 1) * sizeof(float), NAN));
+    return m;
+}
+
+double *th_to_double(const float *x, size_t n) {
+    double *y = malloc((n ? n : 1) * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = x[i];
+    return y;
+}
+
 void th_download(kd_ctx *ctx, cl_mem m, float *x, size_t n) {
     MUST(ctx, kd_read(ctx, m, 0, n * sizeof(float), x));
 }

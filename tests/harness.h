@@ -22,11 +22,11 @@
         }                                                                                 \
     } while (0)
 
-/* A call that returns kd_status must succeed; on failure print ctx->err and abort the test. */
+/* A call that returns kd_status must succeed; on failure print kd_ctx_err(ctx) and abort the test. */
 #define MUST(ctx, call)                                                                   \
     do {                                                                                  \
         kd_status th_s_ = (call);                                                         \
-        if (th_s_ != KD_OK) th_fatal(__FILE__, __LINE__, #call, (ctx) ? (ctx)->err->msg : ""); \
+        if (th_s_ != KD_OK) th_fatal(__FILE__, __LINE__, #call, (ctx) ? kd_ctx_err(ctx)->msg : ""); \
     } while (0)
 #define MUST_E(err, call)                                                                 \
     do {                                                                                  \
@@ -53,6 +53,10 @@ void th_fill(th_rng *r, float *x, size_t n, float lo, float hi);
 /* Device buffers from and to host floats. */
 cl_mem th_upload(kd_ctx *ctx, const float *x, size_t n);
 cl_mem th_zeros(kd_ctx *ctx, size_t n);
+/* n floats (at least 1) of NaN: what a kernel must overwrite shows. */
+cl_mem th_nan_buffer(kd_ctx *ctx, size_t n);
+/* A malloc'ed float64 copy. */
+double *th_to_double(const float *x, size_t n);
 void th_download(kd_ctx *ctx, cl_mem m, float *x, size_t n);
 
 /* Normalised mean squared error sum((a-b)^2)/sum(b^2) (b the reference). */

@@ -51,12 +51,6 @@ static double dot_loss(const double *out, const float *r, size_t n) {
     return s;
 }
 
-static double *to_double(const float *x, size_t n) {
-    double *y = malloc(n * sizeof *y);
-    for (size_t i = 0; i < n; i++) y[i] = x[i];
-    return y;
-}
-
 static void bn_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw, float center, float spread, double tol,
                     bool relu) {
     kd_bn_desc d = {.n = n, .c = c, .hw = hw, .eps = 1e-5f, .momentum = 0.1f, .relu = relu};
@@ -79,7 +73,7 @@ static void bn_case(kd_ctx *ctx, th_rng *rng, int n, int c, int hw, float center
     th_fill(rng, dg0, (size_t)c, -1, 1);
     th_fill(rng, db0, (size_t)c, -1, 1);
 
-    double *xd = to_double(x, nx), *gd = to_double(g, (size_t)c), *bd = to_double(b, (size_t)c);
+    double *xd = th_to_double(x, nx), *gd = th_to_double(g, (size_t)c), *bd = th_to_double(b, (size_t)c);
     double *ref = malloc(nx * sizeof *ref), mu[64], var[64];
     bn_ref_train(&d, xd, gd, bd, ref, mu, var);
 
@@ -225,12 +219,12 @@ static void bad_args(kd_ctx *ctx) {
     kd_bn_desc d = {.n = 0, .c = 3, .hw = 4, .eps = 1e-5f, .momentum = 0.1f};
     cl_mem m = th_zeros(ctx, 16);
     kd_status s = kd_bn_forward_infer(ctx, &d, m, m, m, m, m, m);
-    CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "n=0"), "empty batch refused: %s", ctx->err->msg);
+    CHECK(s == KD_ERR_USAGE && strstr(kd_ctx_err(ctx)->msg, "n=0"), "empty batch refused: %s", kd_ctx_err(ctx)->msg);
     d.n = 1;
     d.eps = 0;
     s = kd_bn_forward_train(ctx, &d, m, m, m, m, m, m, m, m);
-    CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "eps"), "eps 0 refused: %s", ctx->err->msg);
-    kd_err_clear(ctx->err);
+    CHECK(s == KD_ERR_USAGE && strstr(kd_ctx_err(ctx)->msg, "eps"), "eps 0 refused: %s", kd_ctx_err(ctx)->msg);
+    kd_err_clear(kd_ctx_err(ctx));
     kd_buffer_free(ctx, m);
 }
 
@@ -239,7 +233,7 @@ int main(void) {
     /* Both kernel families: work-group reductions (GPUs) and one work-item
      * per channel (CPUs), whatever this device would pick. */
     for (int serial = 0; serial <= 1; serial++) {
-        ctx->serial_reductions = serial;
+        kd_ctx_set_serial_reductions(ctx, serial);
         th_rng rng = {11};
         bn_case(ctx, &rng, 1, 5, 9 * 11, 0.2f, 1.0f, 1e-4, false);
         bn_case(ctx, &rng, 3, 5, 7 * 7, -0.3f, 2.0f, 1e-4, false);
@@ -256,12 +250,12 @@ int main(void) {
     }
     /* The work-group reductions within a device's local memory (an
      * embedded-profile device has 1 KiB; 64 bytes leave 16 items). */
-    ctx->serial_reductions = false;
-    uint64_t local_mem = ctx->dev.local_mem;
-    ctx->dev.local_mem = 64;
+    kd_ctx_set_serial_reductions(ctx, false);
+    uint64_t local_mem = kd_ctx_device(ctx)->local_mem;
+    kd_ctx_set_local_mem(ctx, 64);
     th_rng rng = {12};
     bn_case(ctx, &rng, 2, 3, 33 * 37, 0.5f, 1.0f, 1e-4, true);
-    ctx->dev.local_mem = local_mem;
+    kd_ctx_set_local_mem(ctx, local_mem);
     bad_args(ctx);
     printf("worst error / tolerance: forward %.3g, backward %.3g\n", worst_fwd, worst_bwd);
     kd_ctx_free(ctx);

@@ -78,7 +78,8 @@ int main(void) {
      * 102 a few. */
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t d[3];
-        for (int i = 0; i < 3; i++) d[i] = ctx->oclgrind && shapes[s][i] >= 300 ? shapes[s][i] / 5 : shapes[s][i];
+        for (int i = 0; i < 3; i++)
+            d[i] = kd_ctx_is_oclgrind(ctx) && shapes[s][i] >= 300 ? shapes[s][i] / 5 : shapes[s][i];
         for (int t = 0; t < 4; t++) run_case(ctx, &r, t & 1, t & 2, d[0], d[1], d[2], 1, 0);
     }
     /* Offsets into the buffers, as the conv layer uses them per image. */
@@ -93,8 +94,8 @@ int main(void) {
     kd_gemm_args bad = {.m = 4, .n = 4, .k = 4, .alpha = 1, .lda = 1, .ldb = 4, .ldc = 4};
     cl_mem x = th_zeros(ctx, 16);
     bad.a = bad.b = bad.c = x;
-    CHECK(kd_sgemm(ctx, &bad) == KD_ERR_BLAS && strstr(ctx->err->msg, "CLBlastInvalidLeadDimA"),
-          "bad lda reported: %s", ctx->err->msg);
+    CHECK(kd_sgemm(ctx, &bad) == KD_ERR_BLAS && strstr(kd_ctx_err(ctx)->msg, "CLBlastInvalidLeadDimA"),
+          "bad lda reported: %s", kd_ctx_err(ctx)->msg);
     kd_buffer_free(ctx, x);
     kd_ctx_free(ctx);
     return th_done("test_blas");

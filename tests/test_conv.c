@@ -11,6 +11,7 @@
 #include "src/layers/batchnorm.h"
 #include "src/layers/conv.h"
 #include "tests/harness.h"
+#include "tests/ref/fd.h"
 
 typedef struct geom {
     int kh, kw, stride, pad;
@@ -38,19 +39,6 @@ static size_t in_numel(const kd_conv_desc *d) { return (size_t)d->n * d->cin * d
 static size_t out_numel(const kd_conv_desc *d) { return (size_t)d->n * d->cout * d->oh * d->ow; }
 static size_t w_numel(const kd_conv_desc *d) { return (size_t)d->cout * d->cin * d->kh * d->kw; }
 
-static double *to_double(const float *x, size_t n) {
-    double *y = malloc(n * sizeof *y);
-    for (size_t i = 0; i < n; i++) y[i] = x[i];
-    return y;
-}
-
-static cl_mem nan_buffer(kd_ctx *ctx, size_t n) {
-    cl_mem m;
-    MUST(ctx, kd_buffer_alloc(ctx, (n ? n : 1) * sizeof(float), "test buffer", &m));
-    MUST(ctx, kd_fill(ctx, m, 0, (n ? n : 1) * sizeof(float), NAN));
-    return m;
-}
-
 static void refill_nan(kd_ctx *ctx, cl_mem m, size_t n) {
     if (n) MUST(ctx, kd_fill(ctx, m, 0, n * sizeof(float), NAN));
 }
@@ -61,7 +49,7 @@ enum { WS_GUARD = 257 };
 static const float ws_sentinel = 12345.0f;
 
 static cl_mem ws_alloc(kd_ctx *ctx, size_t nws) {
-    cl_mem m = nan_buffer(ctx, nws + WS_GUARD);
+    cl_mem m = th_nan_buffer(ctx, nws + WS_GUARD);
     MUST(ctx, kd_fill(ctx, m, nws * sizeof(float), WS_GUARD * sizeof(float), ws_sentinel));
     return m;
 }
@@ -90,13 +78,13 @@ static void test_forward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
     th_fill(r, x, nx, -1, 1);
     th_fill(r, w, nw, -1, 1);
     th_fill(r, b, (size_t)d.cout, -1, 1);
-    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, (size_t)d.cout);
+    double *xd = th_to_double(x, nx), *wd = th_to_double(w, nw), *bd = th_to_double(b, (size_t)d.cout);
     double *ref = malloc(ny * sizeof *ref);
     conv_ref(&d, xd, wd, bd, ref);
 
     cl_mem dxm = th_upload(ctx, x, nx), dwm = th_upload(ctx, w, nw);
     cl_mem dbm = d.bias ? th_upload(ctx, b, (size_t)d.cout) : NULL;
-    cl_mem dy = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
+    cl_mem dy = th_nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
     MUST(ctx, kd_conv_forward(ctx, &d, dy, dxm, dwm, dbm, ws));
     ws_check(ctx, ws, nws, &d);
     th_download(ctx, dy, y, ny);
@@ -130,7 +118,8 @@ static void test_forward_norm(kd_ctx *ctx, th_rng *r, kd_conv_desc d, bool relu)
     th_fill(r, b, c, -1, 1);
     th_fill(r, st, 3 * c, -1, 1);
     th_fill(r, st + 3 * c, c, 0.2f, 3);
-    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, c), *ref = malloc(ny * sizeof *ref);
+    double *xd = th_to_double(x, nx), *wd = th_to_double(w, nw), *bd = th_to_double(b, c),
+           *ref = malloc(ny * sizeof *ref);
     conv_ref(&d, xd, wd, bd, ref);
     size_t plane = (size_t)d.oh * d.ow;
     for (size_t i = 0; i < ny; i++) {
@@ -141,7 +130,7 @@ static void test_forward_norm(kd_ctx *ctx, th_rng *r, kd_conv_desc d, bool relu)
     cl_mem dxm = th_upload(ctx, x, nx), dwm = th_upload(ctx, w, nw), dbm = d.bias ? th_upload(ctx, b, c) : NULL;
     cl_mem g = th_upload(ctx, st, c), be = th_upload(ctx, st + c, c), mu = th_upload(ctx, st + 2 * c, c),
            var = th_upload(ctx, st + 3 * c, c);
-    cl_mem dy = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
+    cl_mem dy = th_nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
     kd_conv_norm norm = {g, be, mu, var, KD_BN_EPS, relu};
     MUST(ctx, kd_conv_forward_norm(ctx, &d, dy, dxm, dwm, dbm, ws, &norm));
     ws_check(ctx, ws, nws, &d);
@@ -157,30 +146,14 @@ static void test_forward_norm(kd_ctx *ctx, th_rng *r, kd_conv_desc d, bool relu)
     free(x), free(w), free(b), free(y), free(st), free(xd), free(wd), free(bd), free(ref);
 }
 
-/* L = sum(out * R) in double. */
-static double loss_ref(const kd_conv_desc *d, const double *x, const double *w, const double *b,
-                       const double *rr, double *scratch) {
-    conv_ref(d, x, w, b, scratch);
-    double s = 0;
-    for (size_t i = 0; i < out_numel(d); i++) s += scratch[i] * rr[i];
-    return s;
+static void conv_ref_any(const void *d, const double *x, const double *w, const double *b, double *out) {
+    conv_ref(d, x, w, b, out);
 }
 
-/* Central differences of L with respect to every element of v. L is
- * bilinear in (x, w) and linear in b, so the difference quotient has no
- * truncation error: what remains is float64 rounding, far below float32. */
+/* Central differences of sum(conv_ref(x, w, b) * R) (tests/ref/fd.h). */
 static void fd_grad(const kd_conv_desc *d, double *x, double *w, double *b, const double *rr, double *v,
                     size_t nv, double *g, double *scratch) {
-    const double eps = 1e-3;
-    for (size_t i = 0; i < nv; i++) {
-        double keep = v[i];
-        v[i] = keep + eps;
-        double lp = loss_ref(d, x, w, b, rr, scratch);
-        v[i] = keep - eps;
-        double lm = loss_ref(d, x, w, b, rr, scratch);
-        v[i] = keep;
-        g[i] = (lp - lm) / (2 * eps);
-    }
+    th_fd_grad(conv_ref_any, d, out_numel(d), x, w, b, rr, v, nv, g, scratch);
 }
 
 static void check_grad(const char *what, const kd_conv_desc *d, const char *tag, const float *got,
@@ -201,7 +174,7 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
     th_fill(r, rr, ny, -1, 1);
     th_fill(r, g0w, nw, -1, 1); /* gradients already accumulated by earlier micro-steps */
     th_fill(r, g0b, nb, -1, 1);
-    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, nb), *rd = to_double(rr, ny);
+    double *xd = th_to_double(x, nx), *wd = th_to_double(w, nw), *bd = th_to_double(b, nb), *rd = th_to_double(rr, ny);
     double *scratch = malloc(ny * sizeof *scratch);
     double *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw), *fb = malloc(nb * sizeof *fb);
     fd_grad(&d, xd, wd, bd, rd, xd, nx, fx, scratch);
@@ -209,8 +182,8 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
     if (d.bias) fd_grad(&d, xd, wd, bd, rd, bd, nb, fb, scratch);
 
     cl_mem mx = th_upload(ctx, x, nx), mw = th_upload(ctx, w, nw), mb = d.bias ? th_upload(ctx, b, nb) : NULL;
-    cl_mem mr = th_upload(ctx, rr, ny), my = nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
-    cl_mem mdx = nan_buffer(ctx, nx), mdw = th_upload(ctx, g0w, nw), mdb = d.bias ? th_upload(ctx, g0b, nb) : NULL;
+    cl_mem mr = th_upload(ctx, rr, ny), my = th_nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);
+    cl_mem mdx = th_nan_buffer(ctx, nx), mdw = th_upload(ctx, g0w, nw), mdb = d.bias ? th_upload(ctx, g0b, nb) : NULL;
     float *gx = malloc(nx * sizeof *gx), *gw = malloc(nw * sizeof *gw), *gb = malloc(nb * sizeof *gb);
     double *ew = malloc(nw * sizeof *ew), *eb = malloc(nb * sizeof *eb);
 
@@ -303,7 +276,7 @@ int main(void) {
     /* Both kernel families: per-element kernels (GPUs) and one work-item
      * per image row (CPUs), whatever this device would pick. */
     for (int serial = 0; serial <= 1; serial++) {
-        ctx->serial_reductions = serial;
+        kd_ctx_set_serial_reductions(ctx, serial);
         for (int g = 0; g < ng; g++)
             for (int n = 1; n <= 3; n += 2)
                 for (int bias = 0; bias <= 1; bias++)
@@ -313,7 +286,7 @@ int main(void) {
          * uninitialised-value and race check) the costliest cases, a minute
          * each there, are left to the native runs: the code paths they take
          * are taken by smaller cases too, except where marked. */
-        bool sim = ctx->oclgrind;
+        bool sim = kd_ctx_is_oclgrind(ctx);
         if (!sim) {
             test_forward(ctx, &r, make_desc(2, 19, 23, 17, 33, geoms[2], true));
             test_forward(ctx, &r, make_desc(4, 37, 15, 13, 70, geoms[0], true));
@@ -368,7 +341,7 @@ int main(void) {
      * odd planes. Not fused: a k x k GEMM of one image, a 1x1 GEMM (both
      * write NCHW themselves). */
     for (int serial = 0; serial <= 1; serial++) {
-        ctx->serial_reductions = serial;
+        kd_ctx_set_serial_reductions(ctx, serial);
         for (int relu = 0; relu <= 1; relu++) {
             if (serial) {
                 test_forward_norm(ctx, &r, make_desc(3, 6, 7, 9, 9, geoms[0], relu), relu);
@@ -383,11 +356,11 @@ int main(void) {
     }
     /* The work-group reductions (conv_dw_dot, the bias gradient) within a
      * device's local memory: 64 bytes leave 16 items. */
-    ctx->serial_reductions = false;
-    uint64_t local_mem = ctx->dev.local_mem;
-    ctx->dev.local_mem = 64;
+    kd_ctx_set_serial_reductions(ctx, false);
+    uint64_t local_mem = kd_ctx_device(ctx)->local_mem;
+    kd_ctx_set_local_mem(ctx, 64);
     test_backward(ctx, &r, make_desc(2, 1, 32, 32, 2, geoms[2], true));
-    ctx->dev.local_mem = local_mem;
+    kd_ctx_set_local_mem(ctx, local_mem);
     kd_ctx_free(ctx);
     return th_done("test_conv");
 }

@@ -9,6 +9,7 @@
 #include "runtime/buffer.h"
 #include "src/layers/dense.h"
 #include "tests/harness.h"
+#include "tests/ref/fd.h"
 
 static void dense_ref(const kd_dense_desc *d, const double *x, const double *w, const double *b, double *out) {
     for (int n = 0; n < d->n; n++)
@@ -19,19 +20,6 @@ static void dense_ref(const kd_dense_desc *d, const double *x, const double *w, 
         }
 }
 
-static double *to_double(const float *x, size_t n) {
-    double *y = malloc(n * sizeof *y);
-    for (size_t i = 0; i < n; i++) y[i] = x[i];
-    return y;
-}
-
-static cl_mem nan_buffer(kd_ctx *ctx, size_t n) {
-    cl_mem m;
-    MUST(ctx, kd_buffer_alloc(ctx, n * sizeof(float), "test buffer", &m));
-    MUST(ctx, kd_fill(ctx, m, 0, n * sizeof(float), NAN));
-    return m;
-}
-
 static void test_forward(kd_ctx *ctx, th_rng *r, kd_dense_desc d, bool bias) {
     size_t nx = (size_t)d.n * d.in, ny = (size_t)d.n * d.out, nw = (size_t)d.out * d.in, nb = (size_t)d.out;
     float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *b = malloc(nb * sizeof *b);
@@ -40,10 +28,10 @@ static void test_forward(kd_ctx *ctx, th_rng *r, kd_dense_desc d, bool bias) {
     th_fill(r, x, nx, -1, 1);
     th_fill(r, w, nw, -1, 1);
     th_fill(r, b, nb, -1, 1);
-    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, nb);
+    double *xd = th_to_double(x, nx), *wd = th_to_double(w, nw), *bd = th_to_double(b, nb);
     dense_ref(&d, xd, wd, bias ? bd : NULL, ref);
     cl_mem mx = th_upload(ctx, x, nx), mw = th_upload(ctx, w, nw), mb = bias ? th_upload(ctx, b, nb) : NULL;
-    cl_mem my = nan_buffer(ctx, ny);
+    cl_mem my = th_nan_buffer(ctx, ny);
     MUST(ctx, kd_dense_forward(ctx, &d, my, mx, mw, mb));
     th_download(ctx, my, y, ny);
     double e = th_nmse(y, ref, ny), m = th_max_rel(y, ref, ny, 1e-5, 1e-4);
@@ -56,27 +44,14 @@ static void test_forward(kd_ctx *ctx, th_rng *r, kd_dense_desc d, bool bias) {
     free(x), free(w), free(b), free(y), free(ref), free(xd), free(wd), free(bd);
 }
 
-static double loss_ref(const kd_dense_desc *d, const double *x, const double *w, const double *b,
-                       const double *rr, double *scratch) {
-    dense_ref(d, x, w, b, scratch);
-    double s = 0;
-    for (size_t i = 0; i < (size_t)d->n * d->out; i++) s += scratch[i] * rr[i];
-    return s;
+static void dense_ref_any(const void *d, const double *x, const double *w, const double *b, double *out) {
+    dense_ref(d, x, w, b, out);
 }
 
-/* L is bilinear in (x, w) and linear in b: central differences are exact up to float64 rounding. */
+/* Central differences of sum(dense_ref(x, w, b) * R) (tests/ref/fd.h). */
 static void fd_grad(const kd_dense_desc *d, double *x, double *w, double *b, const double *rr, double *v,
                     size_t nv, double *g, double *scratch) {
-    const double eps = 1e-3;
-    for (size_t i = 0; i < nv; i++) {
-        double keep = v[i];
-        v[i] = keep + eps;
-        double lp = loss_ref(d, x, w, b, rr, scratch);
-        v[i] = keep - eps;
-        double lm = loss_ref(d, x, w, b, rr, scratch);
-        v[i] = keep;
-        g[i] = (lp - lm) / (2 * eps);
-    }
+    th_fd_grad(dense_ref_any, d, (size_t)d->n * d->out, x, w, b, rr, v, nv, g, scratch);
 }
 
 static void check_grad(const char *what, const kd_dense_desc *d, int call, const float *got, const double *ref,
@@ -96,7 +71,7 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_dense_desc d) {
     th_fill(r, rr, ny, -1, 1);
     th_fill(r, g0w, nw, -1, 1);
     th_fill(r, g0b, nb, -1, 1);
-    double *xd = to_double(x, nx), *wd = to_double(w, nw), *bd = to_double(b, nb), *rd = to_double(rr, ny);
+    double *xd = th_to_double(x, nx), *wd = th_to_double(w, nw), *bd = th_to_double(b, nb), *rd = th_to_double(rr, ny);
     double *scratch = malloc(ny * sizeof *scratch);
     double *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw), *fb = malloc(nb * sizeof *fb);
     fd_grad(&d, xd, wd, bd, rd, xd, nx, fx, scratch);
@@ -104,7 +79,7 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_dense_desc d) {
     fd_grad(&d, xd, wd, bd, rd, bd, nb, fb, scratch);
 
     cl_mem mx = th_upload(ctx, x, nx), mw = th_upload(ctx, w, nw), mr = th_upload(ctx, rr, ny);
-    cl_mem mdx = nan_buffer(ctx, nx), mdw = th_upload(ctx, g0w, nw), mdb = th_upload(ctx, g0b, nb);
+    cl_mem mdx = th_nan_buffer(ctx, nx), mdw = th_upload(ctx, g0w, nw), mdb = th_upload(ctx, g0b, nb);
     float *gx = malloc(nx * sizeof *gx), *gw = malloc(nw * sizeof *gw), *gb = malloc(nb * sizeof *gb);
     double *ew = malloc(nw * sizeof *ew), *eb = malloc(nb * sizeof *eb);
     for (int call = 1; call <= 3; call++) {
@@ -148,19 +123,20 @@ int main(void) {
 
     kd_dense_desc bad = {.n = 2, .in = 0, .out = 3};
     kd_status s = kd_dense_forward(ctx, &bad, NULL, NULL, NULL, NULL);
-    CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "in=0"), "in=0: status %d '%s'", (int)s, ctx->err->msg);
+    CHECK(s == KD_ERR_USAGE && strstr(kd_ctx_err(ctx)->msg, "in=0"), "in=0: status %d '%s'", (int)s,
+          kd_ctx_err(ctx)->msg);
 
     /* Both families of the bias kernels (cl/conv.cl): per element (GPUs)
      * and per row / per channel (CPUs), whatever this device would pick. */
     for (int serial = 0; serial <= 1; serial++) {
-        ctx->serial_reductions = serial;
+        kd_ctx_set_serial_reductions(ctx, serial);
         const kd_dense_desc fwd[] = {{1, 7, 5},      {3, 37, 19},  {1, 1, 1}, {5, 1, 9},
                                      {33, 513, 257}, {2, 1000, 10}, {200, 3, 2}};
         for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) {
             /* The large product (several work-groups of every kernel) only
              * natively: under the oclgrind simulator it took 5 minutes, and
              * {2, 1000, 10} and {200, 3, 2} take the same paths. */
-            if (ctx->oclgrind && (long)fwd[i].n * fwd[i].in * fwd[i].out > 100000) continue;
+            if (kd_ctx_is_oclgrind(ctx) && (long)fwd[i].n * fwd[i].in * fwd[i].out > 100000) continue;
             for (int bias = 0; bias <= 1; bias++) test_forward(ctx, &r, fwd[i], bias);
         }
 
@@ -169,11 +145,11 @@ int main(void) {
     }
     /* The bias gradient's work-group reduction within a device's local
      * memory: 64 bytes leave 16 items. */
-    ctx->serial_reductions = false;
-    uint64_t local_mem = ctx->dev.local_mem;
-    ctx->dev.local_mem = 64;
+    kd_ctx_set_serial_reductions(ctx, false);
+    uint64_t local_mem = kd_ctx_device(ctx)->local_mem;
+    kd_ctx_set_local_mem(ctx, 64);
     test_backward(ctx, &r, (kd_dense_desc){300, 5, 3});
-    ctx->dev.local_mem = local_mem;
+    kd_ctx_set_local_mem(ctx, local_mem);
 
     kd_ctx_free(ctx);
     return th_done("test_dense");

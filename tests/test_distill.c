@@ -13,12 +13,8 @@
 #include "runtime/buffer.h"
 #include "src/layers/loss.h"
 #include "tests/harness.h"
+#include "tests/ref/distill.h"
 #include "tests/ref/logits.h"
-
-#define FEPS TH_FEPS
-
-/* Largest error/tolerance ratios seen, printed at the end (test-only state). */
-static double worst_fwd, worst_bwd, worst_fd;
 
 /* log sum_j exp(x_j / T) in double, max subtracted. */
 static double lse_d(const double *x, int c, double T) {
@@ -28,166 +24,40 @@ static double lse_d(const double *x, int c, double T) {
     return m + log(z);
 }
 
-typedef struct ref_sample {
-    double hard, soft, loss;
-} ref_sample;
-
-static ref_sample ref_one(const double *s, const double *t, int c, int y, double T, double alpha) {
-    ref_sample r;
-    r.hard = lse_d(s, c, 1) - s[y];
+/* One sample: v = {alpha CE + (1-alpha) T^2 KL, CE, T^2 KL}. */
+static void ref_sample(const kd_distill_cfg *cfg, const double *s, const double *t, int c, int y, double v[3]) {
+    double T = cfg->temperature, alpha = cfg->alpha;
+    double hard = lse_d(s, c, 1) - s[y];
     double ls = lse_d(s, c, T), lt = lse_d(t, c, T), kl = 0;
     for (int j = 0; j < c; j++) {
         double a = t[j] / T - lt, b = s[j] / T - ls;
         kl += exp(a) * (a - b);
     }
-    r.soft = T * T * kl;
-    r.loss = alpha * r.hard + (1 - alpha) * r.soft;
-    return r;
+    double soft = T * T * kl;
+    v[0] = alpha * hard + (1 - alpha) * soft;
+    v[1] = hard;
+    v[2] = soft;
 }
 
-/* Mean loss in double with student logit `at` moved by `delta` (SIZE_MAX: none). */
-static double ref_mean_at(const float *s, const float *t, const int *y, int n, int c, double T, double alpha,
-                          size_t at, double delta) {
-    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt), L = 0;
-    for (int b = 0; b < n; b++) {
-        for (int j = 0; j < c; j++) {
-            rs[j] = s[(size_t)b * c + j];
-            rt[j] = t[(size_t)b * c + j];
-        }
-        if (at / c == (size_t)b) rs[at % c] += delta;
-        L += ref_one(rs, rt, c, y[b], T, alpha).loss;
-    }
-    free(rs);
-    free(rt);
-    return L / n;
+/* Its analytic gradient: alpha (p - y) + (1-alpha) T (p_s^T - p_t^T). */
+static void ref_grad(const kd_distill_cfg *cfg, const double *s, const double *t, int c, int y, double *g) {
+    double T = cfg->temperature, alpha = cfg->alpha;
+    double l1 = lse_d(s, c, 1), ls = lse_d(s, c, T), lt = lse_d(t, c, T);
+    for (int k = 0; k < c; k++)
+        g[k] = alpha * (exp(s[k] - l1) - (k == y)) + (1 - alpha) * T * (exp(s[k] / T - ls) - exp(t[k] / T - lt));
 }
 
-/* Analytic gradient in double: scale [alpha (p - y) + (1-alpha) T (p_s^T - p_t^T)]. */
-static void ref_grad(const float *s, const float *t, const int *y, int n, int c, double T, double alpha,
-                     double scale, double *g) {
-    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt);
-    for (int b = 0; b < n; b++) {
-        for (int j = 0; j < c; j++) {
-            rs[j] = s[(size_t)b * c + j];
-            rt[j] = t[(size_t)b * c + j];
-        }
-        double l1 = lse_d(rs, c, 1), ls = lse_d(rs, c, T), lt = lse_d(rt, c, T);
-        for (int k = 0; k < c; k++)
-            g[(size_t)b * c + k] = scale * (alpha * (exp(rs[k] - l1) - (k == y[b])) +
-                                            (1 - alpha) * T * (exp(rs[k] / T - ls) - exp(rt[k] / T - lt)));
-    }
-    free(rs);
-    free(rt);
-}
+static const th_loss_ref REF = {ref_sample, ref_grad, 1.0};
+
+/* Largest error/tolerance ratios seen, printed at the end (test-only state). */
+static th_loss_worst worst_seen;
 
 /* Forward and backward against the reference for one (n, c, T, alpha, big). */
 static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float alpha, float big) {
-    size_t nc = (size_t)n * c;
-    float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t), *g = malloc(nc * sizeof *g);
-    float *t_after = malloc(nc * sizeof *t_after), *g2 = malloc(nc * sizeof *g2);
-    double *gref = malloc(nc * sizeof *gref);
-    int *y = malloc((size_t)n * sizeof *y);
-    th_make_logits(r, s, nc, 4, big);
-    th_make_logits(r, t, nc, 6, big);
-    th_make_labels(r, y, n, c);
     kd_distill_cfg cfg = {.temperature = T, .alpha = alpha};
-
-    double sum[3] = {0}, sabs[3] = {0}, budget = 0;
-    int correct = 0, agree = 0;
-    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt);
-    for (int b = 0; b < n; b++) {
-        for (int j = 0; j < c; j++) {
-            rs[j] = s[(size_t)b * c + j];
-            rt[j] = t[(size_t)b * c + j];
-        }
-        ref_sample q = ref_one(rs, rt, c, y[b], T, alpha);
-        double v[3] = {q.loss, q.hard, q.soft};
-        for (int k = 0; k < 3; k++) {
-            sum[k] += v[k];
-            sabs[k] += fabs(v[k]);
-        }
-        budget += th_logit_mag(s + (size_t)b * c, t + (size_t)b * c, c);
-        int as = th_argmax(s + (size_t)b * c, c);
-        correct += as == y[b];
-        agree += as == th_argmax(t + (size_t)b * c, c);
-    }
-    free(rs);
-    free(rt);
-
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = th_upload_labels(ctx, y, n);
-    cl_mem dg = th_zeros(ctx, nc), dacc = th_zeros(ctx, KD_ACC_COUNT);
-    float acc[KD_ACC_COUNT];
-    MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, dacc, ds, dt, dy));
-    th_download(ctx, dacc, acc, KD_ACC_COUNT);
-    /* Per sample: a few rounding units of mag (hard) and of mag*T (soft: the
-     * log-probs are of size mag/T, times T^2); then the float sum. */
-    double tmax = fmax(1.0, T);
-    const int slot[3] = {KD_ACC_LOSS, KD_ACC_HARD, KD_ACC_SOFT};
-    const char *nm[3] = {"loss", "hard", "soft"};
-    for (int k = 0; k < 3; k++) {
-        double tol = 16 * FEPS * tmax * budget + 4 * FEPS * log2(n + 2.0) * sabs[k] + 1e-6;
-        double e = fabs(acc[slot[k]] - sum[k]);
-        th_note(&worst_fwd, e / tol);
-        CHECK(isfinite(acc[slot[k]]) && e <= tol,
-              "distill n=%d c=%d T=%g alpha=%g big=%g: %s sum %.9g, ref %.9g (err %.2e, tol %.2e)",
-              n, c, T, alpha, big, nm[k], acc[slot[k]], sum[k], e, tol);
-    }
-    CHECK(acc[KD_ACC_CORRECT] == correct && acc[KD_ACC_SEEN] == n && acc[KD_ACC_AGREE] == agree,
-          "distill n=%d c=%d: correct/seen/agree %g %g %g, want %d %d %d", n, c, acc[KD_ACC_CORRECT],
-          acc[KD_ACC_SEEN], acc[KD_ACC_AGREE], correct, n, agree);
-
-    /* Backward vs the analytic gradient. */
-    float scale = 1.0f / n;
-    MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, scale, dg, ds, dt, dy));
-    th_download(ctx, dg, g, nc);
-    ref_grad(s, t, y, n, c, T, alpha, scale, gref);
-    double worst = 0;
-    for (size_t i = 0; i < nc; i++) {
-        double gtol = scale * (1e-6 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
-        double e = fabs(g[i] - gref[i]) / gtol;
-        th_note(&worst, e);
-    }
-    th_note(&worst_bwd, worst);
-    CHECK(th_all_finite(g, nc) && worst <= 1, "distill backward n=%d c=%d T=%g alpha=%g big=%g: worst err/tol %.3g", n,
-          c, T, alpha, big, worst);
-
-    /* Central differences of the whole float64 mean loss, small cases. */
-    if (nc <= 300) {
-        const double h = 1e-3 * fmin(1.0, T);
-        worst = 0;
-        for (size_t i = 0; i < nc; i++) {
-            double fd = (ref_mean_at(s, t, y, n, c, T, alpha, i, h) - ref_mean_at(s, t, y, n, c, T, alpha, i, -h)) /
-                        (2 * h);
-            double gtol = scale * (1e-5 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
-            double e = fabs(g[i] - fd) / gtol;
-            th_note(&worst, e);
-        }
-        th_note(&worst_fd, worst);
-        CHECK(worst <= 1, "distill backward vs central differences n=%d c=%d T=%g alpha=%g big=%g: worst err/tol %.3g",
-              n, c, T, alpha, big, worst);
-    }
-
-    /* The teacher is input only: bit-identical after forward and backward. */
-    th_download(ctx, dt, t_after, nc);
-    CHECK(!memcmp(t, t_after, nc * sizeof *t), "distill n=%d c=%d: teacher logits were modified", n, c);
-
-    /* In place (dstudent == student). */
-    MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, scale, ds, ds, dt, dy));
-    th_download(ctx, ds, g2, nc);
-    CHECK(!memcmp(g, g2, nc * sizeof *g), "distill backward n=%d c=%d: in-place result differs", n, c);
-
-    kd_buffer_free(ctx, ds);
-    kd_buffer_free(ctx, dt);
-    kd_buffer_free(ctx, dy);
-    kd_buffer_free(ctx, dg);
-    kd_buffer_free(ctx, dacc);
-    free(s);
-    free(t);
-    free(g);
-    free(g2);
-    free(t_after);
-    free(gref);
-    free(y);
+    char what[128];
+    snprintf(what, sizeof what, "distill n=%d c=%d T=%g alpha=%g big=%g", n, c, T, alpha, big);
+    th_distill_case(ctx, r, &cfg, &REF, n, c, big, what, &worst_seen);
 }
 
 /* Identical teacher and student: KL = 0 and, at alpha = 0, a zero gradient. */
@@ -360,8 +230,8 @@ static void check_cfg_validation(kd_ctx *ctx) {
     int zero = 0;
     cl_mem dy = th_upload_labels(ctx, &zero, 1);
     CHECK(kd_distill_forward(ctx, &bad, 1, 10, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
-              strstr(ctx->err->msg, "--temperature"),
-          "forward accepted T=-1: %s", ctx->err->msg);
+              strstr(kd_ctx_err(ctx)->msg, "--temperature"),
+          "forward accepted T=-1: %s", kd_ctx_err(ctx)->msg);
     CHECK(kd_distill_backward(ctx, &bad, 1, 10, 1.0f, dummy, dummy, dummy, dy) == KD_ERR_USAGE,
           "backward accepted T=-1");
     kd_buffer_free(ctx, dummy);
@@ -386,7 +256,7 @@ int main(void) {
     printf("alpha=1 vs plain CE: %s\n",
            bit_identical ? "bit-identical loss and gradient" : "within 1e-7, not bit-identical");
     printf("largest error/tolerance: forward sums %.3g, backward vs analytic %.3g, vs central differences %.3g\n",
-           worst_fwd, worst_bwd, worst_fd);
+           worst_seen.fwd, worst_seen.bwd, worst_seen.fd);
     check_temperature_scaling(ctx, &r);
     check_cfg_validation(ctx);
     kd_ctx_free(ctx);

@@ -15,11 +15,8 @@
 #include "runtime/buffer.h"
 #include "src/layers/loss.h"
 #include "tests/harness.h"
+#include "tests/ref/distill.h"
 #include "tests/ref/logits.h"
-
-#define FEPS TH_FEPS
-
-static double worst_fwd, worst_bwd, worst_fd;
 
 /* log sum_{j != skip} exp(x_j / T) in double, max subtracted (skip -1: all). */
 static double lse_skip(const double *x, int c, double T, int skip) {
@@ -31,15 +28,15 @@ static double lse_skip(const double *x, int c, double T, int skip) {
     return m + log(z);
 }
 
-typedef struct ref_sample {
+typedef struct ref_terms {
     double hard, tckd, nckd, kl; /* kl: T^2 KL of the full softmaxes (classic KD's soft term) */
-} ref_sample;
+} ref_terms;
 
 /* The definitions, in log space so that logits of 1000 stay finite:
  * log q_g = s_g/T - lse, log(1 - q_g) = lse_{j!=g} - lse, and
  * log qhat_j = s_j/T - lse_{j!=g}. */
-static ref_sample ref_one(const double *s, const double *t, int c, int g, double T) {
-    ref_sample r;
+static ref_terms ref_one(const double *s, const double *t, int c, int g, double T) {
+    ref_terms r;
     r.hard = lse_skip(s, c, 1, -1) - s[g];
     double ls = lse_skip(s, c, T, -1), lt = lse_skip(t, c, T, -1);
     double lsn = lse_skip(s, c, T, g), ltn = lse_skip(t, c, T, g);
@@ -57,52 +54,38 @@ static ref_sample ref_one(const double *s, const double *t, int c, int g, double
     return r;
 }
 
-static void row_d(const float *x, int c, double *out) {
-    for (int j = 0; j < c; j++) out[j] = x[j];
-}
-
-/* Mean loss in double with student logit `at` moved by `delta` (SIZE_MAX: none). */
-static double ref_mean_at(const float *s, const float *t, const int *y, int n, int c, double T, double a, double b,
-                          size_t at, double delta) {
-    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt), L = 0;
-    for (int i = 0; i < n; i++) {
-        row_d(s + (size_t)i * c, c, rs);
-        row_d(t + (size_t)i * c, c, rt);
-        if (at / c == (size_t)i) rs[at % c] += delta;
-        ref_sample q = ref_one(rs, rt, c, y[i], T);
-        L += q.hard + a * q.tckd + b * q.nckd;
-    }
-    free(rs);
-    free(rt);
-    return L / n;
+/* One sample: v = {CE + a TCKD + b NCKD, CE, a TCKD + b NCKD}. */
+static void ref_sample(const kd_distill_cfg *cfg, const double *s, const double *t, int c, int y, double v[3]) {
+    ref_terms q = ref_one(s, t, c, y, cfg->temperature);
+    double soft = cfg->dkd_alpha * q.tckd + cfg->dkd_beta * q.nckd;
+    v[0] = q.hard + soft;
+    v[1] = q.hard;
+    v[2] = soft;
 }
 
 /* The analytic gradient in double, written from the definitions:
  * d/ds_k of CE is p_k - [k=g]; of TCKD, through q_g only, T (q_g - r_g) for
  * k = g and T qhat_k (r_g - q_g) otherwise; of NCKD T (qhat_k - rhat_k)
  * for k != g. */
-static void ref_grad(const float *s, const float *t, const int *y, int n, int c, double T, double a, double b,
-                     double scale, double *gout) {
-    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt);
-    for (int i = 0; i < n; i++) {
-        row_d(s + (size_t)i * c, c, rs);
-        row_d(t + (size_t)i * c, c, rt);
-        int g = y[i];
-        double l1 = lse_skip(rs, c, 1, -1), ls = lse_skip(rs, c, T, -1), lt = lse_skip(rt, c, T, -1);
-        double lsn = lse_skip(rs, c, T, g), ltn = lse_skip(rt, c, T, g);
-        double qg = exp(rs[g] / T - ls), rg = exp(rt[g] / T - lt);
-        for (int k = 0; k < c; k++) {
-            double d = exp(rs[k] - l1) - (k == g);
-            if (k == g) d += a * T * (qg - rg);
-            else {
-                double qh = exp(rs[k] / T - lsn), rh = exp(rt[k] / T - ltn);
-                d += a * T * qh * (rg - qg) + b * T * (qh - rh);
-            }
-            gout[(size_t)i * c + k] = scale * d;
+static void ref_grad(const kd_distill_cfg *cfg, const double *s, const double *t, int c, int g, double *gout) {
+    double T = cfg->temperature, a = cfg->dkd_alpha, b = cfg->dkd_beta;
+    double l1 = lse_skip(s, c, 1, -1), ls = lse_skip(s, c, T, -1), lt = lse_skip(t, c, T, -1);
+    double lsn = lse_skip(s, c, T, g), ltn = lse_skip(t, c, T, g);
+    double qg = exp(s[g] / T - ls), rg = exp(t[g] / T - lt);
+    for (int k = 0; k < c; k++) {
+        double d = exp(s[k] - l1) - (k == g);
+        if (k == g)
+            d += a * T * (qg - rg);
+        else {
+            double qh = exp(s[k] / T - lsn), rh = exp(t[k] / T - ltn);
+            d += a * T * qh * (rg - qg) + b * T * (qh - rh);
         }
+        gout[k] = d;
     }
-    free(rs);
-    free(rt);
+}
+
+static void row_d(const float *x, int c, double *out) {
+    for (int j = 0; j < c; j++) out[j] = x[j];
 }
 
 static kd_distill_cfg dkd_cfg(float T, float a, float b) {
@@ -110,103 +93,15 @@ static kd_distill_cfg dkd_cfg(float T, float a, float b) {
     return cfg;
 }
 
+/* Largest error/tolerance ratios seen, printed at the end (test-only state). */
+static th_loss_worst worst_seen;
+
 static void run_case(kd_ctx *ctx, th_rng *r, int n, int c, float T, float a, float b, float big) {
-    size_t nc = (size_t)n * c;
-    float *s = malloc(nc * sizeof *s), *t = malloc(nc * sizeof *t), *g = malloc(nc * sizeof *g);
-    float *t_after = malloc(nc * sizeof *t_after), *g2 = malloc(nc * sizeof *g2);
-    double *gref = malloc(nc * sizeof *gref);
-    int *y = malloc((size_t)n * sizeof *y);
-    th_make_logits(r, s, nc, 4, big);
-    th_make_logits(r, t, nc, 6, big);
-    th_make_labels(r, y, n, c);
     kd_distill_cfg cfg = dkd_cfg(T, a, b);
-
-    double sum[3] = {0}, sabs[3] = {0}, budget = 0;
-    int correct = 0, agree = 0;
-    double *rs = malloc((size_t)c * sizeof *rs), *rt = malloc((size_t)c * sizeof *rt);
-    for (int i = 0; i < n; i++) {
-        row_d(s + (size_t)i * c, c, rs);
-        row_d(t + (size_t)i * c, c, rt);
-        ref_sample q = ref_one(rs, rt, c, y[i], T);
-        double soft = a * q.tckd + b * q.nckd, v[3] = {q.hard + soft, q.hard, soft};
-        for (int k = 0; k < 3; k++) {
-            sum[k] += v[k];
-            sabs[k] += fabs(v[k]);
-        }
-        budget += th_logit_mag(s + (size_t)i * c, t + (size_t)i * c, c);
-        int as = th_argmax(s + (size_t)i * c, c);
-        correct += as == y[i];
-        agree += as == th_argmax(t + (size_t)i * c, c);
-    }
-    free(rs);
-    free(rt);
-
-    cl_mem ds = th_upload(ctx, s, nc), dt = th_upload(ctx, t, nc), dy = th_upload_labels(ctx, y, n);
-    cl_mem dg = th_zeros(ctx, nc), dacc = th_zeros(ctx, KD_ACC_COUNT);
-    float acc[KD_ACC_COUNT];
-    MUST(ctx, kd_distill_forward(ctx, &cfg, n, c, dacc, ds, dt, dy));
-    th_download(ctx, dacc, acc, KD_ACC_COUNT);
-    /* As for classic KD (tests/test_distill.c), a few rounding units of
-     * mag*T per sample, here for each of the weighted terms. */
-    double tmax = fmax(1.0, T), wsum = 1 + a + b;
-    const int slot[3] = {KD_ACC_LOSS, KD_ACC_HARD, KD_ACC_SOFT};
-    const char *nm[3] = {"loss", "hard", "soft"};
-    for (int k = 0; k < 3; k++) {
-        double tol = 16 * FEPS * tmax * wsum * budget + 4 * FEPS * log2(n + 2.0) * sabs[k] + 1e-6;
-        double e = fabs(acc[slot[k]] - sum[k]);
-        th_note(&worst_fwd, e / tol);
-        CHECK(isfinite(acc[slot[k]]) && e <= tol, "dkd n=%d c=%d T=%g a=%g b=%g big=%g: %s sum %.9g, ref %.9g (err %.2e, tol %.2e)",
-              n, c, T, a, b, big, nm[k], acc[slot[k]], sum[k], e, tol);
-    }
-    CHECK(acc[KD_ACC_CORRECT] == correct && acc[KD_ACC_SEEN] == n && acc[KD_ACC_AGREE] == agree,
-          "dkd n=%d c=%d: correct/seen/agree %g %g %g, want %d %d %d", n, c, acc[KD_ACC_CORRECT], acc[KD_ACC_SEEN],
-          acc[KD_ACC_AGREE], correct, n, agree);
-
-    float scale = 1.0f / n;
-    MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, scale, dg, ds, dt, dy));
-    th_download(ctx, dg, g, nc);
-    ref_grad(s, t, y, n, c, T, a, b, scale, gref);
-    double worst = 0;
-    for (size_t i = 0; i < nc; i++) {
-        double gtol = scale * wsum * (1e-6 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
-        th_note(&worst, fabs(g[i] - gref[i]) / gtol);
-    }
-    th_note(&worst_bwd, worst);
-    CHECK(th_all_finite(g, nc) && worst <= 1, "dkd backward n=%d c=%d T=%g a=%g b=%g big=%g: worst err/tol %.3g", n, c,
-          T, a, b, big, worst);
-
-    if (nc <= 300) {
-        const double h = 1e-3 * fmin(1.0, T);
-        worst = 0;
-        for (size_t i = 0; i < nc; i++) {
-            double fd = (ref_mean_at(s, t, y, n, c, T, a, b, i, h) - ref_mean_at(s, t, y, n, c, T, a, b, i, -h)) /
-                        (2 * h);
-            double gtol = scale * wsum * (1e-5 + 16 * FEPS * th_logit_mag(s + (i / c) * c, t + (i / c) * c, c));
-            th_note(&worst, fabs(g[i] - fd) / gtol);
-        }
-        th_note(&worst_fd, worst);
-        CHECK(worst <= 1, "dkd backward vs central differences n=%d c=%d T=%g a=%g b=%g big=%g: worst err/tol %.3g", n,
-              c, T, a, b, big, worst);
-    }
-
-    th_download(ctx, dt, t_after, nc);
-    CHECK(!memcmp(t, t_after, nc * sizeof *t), "dkd n=%d c=%d: teacher logits were modified", n, c);
-    MUST(ctx, kd_distill_backward(ctx, &cfg, n, c, scale, ds, ds, dt, dy));
-    th_download(ctx, ds, g2, nc);
-    CHECK(!memcmp(g, g2, nc * sizeof *g), "dkd backward n=%d c=%d: in-place result differs", n, c);
-
-    kd_buffer_free(ctx, ds);
-    kd_buffer_free(ctx, dt);
-    kd_buffer_free(ctx, dy);
-    kd_buffer_free(ctx, dg);
-    kd_buffer_free(ctx, dacc);
-    free(s);
-    free(t);
-    free(g);
-    free(g2);
-    free(t_after);
-    free(gref);
-    free(y);
+    th_loss_ref ref = {ref_sample, ref_grad, 1 + a + b};
+    char what[128];
+    snprintf(what, sizeof what, "dkd n=%d c=%d T=%g a=%g b=%g big=%g", n, c, T, a, b, big);
+    th_distill_case(ctx, r, &cfg, &ref, n, c, big, what, &worst_seen);
 }
 
 /* One sample's soft sum from the device: SOFT of a forward on sample i alone. */
@@ -328,8 +223,8 @@ static void check_refusals(kd_ctx *ctx) {
     int zero = 0;
     cl_mem dy = th_upload_labels(ctx, &zero, 1);
     CHECK(kd_distill_forward(ctx, &ok, 1, 1, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
-              strstr(ctx->err->msg, "at least 2 classes"),
-          "dkd with 1 class accepted: %s", ctx->err->msg);
+              strstr(kd_ctx_err(ctx)->msg, "at least 2 classes"),
+          "dkd with 1 class accepted: %s", kd_ctx_err(ctx)->msg);
     CHECK(kd_distill_backward(ctx, &ok, 1, 1, 1.0f, dummy, dummy, dummy, dy) == KD_ERR_USAGE,
           "dkd backward with 1 class accepted");
     kd_buffer_free(ctx, dummy);
@@ -349,7 +244,7 @@ int main(void) {
             for (size_t b = 0; b < 3; b++)
                 run_case(ctx, &r, shapes[i][0], shapes[i][1], cfgs[k].T, cfgs[k].a, cfgs[k].b, bigs[b]);
     printf("largest error/tolerance: forward sums %.3g, backward vs analytic %.3g, vs central differences %.3g\n",
-           worst_fwd, worst_bwd, worst_fd);
+           worst_seen.fwd, worst_seen.bwd, worst_seen.fd);
     check_decomposition(ctx, &r);
     for (size_t b = 0; b < 3; b++) check_limits(ctx, &r, bigs[b]);
     check_refusals(ctx);

@@ -236,10 +236,10 @@ static void dropout_edges(kd_ctx *ctx, th_rng *rng) {
     for (size_t i = 0; i < n; i++) nz += y[i] != 0;
     CHECK(nz == 0, "dropout p=1: %zu non-zeros", nz);
     kd_status s = kd_dropout_forward(ctx, n, d_y, d_x, 1.5f, 5, 6);
-    CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "1.5"), "p=1.5 refused: %s", ctx->err->msg);
+    CHECK(s == KD_ERR_USAGE && strstr(kd_ctx_err(ctx)->msg, "1.5"), "p=1.5 refused: %s", kd_ctx_err(ctx)->msg);
     s = kd_dropout_forward(ctx, n, d_y, d_x, -0.1f, 5, 6);
     CHECK(s == KD_ERR_USAGE, "p=-0.1 refused");
-    kd_err_clear(ctx->err);
+    kd_err_clear(kd_ctx_err(ctx));
     /* Nothing to do is fine. */
     MUST(ctx, kd_dropout_forward(ctx, 0, d_y, d_x, 0.5f, 5, 6));
     MUST(ctx, kd_relu_forward(ctx, 0, d_y, d_x));
@@ -260,7 +260,7 @@ int main(void) {
     /* Under the oclgrind simulator (CI's memory check) a tenth of the size:
      * the same kernels and checks, with tolerances that follow n; the
      * native runs keep the statistical power (2.4 min there at full size). */
-    size_t big = ctx->oclgrind ? 20003 : 200003;
+    size_t big = kd_ctx_is_oclgrind(ctx) ? 20003 : 200003;
     dropout_case(ctx, &rng, big, 0.5f);
     dropout_case(ctx, &rng, big, 0.1f);
     dropout_case(ctx, &rng, big / 2, 0.9f);

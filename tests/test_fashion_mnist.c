@@ -85,7 +85,7 @@ int main(void) {
     double t_upload = now() - t0;
     printf("input pipeline on %s (noisy, shared CPU): %.0f images/s delivered as 3x128x128 float "
            "(batch %d, crop+flip, resize 28->128); %.0f images/s gathered and uploaded as uint8 alone\n",
-           ctx->dev.name, STEPS * B / t_full, B, 4 * STEPS * B / t_upload);
+           kd_ctx_device(ctx)->name, STEPS * B / t_full, B, 4 * STEPS * B / t_upload);
     kd_buffer_free(ctx, out);
     kd_loader_free(l);
     free(idx);

@@ -245,11 +245,11 @@ int main(void) {
     check_bad_label(ctx, &r);
     /* An embedded-profile device (1 KiB of local memory, 24 bytes per item
      * here): the forward's group shrinks to fit instead of failing. */
-    uint64_t local_mem = ctx->dev.local_mem;
-    ctx->dev.local_mem = 1024;
+    uint64_t local_mem = kd_ctx_device(ctx)->local_mem;
+    kd_ctx_set_local_mem(ctx, 1024);
     run_case(ctx, &r, 300, 17, 0);
     run_case(ctx, &r, 37, 10, 100);
-    ctx->dev.local_mem = local_mem;
+    kd_ctx_set_local_mem(ctx, local_mem);
     kd_ctx_free(ctx);
     return th_done("test_loss");
 }

@@ -155,15 +155,15 @@ static void save_load(kd_ctx *ctx, const char *dir) {
     MUST_E(&err, kd_st_writer_add(bw, "x", KD_F32, 1, shape, &one, &err));
     MUST_E(&err, kd_st_writer_write(bw, bare, &err));
     kd_st_writer_free(bw);
-    CHECK(kd_model_open(bare, ctx, &c, &mc) == KD_ERR_INPUT && strstr(ctx->err->msg, "bare.safetensors") &&
-              strstr(ctx->err->msg, "metadata"),
-          "no metadata: %s", ctx->err->msg);
+    CHECK(kd_model_open(bare, ctx, &c, &mc) == KD_ERR_INPUT && strstr(kd_ctx_err(ctx)->msg, "bare.safetensors") &&
+              strstr(kd_ctx_err(ctx)->msg, "metadata"),
+          "no metadata: %s", kd_ctx_err(ctx)->msg);
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "head -c 3000 '%s' > '%s/cut.safetensors'", path, dir);
     CHECK(system(cmd) == 0, "truncate");
     snprintf(bare, sizeof bare, "%s/cut.safetensors", dir);
-    CHECK(kd_model_open(bare, ctx, &c, &mc) == KD_ERR_INPUT && strstr(ctx->err->msg, "cut.safetensors"),
-          "truncated: %s", ctx->err->msg);
+    CHECK(kd_model_open(bare, ctx, &c, &mc) == KD_ERR_INPUT && strstr(kd_ctx_err(ctx)->msg, "cut.safetensors"),
+          "truncated: %s", kd_ctx_err(ctx)->msg);
     kd_model_meta_free(&meta);
     kd_model_meta_free(&mb);
     kd_model_free(a);
@@ -231,9 +231,9 @@ static void torchvision_names(kd_ctx *ctx, const char *dir) {
     kd_model_build("resnet50:width=0.5", 3, 64, 64, 10, &small, &err);
     MUST(ctx, kd_model_attach(small, ctx, 1));
     MUST_E(&err, kd_st_read(path, &f, &err));
-    CHECK(kd_weights_load(small, &f, false, &rep) == KD_ERR_INPUT && strstr(ctx->err->msg, "conv1.weight") &&
-              strstr(ctx->err->msg, "[64, 3, 7, 7]"),
-          "shape mismatch: %s", ctx->err->msg);
+    CHECK(kd_weights_load(small, &f, false, &rep) == KD_ERR_INPUT && strstr(kd_ctx_err(ctx)->msg, "conv1.weight") &&
+              strstr(kd_ctx_err(ctx)->msg, "[64, 3, 7, 7]"),
+          "shape mismatch: %s", kd_ctx_err(ctx)->msg);
     kd_st_free(&f);
     kd_model_free(small);
     for (int i = 0; i < nb; i++) free(bufs[i]);
@@ -263,9 +263,9 @@ static void fused_inference(kd_ctx *ctx, const char *spec, int c, int hw) {
     size_t nin = (size_t)n * c * hw * hw;
     float *x = malloc(nin * sizeof *x), out[2][3 * 5];
     th_fill(&r, x, nin, -1, 1);
-    bool serial = ctx->serial_reductions;
+    bool serial = kd_ctx_serial_reductions(ctx);
     for (int family = 0; family <= 1; family++) {
-        ctx->serial_reductions = family;
+        kd_ctx_set_serial_reductions(ctx, family);
         for (int fused = 0; fused <= 1; fused++) {
             kd_model_set_fused_norm(m, !(!fused));
             MUST(ctx, kd_write(ctx, kd_model_input(m), 0, nin * sizeof *x, x, true));
@@ -281,7 +281,7 @@ static void fused_inference(kd_ctx *ctx, const char *spec, int c, int hw) {
               "%s inference (serial %d), fused batch norm vs separate: max diff %.3g (logits up to %.3g)", spec,
               family, worst, scale);
     }
-    ctx->serial_reductions = serial;
+    kd_ctx_set_serial_reductions(ctx, serial);
     kd_model_set_fused_norm(m, !(false));
     free(x);
     kd_model_free(m);
@@ -305,9 +305,9 @@ static void families_agree(kd_ctx *ctx, const char *spec, int c, int hw, int n) 
     MUST(ctx, kd_buffer_alloc(ctx, (size_t)n * sizeof *lab, "labels", &labels));
     MUST(ctx, kd_write(ctx, labels, 0, (size_t)n * sizeof *lab, lab, true));
     MUST(ctx, kd_buffer_alloc(ctx, KD_ACC_COUNT * sizeof(float), "acc", &acc));
-    bool serial = ctx->serial_reductions;
+    bool serial = kd_ctx_serial_reductions(ctx);
     for (int family = 0; family <= 1; family++) {
-        ctx->serial_reductions = family;
+        kd_ctx_set_serial_reductions(ctx, family);
         MUST(ctx, kd_write(ctx, kd_model_input(m), 0, nin * sizeof *x, x, true));
         loss_of(m, n, labels, acc);
         MUST(ctx, kd_ce_backward(ctx, n, classes, 1.0f / n, kd_model_dlogits(m), kd_model_logits(m), labels));
@@ -317,7 +317,7 @@ static void families_agree(kd_ctx *ctx, const char *spec, int c, int hw, int n) 
         MUST(ctx,
              kd_read(ctx, kd_model_trainable(m).grads, 0, kd_model_trainable(m).floats * sizeof *g[family], g[family]));
     }
-    ctx->serial_reductions = serial;
+    kd_ctx_set_serial_reductions(ctx, serial);
     double worst = 0;
     const char *where = "";
     for (int i = 0; i < kd_model_nparams(m); i++) {
@@ -363,7 +363,7 @@ static void resnet50_step(kd_ctx *ctx) {
     for (size_t i = 0; i < kd_model_trainable(m).floats; i++) norm += (double)g[i] * g[i];
     CHECK(isfinite(loss) && loss > 0 && isfinite(norm) && norm > 0, "resnet50 step: loss %g, |grad|^2 %g", loss, norm);
     printf("resnet50 3x64x64 batch 2: loss %.4f, gradient norm %.4g, peak device memory %.1f MiB\n", loss, sqrt(norm),
-           (double)ctx->mem_peak / (1024.0 * 1024.0));
+           (double)kd_ctx_counters(ctx).mem_peak / (1024.0 * 1024.0));
     free(x);
     free(g);
     kd_buffer_free(ctx, labels);

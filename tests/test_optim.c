@@ -184,9 +184,9 @@ static void check_validation(kd_ctx *ctx) {
     cases[7].cfg.momentum = -0.5f, cases[7].want = "--momentum";
     for (int i = 0; i < 8; i++) {
         kd_status st = kd_optim_step(ctx, &cases[i].cfg, 8, dp, dg, ds, cases[i].lr, cases[i].step, NULL);
-        CHECK(st == KD_ERR_USAGE && strstr(ctx->err->msg, cases[i].want),
+        CHECK(st == KD_ERR_USAGE && strstr(kd_ctx_err(ctx)->msg, cases[i].want),
               "bad optimizer setting %d: status %d, message '%s', want a usage error naming %s", i, (int)st,
-              ctx->err->msg, cases[i].want);
+              kd_ctx_err(ctx)->msg, cases[i].want);
     }
     kd_optim_cfg a = kd_optim_default(KD_OPTIM_ADAM), s = kd_optim_default(KD_OPTIM_SGD);
     CHECK(a.beta1 == 0.9f && a.beta2 == 0.999f && a.eps == 1e-7f && a.weight_decay == 0 && !a.decoupled,

@@ -223,11 +223,11 @@ static void nan_case(kd_ctx *ctx) {
     th_download(ctx, ddx, dx, 16);
     CHECK(isnan(out[0]) && am[0] == 1 && isnan(out[1]) && am[1] == 6 && out[2] == 13.0f && am[2] == 13 &&
               isnan(out[3]) && am[3] == 15,
-          "NaN propagation (serial %d): out %g %g %g %g argmax %d %d %d %d", ctx->serial_reductions, (double)out[0],
-          (double)out[1], (double)out[2], (double)out[3], am[0], am[1], am[2], am[3]);
+          "NaN propagation (serial %d): out %g %g %g %g argmax %d %d %d %d", kd_ctx_serial_reductions(ctx),
+          (double)out[0], (double)out[1], (double)out[2], (double)out[3], am[0], am[1], am[2], am[3]);
     CHECK(dx[1] == 1.0f && dx[6] == 2.0f && dx[13] == 3.0f && dx[15] == 4.0f && dx[0] == 0.0f && dx[2] == 0.0f &&
               dx[7] == 0.0f,
-          "NaN windows route their gradient to the NaN (serial %d)", ctx->serial_reductions);
+          "NaN windows route their gradient to the NaN (serial %d)", kd_ctx_serial_reductions(ctx));
     kd_buffer_free(ctx, din);
     kd_buffer_free(ctx, dout);
     kd_buffer_free(ctx, dg);
@@ -263,7 +263,7 @@ int main(void) {
     /* Both kernel families: 3-D per-element kernels (GPUs) and one
      * work-item per plane (CPUs), whatever this device would pick. */
     for (int serial = 0; serial <= 1; serial++) {
-        ctx->serial_reductions = serial;
+        kd_ctx_set_serial_reductions(ctx, serial);
         for (int is_max = 1; is_max >= 0; is_max--) {
             pool_case(ctx, &rng, is_max, 1, 5, 9, 11, 3, 3, 0, -1, 1); /* tutorial: disjoint, floor drops a row */
             pool_case(ctx, &rng, is_max, 3, 5, 9, 11, 3, 2, 1, -1, 1); /* ResNet stem: overlapping, padded */

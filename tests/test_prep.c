@@ -271,8 +271,8 @@ int main(void) {
         kd_batch b = {.n = 1};
         kd_prep_desc d = {.out_c = 1, .out_h = 4, .out_w = 4};
         kd_status s = kd_prep_run(ctx, &d, 3, 4, 4, &b, 0, NULL);
-        CHECK(s == KD_ERR_USAGE && strstr(ctx->err->msg, "channel"), "3 -> 1 channels: status %d, '%s'", s,
-              ctx->err->msg);
+        CHECK(s == KD_ERR_USAGE && strstr(kd_ctx_err(ctx)->msg, "channel"), "3 -> 1 channels: status %d, '%s'", s,
+              kd_ctx_err(ctx)->msg);
         kd_prep_desc d4 = {.out_c = 4, .out_h = 4, .out_w = 4};
         s = kd_prep_run(ctx, &d4, 4, 4, 4, &b, 0, NULL);
         CHECK(s == KD_ERR_USAGE, "4 output channels: status %d", s);

@@ -67,8 +67,9 @@ int main(void) {
 
     kd_ctx *a = th_ctx_opts(&o);
     MUST(a, kd_programs_build_all(a));
-    CHECK(a->programs_from_source == nprog && a->programs_from_cache == 0, "cold: %d from source, %d cached",
-          a->programs_from_source, a->programs_from_cache);
+    CHECK(kd_ctx_counters(a).programs_from_source == nprog && kd_ctx_counters(a).programs_from_cache == 0,
+          "cold: %d from source, %d cached", kd_ctx_counters(a).programs_from_source,
+          kd_ctx_counters(a).programs_from_cache);
     kd_ctx_free(a);
 
     char names[64][512];
@@ -77,8 +78,9 @@ int main(void) {
 
     kd_ctx *b = th_ctx_opts(&o);
     MUST(b, kd_programs_build_all(b));
-    CHECK(b->programs_from_cache == nprog && b->programs_from_source == 0, "warm: %d cached, %d from source",
-          b->programs_from_cache, b->programs_from_source);
+    CHECK(kd_ctx_counters(b).programs_from_cache == nprog && kd_ctx_counters(b).programs_from_source == 0,
+          "warm: %d cached, %d from source", kd_ctx_counters(b).programs_from_cache,
+          kd_ctx_counters(b).programs_from_source);
     check_kernel_runs(b);
     kd_ctx_free(b);
 
@@ -99,7 +101,8 @@ int main(void) {
     }
     kd_ctx *c = th_ctx_opts(&o);
     MUST(c, kd_programs_build_all(c));
-    CHECK(c->programs_from_source == nprog, "corrupt entries rebuilt (%d of %d)", c->programs_from_source, nprog);
+    CHECK(kd_ctx_counters(c).programs_from_source == nprog, "corrupt entries rebuilt (%d of %d)",
+          kd_ctx_counters(c).programs_from_source, nprog);
     check_kernel_runs(c);
     kd_ctx_free(c);
 
@@ -108,22 +111,23 @@ int main(void) {
     const char junk[] = "this is not an OpenCL program binary";
     store_everywhere(dir, names, nent, junk, sizeof junk);
     MUST(d, kd_programs_build_all(d));
-    CHECK(d->programs_from_source == nprog, "garbage binaries rebuilt (%d of %d)", d->programs_from_source, nprog);
+    CHECK(kd_ctx_counters(d).programs_from_source == nprog, "garbage binaries rebuilt (%d of %d)",
+          kd_ctx_counters(d).programs_from_source, nprog);
     check_kernel_runs(d);
 
     /* Past kdcl's own checks (the program-entry magic), a binary the driver
      * refuses is rebuilt too. rusticl aborts the process on such a binary
      * instead of refusing it, which is why kdcl checks first; skip it there. */
-    if (strstr(d->dev.platform_name, "rusticl")) {
+    if (strstr(kd_ctx_device(d)->platform_name, "rusticl")) {
         printf("driver refusal of a bad binary: not tried on %s (it aborts instead of refusing)\n",
-               d->dev.platform_name);
+               kd_ctx_device(d)->platform_name);
     } else {
         const char junk2[] = "KDCLPRG1 and then not an OpenCL program binary";
         store_everywhere(dir, names, nent, junk2, sizeof junk2);
         kd_ctx *d2 = th_ctx_opts(&o);
         MUST(d2, kd_programs_build_all(d2));
-        CHECK(d2->programs_from_source == nprog, "binaries the driver refuses rebuilt (%d of %d)",
-              d2->programs_from_source, nprog);
+        CHECK(kd_ctx_counters(d2).programs_from_source == nprog, "binaries the driver refuses rebuilt (%d of %d)",
+              kd_ctx_counters(d2).programs_from_source, nprog);
         check_kernel_runs(d2);
         kd_ctx_free(d2);
     }
@@ -134,7 +138,7 @@ int main(void) {
     th_tempdir(off_dir, sizeof off_dir, "cache-off");
     setenv("KDCL_CACHE_DIR", "off", 1);
     kd_ctx *e = th_ctx();
-    CHECK(!e->cache_enabled, "KDCL_CACHE_DIR=off disables the cache");
+    CHECK(!kd_ctx_cache_dir(e)[0], "KDCL_CACHE_DIR=off disables the cache");
     MUST(e, kd_programs_build_all(e));
     kd_ctx_free(e);
     CHECK(list_entries(off_dir, names, 64) == 0, "nothing written when off");

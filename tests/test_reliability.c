@@ -376,7 +376,7 @@ static int batch_hint(const char *log) {
 
 static void device_memory(void) {
     kd_ctx *ctx = th_ctx();
-    double free_mib = (double)(ctx->dev.global_mem - ctx->mem_in_use) / 1048576.0;
+    double free_mib = (double)(kd_ctx_device(ctx)->global_mem - kd_ctx_counters(ctx).mem_in_use) / 1048576.0;
     /* Training: seed-cnn at 36x36 with a batch of 65536 needs ~35 GB. */
     int rc = kdcl("mem.log", "train --model seed-cnn --data synthetic:200:1x36x36 --batch 65536 --epochs 1 "
                              "--out X.safetensors --quiet");
@@ -396,11 +396,12 @@ static void device_memory(void) {
     uint64_t need, largest, need_big, largest_big;
     kd_model_memory(m, fit, true, &need, &largest);
     kd_model_memory(m, 65536, true, &need_big, &largest_big);
-    CHECK(need <= ctx->dev.global_mem && largest <= ctx->dev.max_alloc,
+    CHECK(need <= kd_ctx_device(ctx)->global_mem && largest <= kd_ctx_device(ctx)->max_alloc,
           "the suggested --batch %d fits: %.0f MiB of %.0f, largest buffer %.0f MiB of %.0f", fit,
-          (double)need / 1048576.0, (double)ctx->dev.global_mem / 1048576.0, (double)largest / 1048576.0,
-          (double)ctx->dev.max_alloc / 1048576.0);
-    CHECK(need_big > ctx->dev.global_mem || largest_big > ctx->dev.max_alloc, "and 65536 indeed does not");
+          (double)need / 1048576.0, (double)kd_ctx_device(ctx)->global_mem / 1048576.0, (double)largest / 1048576.0,
+          (double)kd_ctx_device(ctx)->max_alloc / 1048576.0);
+    CHECK(need_big > kd_ctx_device(ctx)->global_mem || largest_big > kd_ctx_device(ctx)->max_alloc,
+          "and 65536 indeed does not");
     kd_model_free(m);
 
     /* Inference (eval) with a model file: the same kind of message. eval
@@ -427,12 +428,13 @@ static void device_memory(void) {
 
     /* One allocation larger than the device allows: sizes, not a code. */
     cl_mem x = NULL;
-    size_t huge = (size_t)ctx->dev.max_alloc + 4096;
+    size_t huge = (size_t)kd_ctx_device(ctx)->max_alloc + 4096;
     kd_status s = kd_buffer_alloc(ctx, huge, "a test buffer", &x);
     CHECK(s == KD_ERR_NOMEM && x == NULL, "an allocation above max_alloc is refused (%d)", s);
-    CHECK(strstr(ctx->err->msg, "a test buffer") && strstr(ctx->err->msg, "MiB") && !strstr(ctx->err->msg, "CL_"),
-          "the message names the buffer and the sizes: %s", ctx->err->msg);
-    kd_err_clear(ctx->err);
+    CHECK(strstr(kd_ctx_err(ctx)->msg, "a test buffer") && strstr(kd_ctx_err(ctx)->msg, "MiB") &&
+              !strstr(kd_ctx_err(ctx)->msg, "CL_"),
+          "the message names the buffer and the sizes: %s", kd_ctx_err(ctx)->msg);
+    kd_err_clear(kd_ctx_err(ctx));
     printf("device memory: %.0f MiB free; suggested --batch %d (train), %d (eval)\n", free_mib, fit, fit_e);
     kd_ctx_free(ctx);
 }

@@ -1,6 +1,6 @@
 /* Stored CLBlast tuning (runtime/tune_params.h, tune_store.h): the text
  * format and its checks, storage keyed by device, application by the
- * command-line session when it opens a context (kd_session_tune; ctx->tuned,
+ * command-line session when it opens a context (kd_session_tune; kd_ctx_tuned(ctx),
  * GEMMs still correct against float64, the batched routine included), a
  * damaged or inapplicable entry ignored with one warning line, and the
  * cache directory taken from opts or KDCL_CACHE_DIR. Then kdcl's preset
@@ -248,28 +248,30 @@ static void test_preset(const kd_device_info *dev, const char *dir, const char *
     }
     char log[4096];
     kd_ctx *ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = empty}, log, sizeof log);
-    CHECK(!ctx->tuned && ctx->preset == (text != NULL) && !log[0], "nothing stored: tuned %d, preset %d, stderr '%s'",
-          ctx->tuned, ctx->preset, log);
+    CHECK(!kd_ctx_tuned(ctx) && kd_ctx_preset(ctx) == (text != NULL) && !log[0],
+          "nothing stored: tuned %d, preset %d, stderr '%s'", kd_ctx_tuned(ctx), kd_ctx_preset(ctx), log);
     check_gemms(ctx, text ? "preset" : "no preset");
     kd_ctx_free(ctx);
     ctx = session_ctx(&(kd_ctx_opts){.cache_dir = "off"});
-    CHECK(ctx->preset == (text != NULL), "cache disabled: preset %d", ctx->preset);
+    CHECK(kd_ctx_preset(ctx) == (text != NULL), "cache disabled: preset %d", kd_ctx_preset(ctx));
     kd_ctx_free(ctx);
     MUST_E(&err, kd_tune_store(dir, dev, CHEAP, &err));
     ctx = session_ctx(&(kd_ctx_opts){.cache_dir = dir});
-    CHECK(ctx->tuned && !ctx->preset, "a stored set: tuned %d, preset %d", ctx->tuned, ctx->preset);
+    CHECK(kd_ctx_tuned(ctx) && !kd_ctx_preset(ctx), "a stored set: tuned %d, preset %d", kd_ctx_tuned(ctx),
+          kd_ctx_preset(ctx));
     kd_ctx_free(ctx);
     setenv("KDCL_TUNE_PRESET", "off", 1);
     ctx = session_ctx(&(kd_ctx_opts){.cache_dir = empty});
-    CHECK(!ctx->tuned && !ctx->preset, "KDCL_TUNE_PRESET=off: tuned %d, preset %d", ctx->tuned, ctx->preset);
+    CHECK(!kd_ctx_tuned(ctx) && !kd_ctx_preset(ctx), "KDCL_TUNE_PRESET=off: tuned %d, preset %d", kd_ctx_tuned(ctx),
+          kd_ctx_preset(ctx));
     kd_ctx_free(ctx);
 }
 
 int main(void) {
     setenv("KDCL_TUNE_PRESET", "off", 1);
     kd_ctx *probe = session_ctx(&(kd_ctx_opts){.cache_dir = "off"});
-    kd_device_info dev = probe->dev;
-    CHECK(!probe->tuned, "no cache directory, yet tuned");
+    kd_device_info dev = *kd_ctx_device(probe);
+    CHECK(!kd_ctx_tuned(probe), "no cache directory, yet tuned");
     kd_ctx_free(probe);
     test_text(&dev);
 
@@ -280,7 +282,7 @@ int main(void) {
 
     /* Nothing stored: untuned, no warning. */
     kd_ctx *ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = dir}, log, sizeof log);
-    CHECK(!ctx->tuned && !log[0], "empty cache: tuned %d, stderr '%s'", ctx->tuned, log);
+    CHECK(!kd_ctx_tuned(ctx) && !log[0], "empty cache: tuned %d, stderr '%s'", kd_ctx_tuned(ctx), log);
     kd_ctx_free(ctx);
 
     /* A stored set that breaks the constraints is refused by kd_tune_store. */
@@ -295,9 +297,9 @@ int main(void) {
     kd_tune_path(dir, &dev, path, sizeof path);
     MUST_E(&err, kd_cache_store(dir, "tune", kd_tune_key(&dev), bad, strlen(bad), &err));
     ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = dir}, log, sizeof log);
-    CHECK(!ctx->tuned && count_lines(log) == 1 && strstr(log, "warning") && strstr(log, "WGD=16") &&
+    CHECK(!kd_ctx_tuned(ctx) && count_lines(log) == 1 && strstr(log, "warning") && strstr(log, "WGD=16") &&
               strstr(log, path),
-          "inapplicable entry: tuned %d, stderr '%s'", ctx->tuned, log);
+          "inapplicable entry: tuned %d, stderr '%s'", kd_ctx_tuned(ctx), log);
     check_gemms(ctx, "inapplicable entry ignored");
     kd_ctx_free(ctx);
 
@@ -310,11 +312,11 @@ int main(void) {
     MUST_E(&err, kd_write_atomic(path, &part, 1, &err));
     free(raw);
     ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = dir}, log, sizeof log);
-    CHECK(!ctx->tuned && count_lines(log) == 1 && strstr(log, "damaged"), "damaged entry: tuned %d, stderr '%s'",
-          ctx->tuned, log);
+    CHECK(!kd_ctx_tuned(ctx) && count_lines(log) == 1 && strstr(log, "damaged"), "damaged entry: tuned %d, stderr '%s'",
+          kd_ctx_tuned(ctx), log);
     kd_ctx_free(ctx);
     ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = dir, .quiet = true}, log, sizeof log);
-    CHECK(!ctx->tuned && !log[0], "damaged entry, quiet: tuned %d, stderr '%s'", ctx->tuned, log);
+    CHECK(!kd_ctx_tuned(ctx) && !log[0], "damaged entry, quiet: tuned %d, stderr '%s'", kd_ctx_tuned(ctx), log);
     kd_ctx_free(ctx);
 
     /* A good entry is applied; GEMMs stay correct with it. */
@@ -324,25 +326,25 @@ int main(void) {
     CHECK(text && !strcmp(text, CHEAP), "stored text comes back as written: '%s'", text ? text : "(none)");
     free(text);
     ctx = th_ctx_opts(&(kd_ctx_opts){.cache_dir = dir});
-    CHECK(!ctx->tuned, "a context without kd_session_tune (kdcl tune's and bench's start), yet tuned");
+    CHECK(!kd_ctx_tuned(ctx), "a context without kd_session_tune (kdcl tune's and bench's start), yet tuned");
     kd_ctx_free(ctx);
     ctx = ctx_capture(&(kd_ctx_opts){.cache_dir = dir}, log, sizeof log);
-    CHECK(ctx->tuned && !log[0], "good entry: tuned %d, stderr '%s'", ctx->tuned, log);
+    CHECK(kd_ctx_tuned(ctx) && !log[0], "good entry: tuned %d, stderr '%s'", kd_ctx_tuned(ctx), log);
     check_gemms(ctx, "tuned");
     kd_ctx_free(ctx);
 
     /* KDCL_CACHE_DIR picks the directory when opts do not. */
     setenv("KDCL_CACHE_DIR", dir, 1);
     ctx = session_ctx(NULL);
-    CHECK(ctx->tuned, "KDCL_CACHE_DIR=%s holds an entry, yet not tuned", dir);
+    CHECK(kd_ctx_tuned(ctx), "KDCL_CACHE_DIR=%s holds an entry, yet not tuned", dir);
     kd_ctx_free(ctx);
     setenv("KDCL_CACHE_DIR", empty, 1);
     ctx = session_ctx(NULL);
-    CHECK(!ctx->tuned, "KDCL_CACHE_DIR=%s is empty, yet tuned", empty);
+    CHECK(!kd_ctx_tuned(ctx), "KDCL_CACHE_DIR=%s is empty, yet tuned", empty);
     kd_ctx_free(ctx);
     setenv("KDCL_CACHE_DIR", "off", 1);
     ctx = session_ctx(NULL);
-    CHECK(!ctx->tuned, "KDCL_CACHE_DIR=off, yet tuned");
+    CHECK(!kd_ctx_tuned(ctx), "KDCL_CACHE_DIR=off, yet tuned");
     kd_ctx_free(ctx);
 
     /* Reset deletes it. */
@@ -352,7 +354,7 @@ int main(void) {
     MUST_E(&err, kd_tune_reset(dir, &dev, &removed, &err));
     CHECK(!removed, "a second reset found something");
     ctx = session_ctx(&(kd_ctx_opts){.cache_dir = dir});
-    CHECK(!ctx->tuned, "tuned after reset");
+    CHECK(!kd_ctx_tuned(ctx), "tuned after reset");
     kd_ctx_free(ctx);
 
     unsetenv("KDCL_CACHE_DIR");

@@ -21,12 +21,12 @@ static double now_ms(void) {
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-#define TRY(call)                                                                         \
-    do {                                                                                  \
-        if ((call) != KD_OK) {                                                            \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, ctx->err->msg);   \
-            exit(1);                                                                      \
-        }                                                                                 \
+#define TRY(call)                                                                                                      \
+    do {                                                                                                               \
+        if ((call) != KD_OK) {                                                                                         \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, kd_ctx_err(ctx)->msg);                       \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 static cl_mem buf(kd_ctx *ctx, size_t floats, float v) {
@@ -86,8 +86,8 @@ static void time_conv(kd_ctx *ctx, kd_conv_desc d, int reps) {
          * rows above under-count; the own kernels are single launches and
          * their events are exact, which leaves the GEMM time by difference. */
         double own = 0;
-        for (int i = 0; i < ctx->nprof; i++)
-            if (!ctx->prof[i].is_gemm) own += ctx->prof[i].ms;
+        for (int i = 0; i < kd_prof_rows(ctx); i++)
+            if (!kd_prof_row(ctx, i)->is_gemm) own += kd_prof_row(ctx, i)->ms;
         double mean = sum / reps, gemm = mean - own / reps;
         printf("   per call: wall %.1f ms, own kernels %.1f ms, GEMM (wall - own) %.1f ms = %.0f%% of wall\n", mean,
                own / reps, gemm, 100.0 * gemm / mean);
@@ -216,7 +216,7 @@ int main(int argc, char **argv) {
     kd_ctx *ctx = NULL;
     kd_ctx_opts opts = {.profiling = true};
     if (kd_session_open(&(kd_global){0}, &opts, &ctx, &err) != KD_OK) return kd_cli_report(&err);
-    printf("device: %s\n", ctx->dev.name);
+    printf("device: %s\n", kd_ctx_device(ctx)->name);
 
     const char *only = getenv("CONV_TIMING_ONLY"); /* "main" or "pointwise"; unset: both */
     kd_conv_desc main_case = {.n = 32, .cin = 64, .h = 56, .w = 56, .cout = 64, .kh = 3, .kw = 3,

@@ -6,7 +6,7 @@
  * libkdcore.a and the libraries CMakeLists.txt names). Built with kdcl
  * (CMake target kernel_timing):
  *   build/kernel_timing [reps] [filter]   (device from KDCL_DEVICE, as everywhere)
- * KT_SERIAL=0|1 overrides ctx->serial_reductions (the CPU kernel variants),
+ * KT_SERIAL=0|1 overrides kd_ctx_serial_reductions(ctx) (the CPU kernel variants),
  * so the GPU variants can be timed on a CPU too. Output: one line per op,
  * the median over the repetitions of its wall time per call (kd_finish after
  * each call, so launch overhead counts) and of the device time of every
@@ -35,12 +35,12 @@ static double now_ms(void) {
 
 static kd_ctx *g_ctx; /* for TRY's message only */
 
-#define TRY(call)                                                                          \
-    do {                                                                                   \
-        if ((call) != KD_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, g_ctx->err->msg); \
-            exit(1);                                                                       \
-        }                                                                                  \
+#define TRY(call)                                                                                                      \
+    do {                                                                                                               \
+        if ((call) != KD_OK) {                                                                                         \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, kd_ctx_err(g_ctx)->msg);                     \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 /* A buffer of `floats` values in [-1, 1) (deterministic), so that max
@@ -92,16 +92,17 @@ static void time_op(kd_ctx *ctx, const op *o, int reps) {
         o->run(ctx, o->state);
         TRY(kd_finish(ctx));
         wall[r] = now_ms() - t0;
-        for (int i = 0; i < ctx->nprof; i++) {
-            if (!ctx->prof[i].calls) continue;
+        for (int i = 0; i < kd_prof_rows(ctx); i++) {
+            const kd_prof_stat *p = kd_prof_row(ctx, i);
+            if (!p->calls) continue;
             int j = 0;
-            while (j < nk && strcmp(names[j], ctx->prof[i].name)) j++;
+            while (j < nk && strcmp(names[j], p->name)) j++;
             if (j == nk) {
                 if (nk == MAX_K) continue;
-                snprintf(names[nk++], sizeof names[0], "%s", ctx->prof[i].name);
+                snprintf(names[nk++], sizeof names[0], "%s", p->name);
                 for (int q = 0; q < r; q++) dev[j][q] = 0;
             }
-            dev[j][r] = ctx->prof[i].ms;
+            dev[j][r] = p->ms;
         }
     }
     printf("%-32s wall %7.3f ms |", o->name, median(wall, reps));
@@ -119,7 +120,7 @@ typedef struct pool_state {
 static pool_state *pool_new(kd_ctx *ctx, int n, int c, int hw, int k, int s, int pad) {
     pool_state *p = calloc(1, sizeof *p);
     p->d = (kd_pool_desc){.n = n, .c = c, .h = hw, .w = hw, .k = k, .stride = s, .pad = pad};
-    TRY(kd_pool_desc_init(&p->d, ctx->err));
+    TRY(kd_pool_desc_init(&p->d, kd_ctx_err(ctx)));
     size_t nx = (size_t)n * c * hw * hw, ny = (size_t)n * c * p->d.oh * p->d.ow;
     p->x = rand_buf(ctx, nx, 1);
     p->dx = rand_buf(ctx, nx, 2);
@@ -164,7 +165,7 @@ static conv_state *conv_new(kd_ctx *ctx, int n, int cin, int hw, int cout, int k
     conv_state *c = calloc(1, sizeof *c);
     c->d = (kd_conv_desc){.n = n, .cin = cin, .h = hw, .w = hw, .cout = cout, .kh = k, .kw = k, .stride = s,
                           .pad = pad, .bias = bias};
-    TRY(kd_conv_desc_init(&c->d, ctx->err));
+    TRY(kd_conv_desc_init(&c->d, kd_ctx_err(ctx)));
     size_t nx = (size_t)n * cin * hw * hw, ny = (size_t)n * cout * c->d.oh * c->d.ow;
     size_t nw = (size_t)cout * cin * k * k;
     c->x = rand_buf(ctx, nx, 5);
@@ -304,8 +305,9 @@ int main(int argc, char **argv) {
     if (kd_session_open(&(kd_global){0}, &opts, &ctx, &err) != KD_OK) return kd_cli_report(&err);
     g_ctx = ctx;
     const char *serial = getenv("KT_SERIAL");
-    if (serial) ctx->serial_reductions = atoi(serial) != 0;
-    printf("device: %s, serial_reductions %d, %d reps\n", ctx->dev.name, ctx->serial_reductions, reps);
+    if (serial) kd_ctx_set_serial_reductions(ctx, atoi(serial) != 0);
+    printf("device: %s, serial_reductions %d, %d reps\n", kd_ctx_device(ctx)->name, kd_ctx_serial_reductions(ctx),
+           reps);
 
     int n = 32;
     op ops[] = {

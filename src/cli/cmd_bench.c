@@ -55,7 +55,7 @@ static void json_head(const char *bench, const kd_ctx *ctx) {
     printf("{\"bench\":");
     json_str(bench);
     printf(",\"device\":");
-    json_str(ctx->dev.name);
+    json_str(kd_ctx_device(ctx)->name);
 }
 
 typedef struct bench_cfg {
@@ -136,7 +136,7 @@ static void gemm_bufs_free(kd_ctx *ctx, gemm_bufs *g) {
 static kd_status bench_conv(kd_ctx *ctx, const bench_cfg *bc, int n, int cin, int cout, int k, int size) {
     kd_conv_desc d = {.n = n, .cin = cin, .h = size, .w = size, .cout = cout, .kh = k, .kw = k, .stride = 1,
                       .pad = k / 2};
-    KD_TRY(kd_conv_desc_init(&d, ctx->err));
+    KD_TRY(kd_conv_desc_init(&d, kd_ctx_err(ctx)));
     size_t nin = (size_t)n * (size_t)cin * (size_t)size * (size_t)size;
     size_t nout = (size_t)n * (size_t)cout * (size_t)d.oh * (size_t)d.ow;
     size_t nw = (size_t)cout * (size_t)cin * (size_t)k * (size_t)k, nws = kd_conv_workspace_floats(&d);
@@ -251,8 +251,6 @@ int kd_cmd_bench(int argc, char **argv) {
     int batch = 32, classes = 10, repeat = 5, warmup = 1, nshapes = 6;
     bool compare = false;
     kd_global g = {0};
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, global);
     kd_opt opts[] = {
         {.name = "teacher", .kind = KD_OPT_STR, .dest = &teacher, .metavar = "SPEC", .help = "teacher model spec"},
         {.name = "student", .kind = KD_OPT_STR, .dest = &student, .metavar = "SPEC", .help = "student model spec"},
@@ -286,14 +284,14 @@ int kd_cmd_bench(int argc, char **argv) {
              "  train_step   ms and images/s of forward + cross-entropy + backward + Adam, random data\n"
              "  inference    ms and images/s of the forward pass\n"
              "Times are medians over --repeat runs after --warmup runs; notes go to stderr.");
-    kd_cmdline cl = {.command = "bench",
-                     .usage = "kdcl bench [--teacher SPEC] [--student SPEC] [--batch N] [--input CxHxW] [options]",
-                     .description = desc,
-                     .opts = opts,
-                     .nopts = (int)(sizeof opts / sizeof opts[0]),
-                     .global = global,
-                     .nglobal = KD_GLOBAL_NOPTS};
-    int done = kd_cmdline_run(&cl, argc, argv);
+    kd_cmdline cl = {
+        .command = "bench",
+        .usage = "kdcl bench [--teacher SPEC] [--student SPEC] [--batch N] [--input CxHxW] [options]",
+        .description = desc,
+        .opts = opts,
+        .nopts = (int)(sizeof opts / sizeof opts[0]),
+    };
+    int done = kd_cmdline_run(&cl, &g, argc, argv);
     if (done >= 0) return done;
     kd_err err = {0};
     int c, h, w, cv[5];
@@ -357,16 +355,16 @@ int kd_cmd_bench(int argc, char **argv) {
     }
     /* CLBlast's overrides cannot be undone: from here on, tuned if stored (else the preset). */
     if (st == KD_OK) kd_session_tune(ctx);
-    bc.tuned = ctx->tuned;
-    bc.preset = ctx->preset;
-    fprintf(stderr, "bench: device %s, %s\n", ctx->dev.name,
-            ctx->tuned    ? "stored CLBlast tuning applied"
-            : ctx->preset ? "kdcl's CLBlast preset for this device (no stored tuning; see 'kdcl tune')"
-                          : "CLBlast's default parameters (no stored tuning; see 'kdcl tune')");
+    bc.tuned = kd_ctx_tuned(ctx);
+    bc.preset = kd_ctx_preset(ctx);
+    fprintf(stderr, "bench: device %s, %s\n", kd_ctx_device(ctx)->name,
+            kd_ctx_tuned(ctx)    ? "stored CLBlast tuning applied"
+            : kd_ctx_preset(ctx) ? "kdcl's CLBlast preset for this device (no stored tuning; see 'kdcl tune')"
+                                 : "CLBlast's default parameters (no stored tuning; see 'kdcl tune')");
     if (st == KD_OK && (all || has_item(what, "sgemm"))) st = bench_gemm(ctx, &bc, &gb, &big, NULL);
     for (int i = 0; st == KD_OK && nshapes > 0 && i < 2 && (all || has_item(what, "shapes")); i++) {
         kd_model *m = NULL;
-        st = kd_model_build(models[i].spec, c, h, w, classes, &m, ctx->err);
+        st = kd_model_build(models[i].spec, c, h, w, classes, &m, kd_ctx_err(ctx));
         kd_gemm_use shapes[64];
         int ns = st == KD_OK ? kd_model_gemm_shapes(m, ctx, batch, shapes, nshapes) : 0;
         for (int s = 0; st == KD_OK && s < ns; s++) st = bench_gemm(ctx, &bc, &gb, &shapes[s], models[i].role);

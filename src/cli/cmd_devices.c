@@ -44,18 +44,14 @@ static void print_tuning(const kd_device_info *dev) {
 
 int kd_cmd_devices(int argc, char **argv) {
     kd_global g = {0};
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, global);
     kd_cmdline cl = {
         .command = "devices",
         .usage = "kdcl devices [--platform P] [--device D] [--device-type TYPE]",
         .description = "Lists every OpenCL platform and device with its indices, type, vendor, driver,\n"
                        "OpenCL C version, compute units, clock, memory and fp16/fp64 support, and marks\n"
                        "with '*' the device that the given selection flags (or KDCL_DEVICE) pick.",
-        .global = global,
-        .nglobal = KD_GLOBAL_NOPTS,
     };
-    int done = kd_cmdline_run(&cl, argc, argv);
+    int done = kd_cmdline_run(&cl, &g, argc, argv);
     if (done >= 0) return done;
     kd_err err = {0};
     kd_device_list list;

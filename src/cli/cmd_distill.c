@@ -101,7 +101,7 @@ static kd_status build_student(const char *spec, const kd_train_opts *o, const k
     int c = o->channels ? o->channels : ds->c, sz = o->resize ? o->resize : ds->h;
     KD_TRY(kd_model_build(spec, c, sz, o->resize ? sz : ds->w, ds->classes, &r->m, err));
     KD_TRY(kd_meta_for(ds, r->m, o->normalize, &r->meta, err));
-    return kd_model_attach(r->m, ctx, (uint64_t)o->seed); /* reports into ctx->err, which is err */
+    return kd_model_attach(r->m, ctx, (uint64_t)o->seed); /* reports into kd_ctx_err(ctx), which is err */
 }
 
 static kd_status open_model(const char *flag, const char *path, const kd_dataset *ds, kd_ctx *ctx, row *r,
@@ -174,8 +174,6 @@ int kd_cmd_distill(int argc, char **argv) {
                                  "flip: of both its views, in the first epoch) once and reuse them (same result, "
                                  "faster epochs)"};
     kd_train_opts_table(&o, opts, &n, MAX_OPTS);
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, global);
     kd_cmdline cl = {
         .command = "distill",
         .usage = "kdcl distill --teacher T.safetensors --student SPEC --data DATA --out S.safetensors "
@@ -196,8 +194,6 @@ int kd_cmd_distill(int argc, char **argv) {
             "and file size, and the difference in points." KD_MPI_HELP,
         .opts = opts,
         .nopts = n,
-        .global = global,
-        .nglobal = KD_GLOBAL_NOPTS,
     };
     kd_err err = {0};
     if (old_baseline_form(argc, argv)) {
@@ -206,7 +202,7 @@ int kd_cmd_distill(int argc, char **argv) {
                 "you trained yourself to the comparison, use --baseline-model B.safetensors");
         return kd_cli_report(&err);
     }
-    int done = kd_cmdline_run(&cl, argc, argv);
+    int done = kd_cmdline_run(&cl, &g, argc, argv);
     if (done >= 0) return done;
     if (!teacher_path) {
         kd_fail(&err, KD_ERR_USAGE, "--teacher T.safetensors is required (train one with 'kdcl train')");
@@ -305,7 +301,7 @@ int kd_cmd_distill(int argc, char **argv) {
         printf("distilling %s (%dx%dx%d) into %s (%dx%dx%d) on %s by %s: %d training, %d validation images, "
                "device %s\n",
                kd_model_spec(t->m), tin.c, tin.h, tin.w, kd_model_spec(s->m), sin.c, sin.h, sin.w, ds->name, what,
-               data.ntrain, data.nval, ctx->dev.name);
+               data.ntrain, data.nval, kd_ctx_device(ctx)->name);
     /* A fresh run must not later resume the alone run of an older one
      * (after an interrupt in the distilled phase, --resume would find it). */
     if (baseline && !o.resume && kd_file_exists(alone_ckpt) && remove(alone_ckpt) != 0) {

@@ -14,23 +14,49 @@ int kd_cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *split = "test";
     kd_global g = {0};
     kd_opt opts[] = {
-        {.name = "model", .kind = KD_OPT_STR, .dest = &model_path, .metavar = "M.safetensors",
+        {.name = "model",
+         .kind = KD_OPT_STR,
+         .dest = &model_path,
+         .metavar = "M.safetensors",
          .help = "a model written by kdcl train/distill"},
-        {.name = "data", .kind = KD_OPT_STR, .dest = &o.data, .metavar = "DATA",
+        {.name = "data",
+         .kind = KD_OPT_STR,
+         .dest = &o.data,
+         .metavar = "DATA",
          .help = "fashion-mnist[:DIR] | cifar10:DIR | synthetic[:N[:CxHxW]]"},
-        {.name = "split", .kind = KD_OPT_STR, .dest = &split, .metavar = "train|val|test",
-         .help = "which images (val: the hold-out of --val-split, as in training)", .choices = "train|val|test"},
-        {.name = "batch", .kind = KD_OPT_INT, .dest = &o.batch, .metavar = "N", .help = "batch size", .min = 1, .max = 65536},
-        {.name = "limit", .kind = KD_OPT_LONG, .dest = &o.limit, .metavar = "N", .help = "only the first N images",
-         .min = 1, .max = 1e9},
-        {.name = "val-split", .kind = KD_OPT_FLOAT, .dest = &o.val_split, .metavar = "F",
-         .help = "validation fraction used in training (for --split val/train)", .min = 0, .max = 0.9},
+        {.name = "split",
+         .kind = KD_OPT_STR,
+         .dest = &split,
+         .metavar = "train|val|test",
+         .help = "which images (val: the hold-out of --val-split, as in training)",
+         .choices = "train|val|test"},
+        {.name = "batch",
+         .kind = KD_OPT_INT,
+         .dest = &o.batch,
+         .metavar = "N",
+         .help = "batch size",
+         .min = 1,
+         .max = 65536},
+        {.name = "limit",
+         .kind = KD_OPT_LONG,
+         .dest = &o.limit,
+         .metavar = "N",
+         .help = "only the first N images",
+         .min = 1,
+         .max = 1e9},
+        {.name = "val-split",
+         .kind = KD_OPT_FLOAT,
+         .dest = &o.val_split,
+         .metavar = "F",
+         .help = "validation fraction used in training (for --split val/train)",
+         .min = 0,
+         .max = 0.9},
         {.name = "quiet", .kind = KD_OPT_FLAG, .dest = &o.quiet, .help = "no progress output"},
-        {.name = "profile", .kind = KD_OPT_FLAG, .dest = &o.profile,
+        {.name = "profile",
+         .kind = KD_OPT_FLAG,
+         .dest = &o.profile,
          .help = "per-kernel device time from OpenCL events, GEMM vs own kernels, at the end"},
     };
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, global);
     kd_cmdline cl = {
         .command = "eval",
         .usage = "kdcl eval --model M.safetensors --data DATA [--split test] [options]",
@@ -39,10 +65,8 @@ int kd_cmd_eval(int argc, char **argv) {
                        "The model file carries its input shape, classes and preprocessing.",
         .opts = opts,
         .nopts = (int)(sizeof opts / sizeof opts[0]),
-        .global = global,
-        .nglobal = KD_GLOBAL_NOPTS,
     };
-    int done = kd_cmdline_run(&cl, argc, argv);
+    int done = kd_cmdline_run(&cl, &g, argc, argv);
     if (done >= 0) return done;
     kd_err err = {0};
     if (!model_path || !o.data) {
@@ -64,7 +88,7 @@ int kd_cmd_eval(int argc, char **argv) {
         goto done;
     }
     printf("model %s (%s), %s %s split: %ld images on %s\n", model_path, kd_model_spec(j.m), j.ds->name, split, r.n,
-           j.ctx->dev.name);
+           kd_ctx_device(j.ctx)->name);
     printf("accuracy %.2f%%  loss %.4f  %.0f images/s\n\n", 100.0 * r.acc, r.loss, r.images_per_s);
     kd_eval_print(&r, j.meta.class_names, stdout);
     if (o.profile) {

@@ -50,7 +50,7 @@ int kd_cmd_export(int argc, char **argv) {
                      .description = EXPORT_DESC,
                      .opts = opts,
                      .nopts = (int)(sizeof opts / sizeof opts[0])};
-    int done = kd_cmdline_run(&cl, argc, argv);
+    int done = kd_cmdline_run(&cl, NULL, argc, argv);
     if (done >= 0) return done;
     kd_err err = {0};
     if (!model || !out) {

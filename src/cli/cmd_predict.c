@@ -105,7 +105,7 @@ static void print_failure(const predict_job *j, const char *file, const char *ms
     cJSON_Delete(o);
 }
 
-/* Prepares one decoded image into slot `slot` of m->input. */
+/* Prepares one decoded image into slot `slot` of the model's input. */
 static kd_status prepare(predict_job *j, const kd_image *im, int slot) {
     kd_ctx *ctx = j->ctx;
     size_t bytes = (size_t)im->c * (size_t)im->h * (size_t)im->w;
@@ -198,7 +198,7 @@ static int predict_files(const kd_global *g, const char *model_path, const char 
                 continue;
             }
             if (prepare(&j, im, used) != KD_OK) {
-                kd_err_prefix(ctx->err, "%s: ", file);
+                kd_err_prefix(kd_ctx_err(ctx), "%s: ", file);
                 rc = kd_cli_report(&err);
                 goto done;
             }
@@ -331,31 +331,62 @@ int kd_cmd_predict(int argc, char **argv) {
     bool json = false;
     kd_global g = {0};
     kd_opt opts[] = {
-        {.name = "model", .kind = KD_OPT_STR, .dest = &model_path, .metavar = "M.safetensors",
+        {.name = "model",
+         .kind = KD_OPT_STR,
+         .dest = &model_path,
+         .metavar = "M.safetensors",
          .help = "a model written by kdcl train/distill"},
-        {.name = "top", .kind = KD_OPT_INT, .dest = &top, .metavar = "K",
-         .help = "classes shown per image, most probable first (at most the model's classes)", .min = 1,
+        {.name = "top",
+         .kind = KD_OPT_INT,
+         .dest = &top,
+         .metavar = "K",
+         .help = "classes shown per image, most probable first (at most the model's classes)",
+         .min = 1,
          .max = KD_MAX_CLASSES},
-        {.name = "json", .kind = KD_OPT_FLAG, .dest = &json,
+        {.name = "json",
+         .kind = KD_OPT_FLAG,
+         .dest = &json,
          .help = "one JSON object per image: {\"file\", \"top\": [{\"class\", \"name\", \"p\"}]} or {\"file\", "
                  "\"error\"}"},
-        {.name = "batch", .kind = KD_OPT_INT, .dest = &o.batch, .metavar = "N", .help = "images per forward pass",
-         .min = 1, .max = 65536},
-        {.name = "data", .kind = KD_OPT_STR, .dest = &o.data, .metavar = "DATA",
+        {.name = "batch",
+         .kind = KD_OPT_INT,
+         .dest = &o.batch,
+         .metavar = "N",
+         .help = "images per forward pass",
+         .min = 1,
+         .max = 65536},
+        {.name = "data",
+         .kind = KD_OPT_STR,
+         .dest = &o.data,
+         .metavar = "DATA",
          .help = "instead of image files: a data set, fashion-mnist[:DIR] | cifar10:DIR | synthetic[:N[:CxHxW]]"},
-        {.name = "split", .kind = KD_OPT_STR, .dest = &split, .metavar = "train|val|test",
+        {.name = "split",
+         .kind = KD_OPT_STR,
+         .dest = &split,
+         .metavar = "train|val|test",
          .help = "with --data: which images (val: the hold-out of --val-split, as in training)",
          .choices = "train|val|test"},
-        {.name = "limit", .kind = KD_OPT_LONG, .dest = &o.limit, .metavar = "N",
-         .help = "with --data: only the first N images", .min = 1, .max = 1e9},
-        {.name = "val-split", .kind = KD_OPT_FLOAT, .dest = &o.val_split, .metavar = "F",
-         .help = "with --data: validation fraction used in training (for --split val/train)", .min = 0, .max = 0.9},
-        {.name = "out", .kind = KD_OPT_STR, .dest = &out, .metavar = "logits.safetensors",
+        {.name = "limit",
+         .kind = KD_OPT_LONG,
+         .dest = &o.limit,
+         .metavar = "N",
+         .help = "with --data: only the first N images",
+         .min = 1,
+         .max = 1e9},
+        {.name = "val-split",
+         .kind = KD_OPT_FLOAT,
+         .dest = &o.val_split,
+         .metavar = "F",
+         .help = "with --data: validation fraction used in training (for --split val/train)",
+         .min = 0,
+         .max = 0.9},
+        {.name = "out",
+         .kind = KD_OPT_STR,
+         .dest = &out,
+         .metavar = "logits.safetensors",
          .help = "with --data: write \"logits\" (N x classes, F32) and \"labels\" (N, I32) in data-set order"},
         {.name = "quiet", .kind = KD_OPT_FLAG, .dest = &o.quiet, .help = "with --data: no progress output"},
     };
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, global);
     const char **files = malloc((size_t)(argc ? argc : 1) * sizeof *files);
     if (!files) return 1;
     kd_cmdline cl = {
@@ -363,23 +394,20 @@ int kd_cmd_predict(int argc, char **argv) {
         .usage = "kdcl predict --model M.safetensors [--top K] [--json] IMAGE...\n"
                  "       kdcl predict --model M.safetensors --data DATA [--split test] [--limit N] --out "
                  "logits.safetensors",
-        .description =
-            "Classifies PNG and JPEG files (recognised by content, not name) with a trained model, in\n"
-            "inference mode on the selected device, and prints the most probable classes with their\n"
-            "softmax probabilities. Each image is converted as the model's training images were: to\n"
-            "grayscale (ITU-R 601 luma, as PIL) or RGB, alpha dropped, 16-bit scaled to 8, then resized\n"
-            "bilinearly to the model's input, scaled to [0,1] and normalised as stored in the model file.\n"
-            "An image that cannot be read is reported and the others are still classified (exit 1).\n"
-            "With --data, runs a whole data set split instead and writes its logits and labels, in\n"
-            "data-set order, to a safetensors file.",
+        .description = "Classifies PNG and JPEG files (recognised by content, not name) with a trained model, in\n"
+                       "inference mode on the selected device, and prints the most probable classes with their\n"
+                       "softmax probabilities. Each image is converted as the model's training images were: to\n"
+                       "grayscale (ITU-R 601 luma, as PIL) or RGB, alpha dropped, 16-bit scaled to 8, then resized\n"
+                       "bilinearly to the model's input, scaled to [0,1] and normalised as stored in the model file.\n"
+                       "An image that cannot be read is reported and the others are still classified (exit 1).\n"
+                       "With --data, runs a whole data set split instead and writes its logits and labels, in\n"
+                       "data-set order, to a safetensors file.",
         .opts = opts,
         .nopts = (int)(sizeof opts / sizeof opts[0]),
-        .global = global,
-        .nglobal = KD_GLOBAL_NOPTS,
         .positional = files,
         .max_positional = argc,
     };
-    int rc = kd_cmdline_run(&cl, argc, argv);
+    int rc = kd_cmdline_run(&cl, &g, argc, argv);
     if (rc >= 0) {
         free(files);
         return rc;

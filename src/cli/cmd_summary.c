@@ -25,7 +25,7 @@ int kd_cmd_summary(int argc, char **argv) {
                      .description = desc,
                      .opts = opts,
                      .nopts = (int)(sizeof opts / sizeof opts[0])};
-    int done = kd_cmdline_run(&cl, argc, argv);
+    int done = kd_cmdline_run(&cl, NULL, argc, argv);
     if (done >= 0) return done;
     kd_err err = {0};
     int c, h, w;

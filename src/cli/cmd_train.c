@@ -42,8 +42,6 @@ int kd_cmd_train(int argc, char **argv) {
                          .help = "start from these weights (torchvision names; tensors of other shapes are refused, "
                                  "tensors the model lacks are skipped and reported)"};
     kd_train_opts_table(&j.o, opts, &n, MAX_OPTS);
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&j.g, global);
     kd_cmdline cl = {
         .command = "train",
         .usage = "kdcl train --model SPEC --data DATA --out M.safetensors [--init W.safetensors] [options]",
@@ -55,10 +53,8 @@ int kd_cmd_train(int argc, char **argv) {
             "evaluated on the test split." KD_MPI_HELP,
         .opts = opts,
         .nopts = n,
-        .global = global,
-        .nglobal = KD_GLOBAL_NOPTS,
     };
-    int done = kd_cmdline_run(&cl, argc, argv);
+    int done = kd_cmdline_run(&cl, &j.g, argc, argv);
     if (done >= 0) return done;
     kd_err err = {0};
     kd_train_cfg cfg;
@@ -115,7 +111,7 @@ int kd_cmd_train(int argc, char **argv) {
         printf("training %s (%s parameters, %s MACs/image) on %s: %d training, %d validation images at %dx%dx%d, "
                "device %s\n",
                kd_model_spec(j.m), params, macs, ds->name, j.data.ntrain, j.data.nval, in.c, in.h, in.w,
-               j.ctx->dev.name);
+               kd_ctx_device(j.ctx)->name);
     kd_train_data td = {ds, j.data.train_idx, j.data.ntrain, j.data.val_idx, j.data.nval};
     kd_train_result res;
     double t0 = kd_now();

@@ -23,27 +23,27 @@
 
 static int show(kd_ctx *ctx) {
     char path[4200];
-    kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
+    kd_tune_path(kd_ctx_cache_dir(ctx), kd_ctx_device(ctx), path, sizeof path);
     char *text = NULL;
     kd_err err = {0};
-    if (kd_tune_load_text(ctx->cache_dir, &ctx->dev, &text, &err) != KD_OK) {
-        printf("stored tuning for %s: %s\n", ctx->dev.name, err.msg);
+    if (kd_tune_load_text(kd_ctx_cache_dir(ctx), kd_ctx_device(ctx), &text, &err) != KD_OK) {
+        printf("stored tuning for %s: %s\n", kd_ctx_device(ctx)->name, err.msg);
         return 1;
     }
     if (!text) {
         printf("no stored tuning for %s (it would be %s); kdcl runs CLBlast with %s.\n"
                "Run 'kdcl tune' to create it.\n",
-               ctx->dev.name, path,
-               kd_session_fallback_preset(&ctx->dev, NULL)
+               kd_ctx_device(ctx)->name, path,
+               kd_session_fallback_preset(kd_ctx_device(ctx), NULL)
                    ? "kdcl's preset for this device (KDCL_TUNE_PRESET=off for CLBlast's defaults)"
                    : "its default parameters");
         return 0;
     }
-    printf("stored tuning for %s: %s\n\n%s", ctx->dev.name, path, text);
+    printf("stored tuning for %s: %s\n\n%s", kd_ctx_device(ctx)->name, path, text);
     if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
     kd_tune_set s;
     kd_status st = kd_tune_parse(text, strlen(text), &s, &err);
-    if (st == KD_OK) st = kd_tune_check(&s, &ctx->dev, &err);
+    if (st == KD_OK) st = kd_tune_check(&s, kd_ctx_device(ctx), &err);
     free(text);
     if (st != KD_OK) {
         printf("\nit is NOT applied: %s\n", err.msg);
@@ -57,10 +57,12 @@ static int reset(kd_ctx *ctx) {
     bool removed = false;
     kd_err err = {0};
     char path[4200];
-    kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
-    if (kd_tune_reset(ctx->cache_dir, &ctx->dev, &removed, &err) != KD_OK) return kd_cli_report(&err);
-    if (removed) printf("deleted %s: %s is back to CLBlast's default parameters\n", path, ctx->dev.name);
-    else printf("no stored tuning for %s (%s)\n", ctx->dev.name, path);
+    kd_tune_path(kd_ctx_cache_dir(ctx), kd_ctx_device(ctx), path, sizeof path);
+    if (kd_tune_reset(kd_ctx_cache_dir(ctx), kd_ctx_device(ctx), &removed, &err) != KD_OK) return kd_cli_report(&err);
+    if (removed)
+        printf("deleted %s: %s is back to CLBlast's default parameters\n", path, kd_ctx_device(ctx)->name);
+    else
+        printf("no stored tuning for %s (%s)\n", kd_ctx_device(ctx)->name, path);
     return 0;
 }
 
@@ -127,7 +129,7 @@ static kd_status time_steps(kd_ctx *ctx, const step_env *e, double *ms) {
         if (st == KD_OK) st = kd_step_bench_min(&b, STEP_WARMUP, STEP_REPEAT, true, &ms[i]);
         kd_step_bench_close(&b);
         if (st != KD_OK) {
-            kd_err_prefix(ctx->err, "timing %s '%s': ", e->models[i].role, e->models[i].ref.spec);
+            kd_err_prefix(kd_ctx_err(ctx), "timing %s '%s': ", e->models[i].role, e->models[i].ref.spec);
             return st;
         }
     }
@@ -219,8 +221,6 @@ int kd_cmd_tune(int argc, char **argv) {
     int batch = 32, classes = 10, per_model = 5;
     bool do_show = false, do_reset = false, verbose = false, dry = false;
     kd_global g = {0};
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, global);
     kd_opt opts[] = {
         {.name = "budget", .kind = KD_OPT_FLOAT, .dest = &budget, .metavar = "SECONDS",
          .help = "time for the search, kernel builds included (the result is checked and timed after)", .min = 10,
@@ -271,9 +271,8 @@ int kd_cmd_tune(int argc, char **argv) {
             "in new processes gives the figures to compare.",
         .opts = opts,
         .nopts = (int)(sizeof opts / sizeof opts[0]),
-        .global = global,
-        .nglobal = KD_GLOBAL_NOPTS};
-    int done = kd_cmdline_run(&cl, argc, argv);
+    };
+    int done = kd_cmdline_run(&cl, &g, argc, argv);
     if (done >= 0) return done;
     kd_err err = {0};
     if (do_show && do_reset) {
@@ -323,7 +322,7 @@ int kd_cmd_tune(int argc, char **argv) {
             goto done;
         }
     }
-    if (!ctx->cache_enabled) {
+    if (!kd_ctx_cache_dir(ctx)[0]) {
         kd_fail(&err, KD_ERR_USAGE,
                 "the cache directory is disabled (KDCL_CACHE_DIR=off) or unknown (no HOME): tuning has nowhere to "
                 "live; set KDCL_CACHE_DIR to a directory");
@@ -343,9 +342,9 @@ int kd_cmd_tune(int argc, char **argv) {
     kd_tune_set prev;
     bool have_prev = false;
     char *old = NULL;
-    if (kd_tune_load_text(ctx->cache_dir, &ctx->dev, &old, &err) == KD_OK && old)
+    if (kd_tune_load_text(kd_ctx_cache_dir(ctx), kd_ctx_device(ctx), &old, &err) == KD_OK && old)
         have_prev = kd_tune_parse(old, strlen(old), &prev, &err) == KD_OK &&
-                    kd_tune_check(&prev, &ctx->dev, &err) == KD_OK;
+                    kd_tune_check(&prev, kd_ctx_device(ctx), &err) == KD_OK;
     free(old);
     kd_err_clear(&err);
 
@@ -353,7 +352,7 @@ int kd_cmd_tune(int argc, char **argv) {
      * it has one (timed after the search: CLBlast's defaults, the search's
      * reference, must come first), else CLBlast's defaults. */
     kd_tune_set preset;
-    bool have_preset = kd_session_fallback_preset(&ctx->dev, &preset);
+    bool have_preset = kd_session_fallback_preset(kd_ctx_device(ctx), &preset);
     se.base_name = have_preset ? "kdcl's preset" : "CLBlast's defaults";
 
     if (se.nmodels > 0) {
@@ -385,7 +384,7 @@ int kd_cmd_tune(int argc, char **argv) {
         goto done;
     }
     printf("tuning CLBlast %s SGEMM on %s (%s, driver %s); budget %.0f s, Ctrl-C stops early\n", kd_blas_version(),
-           ctx->dev.name, ctx->dev.platform_version, ctx->dev.driver_version, budget);
+           kd_ctx_device(ctx)->name, kd_ctx_device(ctx)->platform_version, kd_ctx_device(ctx)->driver_version, budget);
     fflush(stdout);
     if (kd_tune_search(ctx, &to, res) != KD_OK) {
         rc = kd_cli_report(&err);
@@ -469,16 +468,16 @@ int kd_cmd_tune(int argc, char **argv) {
              "# kdcl tune, %s: %s, driver %s, %s, CLBlast %s\n"
              "# SGEMM 1024^3: %.1f GFLOP/s with CLBlast's defaults, %.1f tuned (same run); cost %.3f of the "
              "defaults over %d shapes\n%s%s",
-             when, ctx->dev.name, ctx->dev.driver_version, ctx->dev.platform_version, kd_blas_version(),
-             gf / res->base_ms[0], gf / res->best_ms[0], res->score, res->nshapes, steps_line, body);
+             when, kd_ctx_device(ctx)->name, kd_ctx_device(ctx)->driver_version, kd_ctx_device(ctx)->platform_version,
+             kd_blas_version(), gf / res->base_ms[0], gf / res->best_ms[0], res->score, res->nshapes, steps_line, body);
     printf("\n%s", text);
     if (dry) {
         printf("(--dry-run: not stored)\n");
-    } else if (kd_tune_store(ctx->cache_dir, &ctx->dev, text, &err) != KD_OK) {
+    } else if (kd_tune_store(kd_ctx_cache_dir(ctx), kd_ctx_device(ctx), text, &err) != KD_OK) {
         rc = kd_cli_report(&err);
     } else {
         char path[4200];
-        kd_tune_path(ctx->cache_dir, &ctx->dev, path, sizeof path);
+        kd_tune_path(kd_ctx_cache_dir(ctx), kd_ctx_device(ctx), path, sizeof path);
         printf("stored in %s; applied by every kdcl command on this device from now on\n", path);
     }
     if (rc == 0 && *stop) rc = 130;

@@ -1,9 +1,9 @@
 /* kdcl: knowledge distillation on OpenCL. Dispatches to one command. */
-#include <clblast_c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/blas.h"
 #include "runtime/device.h"
 #include "src/cli/commands.h"
 #include "src/cli/opts.h"
@@ -55,8 +55,7 @@ static void usage(FILE *out) {
 
 static int version(void) {
     printf("kdcl %s\n", KDCL_VERSION);
-    printf("CLBlast %d.%d.%d (headers kdcl was built with)\n", CLBLAST_VERSION_MAJOR, CLBLAST_VERSION_MINOR,
-           CLBLAST_VERSION_PATCH);
+    printf("CLBlast %s (headers kdcl was built with)\n", kd_blas_version());
     kd_device_list list;
     kd_err err = {0};
     if (kd_device_list_load(&list, &err) != KD_OK) {

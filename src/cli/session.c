@@ -8,7 +8,8 @@
 #include "runtime/tune_store.h"
 #include "src/dist/dist.h"
 
-void kd_global_opts(kd_global *g, kd_opt *opts) {
+void kd_global_opts(kd_global *g) {
+    kd_opt *opts = g->opts;
     opts[0] = (kd_opt){.name = "platform", .kind = KD_OPT_STR, .dest = &g->platform, .metavar = "P",
                        .help = "OpenCL platform: index or case-insensitive name substring"};
     opts[1] = (kd_opt){.name = "device", .kind = KD_OPT_STR, .dest = &g->device, .metavar = "D",
@@ -20,11 +21,10 @@ void kd_global_opts(kd_global *g, kd_opt *opts) {
 
 bool kd_global_takes_value(const char *arg) {
     kd_global g;
-    kd_opt opts[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, opts);
+    kd_global_opts(&g);
     if (strncmp(arg, "--", 2) != 0) return false;
     for (int i = 0; i < KD_GLOBAL_NOPTS; i++)
-        if (opts[i].metavar && !strcmp(arg + 2, opts[i].name)) return true;
+        if (g.opts[i].metavar && !strcmp(arg + 2, g.opts[i].name)) return true;
     return false;
 }
 
@@ -82,13 +82,15 @@ bool kd_session_fallback_preset(const kd_device_info *dev, kd_tune_set *preset) 
 
 void kd_session_tune(kd_ctx *ctx) {
     if (kd_tune_apply_stored(ctx) != KD_OK) {
-        if (!ctx->quiet) fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", ctx->err->msg);
-        kd_err_clear(ctx->err);
+        if (!kd_ctx_quiet(ctx))
+            fprintf(stderr, "kdcl: warning: ignoring the stored CLBlast tuning: %s\n", kd_ctx_err(ctx)->msg);
+        kd_err_clear(kd_ctx_err(ctx));
     }
-    if (ctx->tuned || kd_session_preset_off()) return;
+    if (kd_ctx_tuned(ctx) || kd_session_preset_off()) return;
     if (kd_tune_apply_preset(ctx) != KD_OK) {
-        if (!ctx->quiet) fprintf(stderr, "kdcl: warning: CLBlast's defaults instead of kdcl's preset: %s\n", ctx->err->msg);
-        kd_err_clear(ctx->err);
+        if (!kd_ctx_quiet(ctx))
+            fprintf(stderr, "kdcl: warning: CLBlast's defaults instead of kdcl's preset: %s\n", kd_ctx_err(ctx)->msg);
+        kd_err_clear(kd_ctx_err(ctx));
     }
 }
 
@@ -105,8 +107,13 @@ int kd_cli_report(const kd_err *err) {
     return kd_status_exit_code(err->code);
 }
 
-int kd_cmdline_run(kd_cmdline *cl, int argc, char **argv) {
+int kd_cmdline_run(kd_cmdline *cl, kd_global *g, int argc, char **argv) {
     kd_err err = {0};
+    if (g) {
+        kd_global_opts(g);
+        cl->global = g->opts;
+        cl->nglobal = KD_GLOBAL_NOPTS;
+    }
     if (kd_cmdline_parse(cl, argc, argv, &err) != KD_OK) return kd_cli_report(&err);
     if (cl->help) {
         kd_cmdline_help(cl, stdout);

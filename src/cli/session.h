@@ -7,13 +7,16 @@
 #include "runtime/tune_params.h"
 #include "src/cli/opts.h"
 
+#define KD_GLOBAL_NOPTS 3
+
+/* The device-selection flags every device-touching command accepts, and
+ * their option-table entries (filled by kd_cmdline_run). */
 typedef struct kd_global {
     const char *platform, *device, *device_type;
+    kd_opt opts[KD_GLOBAL_NOPTS];
 } kd_global;
-
-#define KD_GLOBAL_NOPTS 3
-/* Fills opts[KD_GLOBAL_NOPTS] pointing into g. */
-void kd_global_opts(kd_global *g, kd_opt *opts);
+/* Fills g->opts, pointing into g. */
+void kd_global_opts(kd_global *g);
 /* Whether arg is one of those options written apart from its value
  * ("--device", then "1"): how main finds the command word after them. */
 bool kd_global_takes_value(const char *arg);
@@ -32,7 +35,7 @@ kd_status kd_session_open_untuned(const kd_global *g, const kd_ctx_opts *opts, k
  * when none is stored, kdcl's preset for it (runtime/tune_preset.h) unless
  * the environment has KDCL_TUNE_PRESET=off. A damaged or inapplicable
  * entry must not stop anything: one warning on stderr (none when
- * ctx->quiet), and the preset or CLBlast's defaults. */
+ * kd_ctx_quiet(ctx)), and the preset or CLBlast's defaults. */
 void kd_session_tune(kd_ctx *ctx);
 /* Whether KDCL_TUNE_PRESET turns the preset off ("off", "0" or "none"). */
 bool kd_session_preset_off(void);
@@ -42,9 +45,10 @@ bool kd_session_preset_off(void);
  * answer `kdcl devices` prints and `kdcl tune` compares against. */
 bool kd_session_fallback_preset(const kd_device_info *dev, kd_tune_set *preset);
 
-/* Parses the command line; bad usage is reported, --help printed. Returns
- * the exit status when the command is done already, -1 to go on. */
-int kd_cmdline_run(kd_cmdline *cl, int argc, char **argv);
+/* Parses the command line, with the device-selection flags into g when g
+ * is not NULL; bad usage is reported, --help printed. Returns the exit
+ * status when the command is done already, -1 to go on. */
+int kd_cmdline_run(kd_cmdline *cl, kd_global *g, int argc, char **argv);
 
 /* Prints "kdcl: error: ..." and returns the exit code for err->code. */
 int kd_cli_report(const kd_err *err);

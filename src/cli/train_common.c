@@ -350,7 +350,7 @@ kd_status kd_eval_job_open(const kd_global *g, const char *model_path, const kd_
     KD_TRY(kd_model_open(model_path, j->ctx, &j->m, &j->meta));
     KD_TRY(kd_check_data_fits(&j->meta, j->ds, model_path, err));
     j->batch = o->batch < j->count ? o->batch : j->count;
-    return kd_model_plan(j->m, j->batch, false); /* reports into j->ctx->err, which is err */
+    return kd_model_plan(j->m, j->batch, false); /* reports into kd_ctx_err(j->ctx), which is err */
 }
 
 void kd_eval_job_close(kd_eval_job *j) {

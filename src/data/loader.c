@@ -91,7 +91,7 @@ static kd_status slot_init(kd_loader *l, kd_slot *s) {
     s->hlabels = malloc((size_t)l->batch);
     s->hflip = malloc((size_t)l->batch);
     if (!s->idx || !s->hlabels || !s->hflip)
-        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for batches of %d images", l->batch);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory for batches of %d images", l->batch);
     KD_TRY(kd_buffer_alloc(ctx, (size_t)l->batch * l->sample_bytes, "input batch pixels", &s->pixels));
     KD_TRY(kd_buffer_alloc(ctx, (size_t)l->batch * sizeof(int32_t), "input batch labels", &s->labels));
     KD_TRY(kd_buffer_alloc(ctx, (size_t)l->batch * 3 * sizeof(int32_t), "input batch augmentation", &s->aug));
@@ -153,19 +153,19 @@ kd_status kd_loader_create(kd_ctx *ctx, const kd_dataset *ds, const int *indices
                            const kd_aug_cfg *aug, uint64_t seed, kd_loader **out) {
     *out = NULL;
     if (count < 1 || batch < 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE,
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                        "a data loader needs at least one image (got %d) and a batch size of "
                        "at least 1 (got %d)",
                        count, batch);
     if (aug && aug->crop && (aug->crop_pad < 0 || aug->crop_pad > 1024))
-        return kd_fail(ctx->err, KD_ERR_USAGE, "crop padding %d is outside 0..1024", aug->crop_pad);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "crop padding %d is outside 0..1024", aug->crop_pad);
     for (int i = 0; i < count; i++)
         if (indices[i] < 0 || indices[i] >= ds->n)
-            return kd_fail(ctx->err, KD_ERR_USAGE,
+            return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                            "data loader: index %d (position %d) is outside the %d images of %s", indices[i], i, ds->n,
                            ds->name);
     kd_loader *l = calloc(1, sizeof *l);
-    if (!l) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of memory for a data loader");
+    if (!l) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of memory for a data loader");
     l->ctx = ctx;
     l->ds = ds;
     l->count = count;
@@ -184,7 +184,7 @@ kd_status kd_loader_create(kd_ctx *ctx, const kd_dataset *ds, const int *indices
     l->order = malloc((size_t)count * sizeof *l->order);
     if (!l->indices || !l->order) {
         kd_loader_free(l);
-        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of memory for a data loader over %d images", count);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of memory for a data loader over %d images", count);
     }
     memcpy(l->indices, indices, (size_t)count * sizeof *indices);
     for (int i = 0; i < 2; i++) {
@@ -209,8 +209,8 @@ void kd_loader_free(kd_loader *l) {
 
 kd_status kd_loader_start(kd_loader *l, int epoch, int start) {
     if (epoch < 0 || start < 0 || start > l->nbatches)
-        return kd_fail(l->ctx->err, KD_ERR_USAGE, "cannot start epoch %d at batch %d: an epoch has %d batches", epoch,
-                       start, l->nbatches);
+        return kd_fail(kd_ctx_err(l->ctx), KD_ERR_USAGE, "cannot start epoch %d at batch %d: an epoch has %d batches",
+                       epoch, start, l->nbatches);
     l->epoch = epoch;
     l->pos = start;
     for (int i = 0; i < 2; i++) l->slot[i].batch_no = -1;

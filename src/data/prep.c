@@ -8,7 +8,7 @@
 
 static kd_status check_count(kd_ctx *ctx, double count, const char *what) {
     if (count > (double)INT_MAX)
-        return kd_fail(ctx->err, KD_ERR_USAGE,
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                        "%s: %.0f output values exceed the 2^31 that one launch indexes; "
                        "use a smaller --batch or --resize",
                        what, count);
@@ -19,21 +19,21 @@ static kd_status check_count(kd_ctx *ctx, double count, const char *what) {
 kd_status kd_prep_run(kd_ctx *ctx, const kd_prep_desc *p, int src_c, int src_h, int src_w, const kd_batch *b,
                       int crop_pad, cl_mem out) {
     if (p->out_c < 1 || p->out_c > 3 || p->out_h < 1 || p->out_w < 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE,
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                        "input preprocessing: model input %dx%dx%d is not supported "
                        "(1 or 3 channels, positive height and width)",
                        p->out_c, p->out_h, p->out_w);
     if (src_c < 1 || src_h < 1 || src_w < 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "input preprocessing: bad source image size %dx%dx%d", src_c, src_h,
-                       src_w);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "input preprocessing: bad source image size %dx%dx%d", src_c,
+                       src_h, src_w);
     if (src_c != p->out_c && src_c != 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE,
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                        "the model wants %d input channel%s but the data has %d: only "
                        "grayscale -> 3 channels is converted",
                        p->out_c, p->out_c == 1 ? "" : "s", src_c);
     if (crop_pad < 0)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "input preprocessing: negative crop padding %d", crop_pad);
-    if (b->n < 0) return kd_fail(ctx->err, KD_ERR_USAGE, "input preprocessing: negative batch size %d", b->n);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "input preprocessing: negative crop padding %d", crop_pad);
+    if (b->n < 0) return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "input preprocessing: negative batch size %d", b->n);
     if (b->n == 0) return KD_OK;
     KD_TRY(check_count(ctx, (double)b->n * p->out_c * p->out_h * p->out_w, "input preprocessing"));
     int n = b->n, oc = p->out_c, oh = p->out_h, ow = p->out_w, pad = crop_pad;
@@ -52,7 +52,8 @@ kd_status kd_prep_run(kd_ctx *ctx, const kd_prep_desc *p, int src_c, int src_h, 
 
 kd_status kd_resize_bilinear(kd_ctx *ctx, int n, int c, int h, int w, int oh, int ow, cl_mem out, cl_mem in) {
     if (n < 0 || c < 1 || h < 1 || w < 1 || oh < 1 || ow < 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "bilinear resize: bad sizes %dx%dx%dx%d -> %dx%d", n, c, h, w, oh, ow);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "bilinear resize: bad sizes %dx%dx%dx%d -> %dx%d", n, c, h, w, oh,
+                       ow);
     if (n == 0) return KD_OK;
     KD_TRY(check_count(ctx, (double)n * c * oh * ow, "bilinear resize"));
     KD_TRY(check_count(ctx, (double)n * c * h * w, "bilinear resize"));

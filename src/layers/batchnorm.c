@@ -6,15 +6,17 @@
 
 static kd_status bn_check(kd_ctx *ctx, const kd_bn_desc *d) {
     if (d->n < 1 || d->c < 1 || d->hw < 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "batchnorm: n=%d c=%d h*w=%d must all be >= 1", d->n, d->c, d->hw);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "batchnorm: n=%d c=%d h*w=%d must all be >= 1", d->n, d->c,
+                       d->hw);
     if (!(d->eps > 0.0f))
-        return kd_fail(ctx->err, KD_ERR_USAGE, "batchnorm: eps %g must be > 0 (PyTorch uses 1e-5)", (double)d->eps);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "batchnorm: eps %g must be > 0 (PyTorch uses 1e-5)",
+                       (double)d->eps);
     if (!(d->momentum >= 0.0f && d->momentum <= 1.0f))
-        return kd_fail(ctx->err, KD_ERR_USAGE, "batchnorm: momentum %g must be in [0, 1] (PyTorch uses 0.1)",
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "batchnorm: momentum %g must be in [0, 1] (PyTorch uses 0.1)",
                        (double)d->momentum);
     long long total = (long long)d->n * d->c * d->hw;
     if (total > INT_MAX)
-        return kd_fail(ctx->err, KD_ERR_USAGE,
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                        "batchnorm: %lld elements exceed the kernels' int indexing (max %d); use a smaller batch", total,
                        INT_MAX);
     return KD_OK;
@@ -31,7 +33,7 @@ static kd_status bn_check(kd_ctx *ctx, const kd_bn_desc *d) {
  * halves it) within the kernel's limit, no larger than the channel needs. */
 static kd_status bn_launch_per_channel(kd_ctx *ctx, const char *name, const kd_bn_desc *d, int nargs,
                                        const kd_arg *args) {
-    if (ctx->serial_reductions) {
+    if (kd_ctx_serial_reductions(ctx)) {
         char small[64];
         snprintf(small, sizeof small, "%s_small", name);
         return kd_run1d(ctx, "batchnorm", small, (size_t)d->c, nargs, args);

@@ -139,7 +139,7 @@ size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
     return need ? need : 1; /* always a valid buffer size */
 }
 
-/* CPU devices (ctx->serial_reductions) get the *_rows kernels of
+/* CPU devices (kd_ctx_serial_reductions(ctx)) get the *_rows kernels of
  * cl/conv.cl, one work-item per image row. Measured on POCL, 2 shared
  * cores, batch 32, medians (tools/kernel_timing.c), per call:
  *   seed-cnn conv1 (1->16, 36x36): cm_to_nchw 1.7-2.1 -> 0.05-0.08 ms,
@@ -148,7 +148,7 @@ size_t kd_conv_workspace_floats(const kd_conv_desc *d) {
  *     col2im 10.7-11.6 -> 0.85-1.4; 1x1 stride 2 64->128 at 28x28:
  *     col2im 15-30 -> 0.4-0.5.
  * The parallel kernels (GPUs) run 3-D launches (kd_run3d fits the groups). */
-static bool use_rows(const kd_ctx *ctx) { return ctx->serial_reductions; }
+static bool use_rows(const kd_ctx *ctx) { return kd_ctx_serial_reductions(ctx); }
 
 /* CPU devices (the *_rows family, use_rows): cl/conv.cl's own products
  * (conv_dot, conv_dw_rows) instead of CLBlast where they were measured
@@ -414,7 +414,7 @@ static kd_status dw_dot_run(kd_ctx *ctx, cl_mem dw, cl_mem dy, int dy_off, cl_me
      * 129 / 130 / 128 / 217 / 224 ms); GPUs: a power-of-two group per
      * weight, up to 256. */
     size_t cap = kd_reduction_cap(ctx, kn, sizeof(float)), l = 1;
-    if (!ctx->serial_reductions)
+    if (!kd_ctx_serial_reductions(ctx))
         while (l * 2 <= cap && l * 2 <= 256 && l * 64 < (size_t)np) l *= 2;
     size_t global = (size_t)cout * (size_t)k * l;
     return kd_launch(ctx, kn, 1, &global, &l,

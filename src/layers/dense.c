@@ -8,11 +8,11 @@
 
 static kd_status check_desc(kd_ctx *ctx, const kd_dense_desc *d) {
     if (d->n < 1 || d->in < 1 || d->out < 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "dense: sizes must be positive (n=%d in=%d out=%d)", d->n,
-                       d->in, d->out);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "dense: sizes must be positive (n=%d in=%d out=%d)", d->n, d->in,
+                       d->out);
     /* The bias kernels index [n][out] with int. */
     if ((int64_t)d->n * d->out > INT_MAX)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "dense: n=%d x out=%d outputs exceed %d; use a smaller batch",
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "dense: n=%d x out=%d outputs exceed %d; use a smaller batch",
                        d->n, d->out, INT_MAX);
     return KD_OK;
 }

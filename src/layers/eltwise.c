@@ -9,7 +9,7 @@
 /* Kernels index with int: refuse counts that do not fit. */
 static kd_status eltwise_count(kd_ctx *ctx, const char *what, size_t n, int *out) {
     if (n > (size_t)INT_MAX)
-        return kd_fail(ctx->err, KD_ERR_USAGE,
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                        "%s: %zu elements exceed the kernels' int indexing (max %d); use a smaller batch", what, n,
                        INT_MAX);
     *out = (int)n;
@@ -48,7 +48,7 @@ static kd_status dropout_apply(kd_ctx *ctx, const char *what, size_t n, cl_mem o
     int cnt;
     KD_TRY(eltwise_count(ctx, what, n, &cnt));
     if (!(p >= 0.0f && p <= 1.0f))
-        return kd_fail(ctx->err, KD_ERR_USAGE, "%s: drop probability %g must be in [0, 1]", what, (double)p);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "%s: drop probability %g must be in [0, 1]", what, (double)p);
     size_t bytes = n * sizeof(float);
     if (p == 0.0f) return out == in ? KD_OK : kd_copy(ctx, out, 0, in, 0, bytes);
     if (p == 1.0f) return kd_fill(ctx, out, 0, bytes, 0.0f); /* PyTorch: everything dropped */

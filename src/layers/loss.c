@@ -91,8 +91,8 @@ kd_status kd_distill_check_classes(const kd_distill_cfg *cfg, int classes, kd_er
 
 kd_status kd_distill_forward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, cl_mem acc,
                              cl_mem student_logits, cl_mem teacher_logits, cl_mem labels) {
-    KD_TRY(kd_distill_check(cfg, ctx->err));
-    KD_TRY(kd_distill_check_classes(cfg, classes, ctx->err));
+    KD_TRY(kd_distill_check(cfg, kd_ctx_err(ctx)));
+    KD_TRY(kd_distill_check_classes(cfg, classes, kd_ctx_err(ctx)));
     check_sizes(n, classes);
     if (!acc || n == 0) return KD_OK;
     KD_ASSERT(student_logits && teacher_logits && labels);
@@ -114,8 +114,8 @@ kd_status kd_distill_forward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int 
 
 kd_status kd_distill_backward(kd_ctx *ctx, const kd_distill_cfg *cfg, int n, int classes, float scale,
                               cl_mem dstudent, cl_mem student_logits, cl_mem teacher_logits, cl_mem labels) {
-    KD_TRY(kd_distill_check(cfg, ctx->err));
-    KD_TRY(kd_distill_check_classes(cfg, classes, ctx->err));
+    KD_TRY(kd_distill_check(cfg, kd_ctx_err(ctx)));
+    KD_TRY(kd_distill_check_classes(cfg, classes, kd_ctx_err(ctx)));
     check_sizes(n, classes);
     if (n == 0) return KD_OK;
     KD_ASSERT(dstudent && student_logits && teacher_logits && labels);

@@ -46,7 +46,7 @@ kd_status kd_pool_desc_init(kd_pool_desc *d, kd_err *err) {
     KD_ARG(planes), KD_ARG((d)->h), KD_ARG((d)->w), KD_ARG((d)->k), KD_ARG((d)->stride),           \
         KD_ARG((d)->pad), KD_ARG((d)->oh), KD_ARG((d)->ow)
 
-/* CPUs (ctx->serial_reductions): the *_serial kernels, one work-item per
+/* CPUs (kd_ctx_serial_reductions(ctx)): the *_serial kernels, one work-item per
  * plane. Measured on POCL, 2 cores, batch 32 (tools/kernel_timing.c,
  * medians): max backward 16x34x34 k3 10.7 -> 0.05 ms, 32x32x32 k3s2p1
  * 18.7 -> 0.15 ms; the 3-D gather below takes 7 and 12.5 ms there.
@@ -55,7 +55,7 @@ kd_status kd_pool_desc_init(kd_pool_desc *d, kd_err *err) {
  * input (backward); kd_launch fits the group to the plane's width. */
 static kd_status pool_launch(kd_ctx *ctx, const char *name, int planes, int w, int h, int nargs,
                              const kd_arg *args) {
-    if (ctx->serial_reductions) {
+    if (kd_ctx_serial_reductions(ctx)) {
         char serial[64];
         snprintf(serial, sizeof serial, "%s_serial", name);
         return kd_run1d(ctx, "pool", serial, (size_t)planes, nargs, args);
@@ -93,8 +93,9 @@ kd_status kd_avgpool_backward(kd_ctx *ctx, const kd_pool_desc *d, cl_mem dx, cl_
 
 static kd_status gap_check(kd_ctx *ctx, int n, int c, int hw) {
     if (n < 1 || c < 1 || hw < 1)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "global average pool: n=%d c=%d h*w=%d must all be >= 1", n, c, hw);
-    return pool_check_size(ctx->err, "global average pool input", (long long)n * c * hw);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "global average pool: n=%d c=%d h*w=%d must all be >= 1", n, c,
+                       hw);
+    return pool_check_size(kd_ctx_err(ctx), "global average pool input", (long long)n * c * hw);
 }
 
 kd_status kd_gap_forward(kd_ctx *ctx, int n, int c, int hw, cl_mem out, cl_mem in) {

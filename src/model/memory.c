@@ -86,11 +86,13 @@ static kd_status check_fits(kd_model *m, int batch, bool grads) {
     kd_ctx *ctx = m->ctx;
     uint64_t need, largest;
     kd_model_memory(m, batch, grads, &need, &largest);
-    uint64_t have = ctx->dev.global_mem > ctx->mem_in_use ? ctx->dev.global_mem - ctx->mem_in_use : 0;
+    uint64_t have = kd_ctx_device(ctx)->global_mem > kd_ctx_counters(ctx).mem_in_use
+                        ? kd_ctx_device(ctx)->global_mem - kd_ctx_counters(ctx).mem_in_use
+                        : 0;
     /* Kernels index with int: no buffer may hold 2^31 elements, whatever the
      * device would allocate. */
     uint64_t limit = (uint64_t)INT_MAX * sizeof(float);
-    if (ctx->dev.max_alloc && ctx->dev.max_alloc < limit) limit = ctx->dev.max_alloc;
+    if (kd_ctx_device(ctx)->max_alloc && kd_ctx_device(ctx)->max_alloc < limit) limit = kd_ctx_device(ctx)->max_alloc;
     bool too_big = largest > limit;
     if (need <= have && !too_big) return KD_OK;
     /* Memory grows linearly with the batch: find the largest that fits. */
@@ -107,11 +109,11 @@ static kd_status check_fits(kd_model *m, int batch, bool grads) {
     char hint[96];
     if (fit) snprintf(hint, sizeof hint, "--batch %d would fit", fit);
     else snprintf(hint, sizeof hint, "not even a batch of 1 fits: choose a smaller model or input size");
-    return kd_fail(ctx->err, KD_ERR_NOMEM,
+    return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM,
                    "%s at batch %d needs about %.0f MiB of device memory for %s (largest single buffer %.0f MiB), "
                    "but %s has %.0f MiB free of %.0f MiB (single buffers up to %.0f MiB): %s",
                    m->spec, batch, (double)need / mib, grads ? "training" : "inference", (double)largest / mib,
-                   ctx->dev.name, (double)have / mib, (double)ctx->dev.global_mem / mib,
+                   kd_ctx_device(ctx)->name, (double)have / mib, (double)kd_ctx_device(ctx)->global_mem / mib,
                    (double)limit / mib, hint);
 }
 
@@ -123,16 +125,16 @@ kd_status kd_model_plan(kd_model *m, int batch, bool grads) {
     if (!grads) kd_model_release_grads(m);
     KD_TRY(check_fits(m, batch, grads));
     if (grads && !m->written && !(m->written = calloc((size_t)m->nnodes, sizeof *m->written)))
-        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory planning %s", m->spec);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory planning %s", m->spec);
     char what[320];
     size_t input_floats = (size_t)batch * (size_t)m->in_c * (size_t)m->in_h * (size_t)m->in_w;
     KD_TRY(kd_buffer_alloc(ctx, input_floats * sizeof(float), "the input batch", &m->input));
     kd_mem_plan plan;
-    KD_TRY(kd_mem_plan_make(m, grads, &plan, ctx->err));
+    KD_TRY(kd_mem_plan_make(m, grads, &plan, kd_ctx_err(ctx)));
     kd_status s = KD_OK;
     m->nbufs = 0;
     if (!(m->bufs = calloc((size_t)(plan.nact + plan.ngrad + 1), sizeof *m->bufs)))
-        s = kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory planning %s", m->spec);
+        s = kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory planning %s", m->spec);
     for (int b = 0; b < plan.nact && s == KD_OK; b++) {
         snprintf(what, sizeof what, "activations %d of %d of %s (batch %d)", b + 1, plan.nact, m->spec, batch);
         s = kd_buffer_alloc(ctx, (size_t)batch * plan.act_floats[b] * sizeof(float), what, &m->bufs[m->nbufs++]);

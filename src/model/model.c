@@ -177,7 +177,7 @@ static void init_param(const kd_param *p, float *dst, kd_rng64 *rng) {
 kd_status kd_model_attach(kd_model *m, kd_ctx *ctx, uint64_t seed) {
     KD_ASSERT(!m->ctx);
     m->ctx = ctx;
-    size_t align = ctx->dev.mem_base_align_bytes / sizeof(float);
+    size_t align = kd_ctx_device(ctx)->mem_base_align_bytes / sizeof(float);
     if (align < 1) align = 1;
     m->train_floats = m->buf_floats = 0;
     for (int i = 0; i < m->nparams; i++) {
@@ -194,7 +194,7 @@ kd_status kd_model_attach(kd_model *m, kd_ctx *ctx, uint64_t seed) {
     if (!host_t || !host_b) {
         free(host_t);
         free(host_b);
-        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory initialising %s", m->spec);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory initialising %s", m->spec);
     }
     kd_rng64 rng = {seed * KD_RNG_GOLDEN + 12345};
     for (int i = 0; i < m->nparams; i++) {
@@ -219,7 +219,7 @@ kd_status kd_model_download(kd_model *m, float *host) {
     kd_ctx *ctx = m->ctx;
     float *t = malloc((m->train_floats ? m->train_floats : 1) * sizeof(float));
     float *b = malloc((m->buf_floats ? m->buf_floats : 1) * sizeof(float));
-    kd_status s = (!t || !b) ? kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory") : KD_OK;
+    kd_status s = (!t || !b) ? kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory") : KD_OK;
     if (s == KD_OK) s = kd_read(ctx, m->train_arena, 0, m->train_floats * sizeof(float), t);
     if (s == KD_OK && m->buf_floats) s = kd_read(ctx, m->buf_arena, 0, m->buf_floats * sizeof(float), b);
     if (s == KD_OK) {
@@ -237,7 +237,7 @@ kd_status kd_model_upload(kd_model *m, const float *host) {
     kd_ctx *ctx = m->ctx;
     float *t = calloc(m->train_floats ? m->train_floats : 1, sizeof(float));
     float *b = calloc(m->buf_floats ? m->buf_floats : 1, sizeof(float));
-    kd_status s = (!t || !b) ? kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory") : KD_OK;
+    kd_status s = (!t || !b) ? kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory") : KD_OK;
     if (s == KD_OK) {
         for (int i = 0; i < m->nparams; i++) {
             const kd_param *p = &m->params[i];

@@ -32,7 +32,7 @@ static kd_status meta_put(kd_st_writer *w, const char *key, const char *value, k
 }
 
 kd_status kd_weights_save(kd_model *m, const kd_model_meta *meta, kd_st_writer *w, const char *path) {
-    kd_err *err = kd_model_ctx(m)->err;
+    kd_err *err = kd_ctx_err(kd_model_ctx(m));
     size_t total = kd_model_total_floats(m);
     float *host = malloc((total ? total : 1) * sizeof(float));
     if (!host) return kd_fail(err, KD_ERR_NOMEM, "out of memory saving %s", path);
@@ -166,7 +166,7 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
 }
 
 kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd_load_report *rep) {
-    kd_err *err = kd_model_ctx(m)->err;
+    kd_err *err = kd_ctx_err(kd_model_ctx(m));
     memset(rep, 0, sizeof *rep);
     size_t total = kd_model_total_floats(m);
     float *host = malloc((total ? total : 1) * sizeof(float));
@@ -208,7 +208,7 @@ kd_status kd_weights_load(kd_model *m, const kd_st_file *f, bool require_all, kd
 }
 
 kd_status kd_model_open(const char *path, kd_ctx *ctx, kd_model **model, kd_model_meta *meta) {
-    kd_err *err = ctx->err;
+    kd_err *err = kd_ctx_err(ctx);
     *model = NULL;
     kd_st_file f;
     KD_TRY(kd_st_read(path, &f, err));

@@ -24,7 +24,7 @@ static void state_tensor(char *name, size_t cap, int j, const kd_param_view *p) 
 
 kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cfg *ocfg, cl_mem state,
                        const kd_ckpt_state *st, const char *path) {
-    kd_err *err = kd_model_ctx(m)->err;
+    kd_err *err = kd_ctx_err(kd_model_ctx(m));
     int k = kd_optim_state_per_param(ocfg);
     size_t n = kd_model_trainable(m).floats;
     float *host = NULL;
@@ -76,7 +76,7 @@ static bool get_num(const kd_st_file *f, const char *key, double *v) {
 }
 
 kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_ckpt_state *st, const char *path) {
-    kd_err *err = kd_model_ctx(m)->err;
+    kd_err *err = kd_ctx_err(kd_model_ctx(m));
     kd_st_file f;
     KD_TRY(kd_st_read(path, &f, err));
     memset(st, 0, sizeof *st);

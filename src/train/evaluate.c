@@ -28,7 +28,7 @@ static int argmax(const float *x, int n) {
  * summation order). */
 static kd_status evaluate_sharded(kd_model *m, const kd_prep_desc *prep, const kd_dataset *ds, const int *idx,
                                   int count, const kd_eval_cfg *cfg, kd_eval_result *out) {
-    kd_err *err = kd_model_ctx(m)->err;
+    kd_err *err = kd_ctx_err(kd_model_ctx(m));
     memset(out, 0, sizeof *out);
     const kd_dist *d = cfg->dist;
     int k = kd_model_classes(m);
@@ -100,7 +100,7 @@ kd_status kd_evaluate(kd_model *m, const kd_prep_desc *prep, const kd_dataset *d
         free(host);
         free(thost);
         kd_eval_result_free(out);
-        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for evaluation");
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory for evaluation");
     }
     kd_loader *ld = NULL;
     cl_mem acc = NULL;

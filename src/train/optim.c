@@ -58,10 +58,10 @@ static kd_status check_cfg(const kd_optim_cfg *cfg, float lr, long step, kd_err 
 kd_status kd_optim_step(kd_ctx *ctx, const kd_optim_cfg *cfg, size_t n, cl_mem param, cl_mem grad,
                         cl_mem state, float lr, long step, cl_mem bad_flag) {
     KD_ASSERT(cfg);
-    KD_TRY(check_cfg(cfg, lr, step, ctx->err));
+    KD_TRY(check_cfg(cfg, lr, step, kd_ctx_err(ctx)));
     if (n == 0) return KD_OK;
     if (n > (size_t)INT_MAX)
-        return kd_fail(ctx->err, KD_ERR_USAGE, "%zu parameters in one optimizer step; at most %d are supported",
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "%zu parameters in one optimizer step; at most %d are supported",
                        n, INT_MAX);
     KD_ASSERT(param && grad);
     KD_ASSERT(state || kd_optim_state_per_param(cfg) == 0);

@@ -18,7 +18,7 @@ typedef struct kd_step_loss {
     float scale;              /* 1 / the (global) batch size: the gradient of the batch mean */
 } kd_step_loss;
 
-/* The gradients of batch n, whose input is in m->input: forward in training
+/* The gradients of batch n, whose input is in kd_model_input: forward in training
  * mode, the loss and its gradient on the logits, then backward into m's
  * zeroed parameter gradients. */
 kd_status kd_step_grads(kd_model *m, int n, const kd_step_loss *loss);

@@ -11,7 +11,7 @@
 
 kd_status kd_upload_uniform(kd_ctx *ctx, cl_mem buf, size_t n, uint64_t seed, float lo, float hi) {
     float *h = malloc(n * sizeof *h);
-    if (!h) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory (%zu floats)", n);
+    if (!h) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory (%zu floats)", n);
     kd_rng64 r = {seed};
     for (size_t i = 0; i < n; i++) h[i] = lo + (hi - lo) * (float)kd_rng64_unit(&r);
     kd_status st = kd_write(ctx, buf, 0, n * sizeof *h, h, true);
@@ -25,8 +25,8 @@ kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w,
     b->batch = batch;
     b->classes = classes;
     b->oc = kd_optim_default(KD_OPTIM_ADAM);
-    uint64_t base = ctx->mem_in_use;
-    KD_TRY(kd_model_build(spec, c, h, w, classes, &b->m, ctx->err));
+    uint64_t base = kd_ctx_counters(ctx).mem_in_use;
+    KD_TRY(kd_model_build(spec, c, h, w, classes, &b->m, kd_ctx_err(ctx)));
     KD_TRY(kd_model_attach(b->m, ctx, 1));
     KD_TRY(kd_model_plan(b->m, batch, true));
     size_t nstate =
@@ -37,11 +37,11 @@ kd_status kd_step_bench_open(kd_ctx *ctx, const char *spec, int c, int h, int w,
     KD_TRY(kd_buffer_alloc(ctx, nstate * sizeof(float), "bench optimizer state", &b->state));
     KD_TRY(kd_fill(ctx, b->state, 0, nstate * sizeof(float), 0.0f));
     int *lab = malloc((size_t)batch * sizeof *lab);
-    if (!lab) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
+    if (!lab) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory");
     for (int i = 0; i < batch; i++) lab[i] = (i * 7 + 3) % classes;
     kd_status st = kd_write(ctx, b->labels, 0, (size_t)batch * sizeof *lab, lab, true);
     free(lab);
-    b->device_mib = (double)(ctx->mem_in_use - base) / (1024.0 * 1024.0);
+    b->device_mib = (double)(kd_ctx_counters(ctx).mem_in_use - base) / (1024.0 * 1024.0);
     return st;
 }
 

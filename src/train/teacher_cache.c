@@ -17,10 +17,10 @@ kd_status kd_teacher_cache_open(kd_ctx *ctx, int images, bool flips, int classes
     for (int i = 0; i < 2; i++) {
         KD_TRY(kd_buffer_alloc(ctx, (size_t)batch * sizeof(int), "teacher-cache indices", &c->idx[i]));
         c->idx_host[i] = malloc((size_t)batch * sizeof(int));
-        if (!c->idx_host[i]) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
+        if (!c->idx_host[i]) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory");
     }
     c->have = calloc(rows, sizeof(bool));
-    if (!c->have) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
+    if (!c->have) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory");
     return KD_OK;
 }
 

@@ -51,7 +51,7 @@ static kd_status read_stats(run *r, float *a, int epoch, float lr) {
     KD_TRY(kd_read(r->ctx, r->acc, 0, KD_ACC_COUNT * sizeof(float), a));
     KD_TRY(kd_read(r->ctx, r->bad, 0, sizeof bad, &bad));
     if (bad || !isfinite(a[KD_ACC_LOSS]))
-        return kd_fail(r->ctx->err, KD_ERR_NUMERIC,
+        return kd_fail(kd_ctx_err(r->ctx), KD_ERR_NUMERIC,
                        "training diverged in epoch %d, step %ld: %s is not finite. The learning rate (%g) is "
                        "probably too high for this model and batch: start again with a smaller --lr (e.g. %g) or "
                        "--warmup 1; '--init %s' starts from the last good weights, which that checkpoint holds "
@@ -103,7 +103,7 @@ static kd_status open_log(run *r) {
     r->log = fopen(path, "w");
     if (!r->log) {
         free(old);
-        return kd_fail(r->ctx->err, KD_ERR_IO, "cannot open --log %s for writing: %s", path, strerror(errno));
+        return kd_fail(kd_ctx_err(r->ctx), KD_ERR_IO, "cannot open --log %s for writing: %s", path, strerror(errno));
     }
     for (char *line = old, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -127,7 +127,7 @@ static kd_status open_log(run *r) {
 static kd_status save_ckpt(run *r) {
     if (!kd_dist_leader(r->dist)) return KD_OK; /* rank 0 writes; --resume restores every rank from it */
     kd_status s = kd_ckpt_save(r->m, r->meta, &r->cfg->optim, r->state, &r->st, r->cfg->ckpt);
-    if (s != KD_OK) kd_err_prefix(r->ctx->err, "saving checkpoint: ");
+    if (s != KD_OK) kd_err_prefix(kd_ctx_err(r->ctx), "saving checkpoint: ");
     return s;
 }
 
@@ -171,7 +171,7 @@ static kd_status sum_grads(run *r, bool *stop) {
     size_t n = p.floats, bytes = n * sizeof(float);
     KD_TRY(kd_read(r->ctx, p.grads, 0, bytes, r->ghost));
     r->ghost[n] = *stop ? 1.0f : 0.0f;
-    KD_TRY(kd_dist_sum_f32(r->dist, r->ghost, n + 1, r->ctx->err));
+    KD_TRY(kd_dist_sum_f32(r->dist, r->ghost, n + 1, kd_ctx_err(r->ctx)));
     *stop = r->ghost[n] > 0.0f;
     return kd_write(r->ctx, p.grads, 0, bytes, r->ghost, true);
 }
@@ -184,7 +184,7 @@ static kd_status share_buffers(run *r) {
     if (!kd_dist_on(r->dist) || p.floats == 0) return KD_OK;
     size_t bytes = p.floats * sizeof(float);
     KD_TRY(kd_read(r->ctx, p.values, 0, bytes, r->bhost));
-    KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, p.floats, r->ctx->err));
+    KD_TRY(kd_dist_bcast_f32(r->dist, r->bhost, p.floats, kd_ctx_err(r->ctx)));
     return kd_write(r->ctx, p.values, 0, bytes, r->bhost, true);
 }
 
@@ -243,15 +243,15 @@ static kd_status setup(run *r) {
             size_t bytes = (size_t)cfg->batch * 3 * sizeof(int32_t);
             KD_TRY(kd_buffer_alloc(ctx, bytes, "teacher-cache flips", &r->aug_other));
             r->aug_host = malloc(bytes);
-            if (!r->aug_host) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
+            if (!r->aug_host) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory");
         }
     }
     int ranks = kd_dist_on(r->dist) ? r->dist->size : 1;
     if (ranks > 1) {
-        KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", ctx->err));
+        KD_TRY(kd_dist_same(r->dist, cfg->config_json ? cfg->config_json : "", "settings", kd_ctx_err(ctx)));
         r->ghost = malloc((kd_model_trainable(r->m).floats + 1) * sizeof(float));
         r->bhost = malloc((kd_model_buffers(r->m).floats + 1) * sizeof(float));
-        if (!r->ghost || !r->bhost) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory");
+        if (!r->ghost || !r->bhost) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory");
     }
     /* --batch is per rank: the loader cuts global batches of ranks x batch. */
     KD_TRY(kd_loader_create(ctx, r->data->ds, r->data->train_idx, r->data->ntrain, cfg->batch * ranks, true,
@@ -279,7 +279,7 @@ static kd_status resume(run *r) {
     const kd_train_cfg *cfg = r->cfg;
     KD_TRY(kd_ckpt_load(r->m, &cfg->optim, r->state, &r->st, cfg->resume));
     if (cfg->config_json && strcmp(cfg->config_json, r->st.config))
-        return kd_fail(r->ctx->err, KD_ERR_USAGE,
+        return kd_fail(kd_ctx_err(r->ctx), KD_ERR_USAGE,
                        "--resume %s: the checkpoint was written with other settings; resume with the same "
                        "command line.\n  checkpoint: %s\n  this run:   %s",
                        cfg->resume, r->st.config, cfg->config_json);
@@ -300,7 +300,7 @@ static kd_status global_stats(run *r, float *a) {
     if (!kd_dist_on(r->dist)) return KD_OK;
     float sum[KD_ACC_COUNT];
     memcpy(sum, a, sizeof sum);
-    KD_TRY(kd_dist_sum_f32(r->dist, sum, KD_ACC_COUNT, r->ctx->err));
+    KD_TRY(kd_dist_sum_f32(r->dist, sum, KD_ACC_COUNT, kd_ctx_err(r->ctx)));
     memcpy(a, sum, sizeof sum);
     return KD_OK;
 }
@@ -309,7 +309,7 @@ static kd_status global_stats(run *r, float *a) {
 static kd_status agree(run *r, bool *flag) {
     if (!kd_dist_on(r->dist)) return KD_OK;
     float f = *flag ? 1.0f : 0.0f;
-    KD_TRY(kd_dist_sum_f32(r->dist, &f, 1, r->ctx->err));
+    KD_TRY(kd_dist_sum_f32(r->dist, &f, 1, kd_ctx_err(r->ctx)));
     *flag = f > 0.0f;
     return KD_OK;
 }
@@ -340,12 +340,12 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             KD_TRY(kd_loader_next(r->ld, &b, &done));
             if (done) break;
             lr = kd_sched_lr(&sched, r->st.step);
-            long c0 = r->ctx->commands, b0 = r->ctx->blas_calls;
+            long c0 = kd_ctx_counters(r->ctx).commands, b0 = kd_ctx_counters(r->ctx).blas_calls;
             /* Distributed, a Ctrl-C reaches the ranks at different steps: train_step makes it one decision. */
             bool stop = cfg->stop && *cfg->stop;
             KD_TRY(train_step(r, &b, lr, &stop));
-            res->step_commands += r->ctx->commands - c0;
-            res->step_blas_calls += r->ctx->blas_calls - b0;
+            res->step_commands += kd_ctx_counters(r->ctx).commands - c0;
+            res->step_blas_calls += kd_ctx_counters(r->ctx).blas_calls - b0;
             r->st.batch++;
             images += b.total;
             r->st.dropout_counter = kd_model_dropout_counter(r->m);
@@ -371,7 +371,7 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             }
             if (stop) {
                 kd_progress_end(&pr);
-                return kd_fail(r->ctx->err, KD_ERR_INTERRUPTED,
+                return kd_fail(kd_ctx_err(r->ctx), KD_ERR_INTERRUPTED,
                                "interrupted in epoch %d at batch %d/%d; progress saved to %s. Resume with:\n  %s "
                                "--resume %s",
                                e + 1, r->st.batch, r->nb, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...",
@@ -411,12 +411,13 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
             kd_st_writer *w = kd_dist_leader(r->dist) ? kd_st_writer_new() : NULL;
             kd_status s = !kd_dist_leader(r->dist) ? KD_OK
                           : w                      ? kd_weights_save(r->m, r->meta, w, cfg->out)
-                                                   : kd_fail(r->ctx->err, KD_ERR_NOMEM, "out of memory");
+                                                   : kd_fail(kd_ctx_err(r->ctx), KD_ERR_NOMEM, "out of memory");
             kd_st_writer_free(w);
             if (s != KD_OK) {
                 kd_eval_result_free(&val);
                 if (cfg->resume_hint)
-                    kd_err_prefix(r->ctx->err, "saving the best model of epoch %d: the checkpoint %s of the previous "
+                    kd_err_prefix(kd_ctx_err(r->ctx),
+                                  "saving the best model of epoch %d: the checkpoint %s of the previous "
                                   "epoch is intact; after fixing this, resume with '%s --resume %s'. ",
                                   e + 1, cfg->ckpt, cfg->resume_hint, resume_ckpt(cfg));
                 return s;
@@ -433,8 +434,9 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
         bool stop = cfg->stop && *cfg->stop;
         KD_TRY(agree(r, &stop));
         if (stop || (cfg->stop_after > 0 && r->st.step - first_step >= cfg->stop_after))
-            return kd_fail(r->ctx->err, KD_ERR_INTERRUPTED, "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s",
-                           e + 1, cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", resume_ckpt(cfg));
+            return kd_fail(kd_ctx_err(r->ctx), KD_ERR_INTERRUPTED,
+                           "interrupted after epoch %d; progress saved to %s. Resume with:\n  %s --resume %s", e + 1,
+                           cfg->ckpt, cfg->resume_hint ? cfg->resume_hint : "kdcl ...", resume_ckpt(cfg));
     }
     res->seconds = kd_now() - t_run;
     return KD_OK;
@@ -443,13 +445,11 @@ static kd_status run_epochs(run *r, kd_train_result *res) {
 kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *meta, kd_model *teacher,
                    const kd_prep_desc *tprep, const kd_train_data *data, const kd_train_cfg *cfg,
                    kd_train_result *res) {
-    kd_err *err = kd_model_ctx(m)->err;
+    kd_err *err = kd_ctx_err(kd_model_ctx(m));
     memset(res, 0, sizeof *res);
-    if (cfg->distill) {
-        KD_TRY(kd_distill_check(&cfg->kd, err));
-        KD_TRY(kd_distill_check_classes(&cfg->kd, kd_model_classes(m), err));
-        KD_ASSERT(teacher && kd_model_classes(teacher) == kd_model_classes(m));
-    }
+    /* cfg->kd was checked where it was parsed (kd_distill_check); the loss
+     * layer refuses a bad one at its own boundary. */
+    KD_ASSERT(!cfg->distill || (teacher && kd_model_classes(teacher) == kd_model_classes(m)));
     if (data->ntrain < 1) return kd_fail(err, KD_ERR_USAGE, "no training images (check --limit and --val-split)");
     run r = {.m = m,
              .t = cfg->distill ? teacher : NULL,

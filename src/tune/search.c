@@ -172,16 +172,16 @@ static int run_shape(tuner *t, int i, double limit_ms, double *ms) {
             double want = ref_at(s->ta, s->tb, s->m, s->n, s->k, s->beta, t->ha, t->hb, t->hc, r, c, &abs_sum);
             double got = t->out[(size_t)r * (size_t)s->n + (size_t)c];
             if (!ref_close(got, want, abs_sum)) {
-                kd_fail(ctx->err, KD_ERR_NUMERIC,
+                kd_fail(kd_ctx_err(ctx), KD_ERR_NUMERIC,
                         "CLBlast's default SGEMM gives a wrong result on %s (%s at [%d][%d]: %g, expected %g); "
                         "not tuning a broken GEMM",
-                        ctx->dev.name, s->label, r, c, got, want);
+                        kd_ctx_device(ctx)->name, s->label, r, c, got, want);
                 return RUN_WRONG;
             }
         }
         t->ref[i] = malloc(mn * sizeof(float));
         if (!t->ref[i]) {
-            kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for reference results");
+            kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory for reference results");
             return RUN_FAILED;
         }
         memcpy(t->ref[i], t->out, mn * sizeof(float));
@@ -315,8 +315,8 @@ static void normalise(int phase, cand *c) {
 }
 
 static bool cand_valid(const tuner *t, int phase, const cand *c) {
-    return phase == 0 ? kd_tune_xgemm_valid(c->v, &t->ctx->dev, NULL, 0)
-                      : kd_tune_direct_valid(c->v, &t->ctx->dev, NULL, 0);
+    return phase == 0 ? kd_tune_xgemm_valid(c->v, kd_ctx_device(t->ctx), NULL, 0)
+                      : kd_tune_direct_valid(c->v, kd_ctx_device(t->ctx), NULL, 0);
 }
 
 static cand make_x(size_t gemmk, size_t kreg, size_t kwg, size_t kwi, size_t mdimc, size_t mwg, size_t ndimc,
@@ -343,7 +343,7 @@ static cand make_d(size_t wgd, size_t mdimcd, size_t ndimcd, size_t kwid, size_t
  * generic defaults); GPUs want many work-items and local memory. Each list
  * ends with the other kind's picks. */
 static int seeds(const tuner *t, int phase, cand *out) {
-    bool cpu = (t->ctx->dev.type & CL_DEVICE_TYPE_CPU) != 0;
+    bool cpu = (kd_ctx_device(t->ctx)->type & CL_DEVICE_TYPE_CPU) != 0;
     cand cpu_x[] = {
         make_x(0, 1, 32, 2, 4, 64, 4, 64, 0, 0, 8, 8), make_x(0, 1, 32, 2, 2, 32, 2, 32, 0, 0, 8, 8),
         make_x(0, 1, 32, 2, 4, 64, 2, 32, 0, 0, 8, 8), make_x(0, 1, 32, 2, 8, 128, 2, 32, 0, 0, 16, 8),
@@ -480,7 +480,7 @@ static kd_status try_cand(tuner *t, int phase, const cand *c, double bound, doub
     else if (r == RUN_OK) t->res->tried++;
     bool better = r == RUN_OK && *cost < bound;
     char extra[600] = "";
-    if (r == RUN_FAILED) snprintf(extra, sizeof extra, ": %.500s", ctx->err->msg);
+    if (r == RUN_FAILED) snprintf(extra, sizeof extra, ": %.500s", kd_ctx_err(ctx)->msg);
     if (t->o->verbose || better || r == RUN_FAILED || r == RUN_WRONG) {
         if (r == RUN_OK && isfinite(*cost))
             say(t, "%-6s cost %.3f%s %s (%.0fs)", origin, *cost, better ? " best so far:" : "", txt, now_s() - t1);
@@ -488,7 +488,7 @@ static kd_status try_cand(tuner *t, int phase, const cand *c, double bound, doub
     } else {
         say(t, "%-6s %s (%.0fs)", origin, isfinite(*cost) ? "slower" : verdict, now_s() - t1);
     }
-    kd_err_clear(ctx->err);
+    kd_err_clear(kd_ctx_err(ctx));
     return KD_OK;
 }
 
@@ -643,7 +643,7 @@ static kd_status setup(tuner *t) {
     for (int i = 0; i < t->o->nshapes && res->nshapes < KD_TUNE_MAX_SHAPES; i++) {
         const kd_gemm_use *s = &t->o->shapes[i];
         if (s->m < 1 || s->n < 1 || s->k < 1 || !(s->count > 0))
-            return kd_fail(ctx->err, KD_ERR_USAGE, "tune: shape '%s' has a zero size or count", s->label);
+            return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "tune: shape '%s' has a zero size or count", s->label);
         int dup = -1;
         for (int j = 1; j < res->nshapes; j++) {
             const kd_gemm_use *o = &res->shapes[j];
@@ -670,7 +670,7 @@ static kd_status setup(tuner *t) {
     t->hc = malloc(nc * sizeof(float));
     t->out = malloc(nc * sizeof(float));
     if (!t->ha || !t->hb || !t->hc || !t->out)
-        return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for the tuning matrices");
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory for the tuning matrices");
     kd_rng64 rs = {42};
     float *arrs[3] = {t->ha, t->hb, t->hc};
     size_t lens[3] = {na, nb, nc};
@@ -691,15 +691,15 @@ static kd_status search(tuner *t) {
     kd_ctx *ctx = t->ctx;
     kd_tune_result *res = t->res;
     KD_TRY(setup(t));
-    say(t, "%s; budget %.0f s; %d GEMM shapes (m x n x k, row-major as kd_sgemm runs them)", ctx->dev.name,
+    say(t, "%s; budget %.0f s; %d GEMM shapes (m x n x k, row-major as kd_sgemm runs them)", kd_ctx_device(ctx)->name,
         t->o->budget_s, t->ns);
 
     /* CLBlast's defaults: the baseline, and the reference results. */
     for (int i = 0; i < t->ns; i++) {
         int r = run_shape(t, i, INFINITY, &t->base[i]);
         if (r) {
-            if (r == RUN_FAILED) kd_err_prefix(ctx->err, "CLBlast with its default parameters: ");
-            return ctx->err->code ? ctx->err->code : KD_ERR_BLAS;
+            if (r == RUN_FAILED) kd_err_prefix(kd_ctx_err(ctx), "CLBlast with its default parameters: ");
+            return kd_ctx_err(ctx)->code ? kd_ctx_err(ctx)->code : KD_ERR_BLAS;
         }
         res->base_ms[i] = t->base[i];
         t->ind[i] = t->dir[i] = INFINITY;
@@ -741,7 +741,7 @@ static kd_status search(tuner *t) {
             say(t, "CLBlast's direct kernel for m*n*k < %zu^3 %s", t->threshold_b,
                 r == RUN_WRONG ? "gives WRONG results here" : "failed");
         }
-        kd_err_clear(ctx->err);
+        kd_err_clear(kd_ctx_err(ctx));
         double left = t->search_end - now_s();
         if (stopped(t) || left < B_COST * median_a(t)) {
             say(t, "phase B (tuning the direct kernel) skipped: %.0f s left, a candidate takes about %.0f s here",
@@ -793,8 +793,8 @@ static kd_status search(tuner *t) {
         if (r) {
             say(t, "the final set %s; keeping CLBlast's defaults%s%s",
                 r == RUN_FAILED ? "failed" : "gave WRONG results", r == RUN_FAILED ? ": " : "",
-                r == RUN_FAILED ? ctx->err->msg : "");
-            kd_err_clear(ctx->err);
+                r == RUN_FAILED ? kd_ctx_err(ctx)->msg : "");
+            kd_err_clear(kd_ctx_err(ctx));
             memset(res->best_ms, 0, sizeof res->best_ms);
             return KD_OK;
         }
@@ -814,14 +814,15 @@ static kd_status search(tuner *t) {
 
 kd_status kd_tune_search(kd_ctx *ctx, const kd_tune_opts *opts, kd_tune_result *res) {
     memset(res, 0, sizeof *res);
-    if (ctx->tuned)
-        return kd_fail(ctx->err, KD_ERR_USAGE,
+    if (kd_ctx_tuned(ctx))
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE,
                        "kd_tune_search needs a context without stored tuning (kd_session_open_untuned): CLBlast's "
                        "defaults are the baseline and the reference");
     if (!(opts->budget_s > 0))
-        return kd_fail(ctx->err, KD_ERR_USAGE, "tune: the time budget must be positive (got %g s)", opts->budget_s);
+        return kd_fail(kd_ctx_err(ctx), KD_ERR_USAGE, "tune: the time budget must be positive (got %g s)",
+                       opts->budget_s);
     tuner *t = calloc(1, sizeof *t);
-    if (!t) return kd_fail(ctx->err, KD_ERR_NOMEM, "out of host memory for the tuner");
+    if (!t) return kd_fail(kd_ctx_err(ctx), KD_ERR_NOMEM, "out of host memory for the tuner");
     t->ctx = ctx;
     t->o = opts;
     t->res = res;

@@ -31,11 +31,17 @@ static int fuzz_cli_args(const uint8_t *data, size_t size) {
     opts[n++] = (kd_opt){.name = "init", .kind = KD_OPT_STR, .dest = &init, .metavar = "W", .help = ""};
     kd_train_opts_table(&o, opts, &n, 64);
     kd_global g = {0};
-    kd_opt global[KD_GLOBAL_NOPTS];
-    kd_global_opts(&g, global);
+    kd_global_opts(&g);
     const char *positional[2];
-    kd_cmdline cl = {.command = "train", .usage = "", .description = "", .opts = opts, .nopts = n, .global = global,
-                     .nglobal = KD_GLOBAL_NOPTS, .positional = positional, .max_positional = 0};
+    kd_cmdline cl = {.command = "train",
+                     .usage = "",
+                     .description = "",
+                     .opts = opts,
+                     .nopts = n,
+                     .global = g.opts,
+                     .nglobal = KD_GLOBAL_NOPTS,
+                     .positional = positional,
+                     .max_positional = 0};
     kd_err err = {0};
     kd_status s = kd_cmdline_parse(&cl, argc, argv, &err);
     int ok = 0;
