@@ -224,8 +224,12 @@ const char *kd_ctx_cache_dir(const kd_ctx *ctx) { return ctx->cache_dir; }
 bool kd_ctx_tuned(const kd_ctx *ctx) { return ctx->tuned; }
 bool kd_ctx_preset(const kd_ctx *ctx) { return ctx->preset; }
 kd_ctx_counts kd_ctx_counters(const kd_ctx *ctx) {
-    return (kd_ctx_counts){ctx->commands, ctx->blas_calls,           ctx->mem_in_use,
-                           ctx->mem_peak, ctx->programs_from_source, ctx->programs_from_cache};
+    return (kd_ctx_counts){.commands = ctx->commands,
+                           .blas_calls = ctx->blas_calls,
+                           .mem_in_use = ctx->mem_in_use,
+                           .mem_peak = ctx->mem_peak,
+                           .programs_from_source = ctx->programs_from_source,
+                           .programs_from_cache = ctx->programs_from_cache};
 }
 int kd_prof_rows(const kd_ctx *ctx) { return ctx->nprof; }
 const kd_prof_stat *kd_prof_row(const kd_ctx *ctx, int i) { return &ctx->prof[i]; }

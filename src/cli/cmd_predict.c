@@ -331,59 +331,26 @@ int kd_cmd_predict(int argc, char **argv) {
     bool json = false;
     kd_global g = {0};
     kd_opt opts[] = {
-        {.name = "model",
-         .kind = KD_OPT_STR,
-         .dest = &model_path,
-         .metavar = "M.safetensors",
+        {.name = "model", .kind = KD_OPT_STR, .dest = &model_path, .metavar = "M.safetensors",
          .help = "a model written by kdcl train/distill"},
-        {.name = "top",
-         .kind = KD_OPT_INT,
-         .dest = &top,
-         .metavar = "K",
-         .help = "classes shown per image, most probable first (at most the model's classes)",
-         .min = 1,
+        {.name = "top", .kind = KD_OPT_INT, .dest = &top, .metavar = "K",
+         .help = "classes shown per image, most probable first (at most the model's classes)", .min = 1,
          .max = KD_MAX_CLASSES},
-        {.name = "json",
-         .kind = KD_OPT_FLAG,
-         .dest = &json,
+        {.name = "json", .kind = KD_OPT_FLAG, .dest = &json,
          .help = "one JSON object per image: {\"file\", \"top\": [{\"class\", \"name\", \"p\"}]} or {\"file\", "
                  "\"error\"}"},
-        {.name = "batch",
-         .kind = KD_OPT_INT,
-         .dest = &o.batch,
-         .metavar = "N",
-         .help = "images per forward pass",
-         .min = 1,
-         .max = 65536},
-        {.name = "data",
-         .kind = KD_OPT_STR,
-         .dest = &o.data,
-         .metavar = "DATA",
+        {.name = "batch", .kind = KD_OPT_INT, .dest = &o.batch, .metavar = "N", .help = "images per forward pass",
+         .min = 1, .max = 65536},
+        {.name = "data", .kind = KD_OPT_STR, .dest = &o.data, .metavar = "DATA",
          .help = "instead of image files: a data set, fashion-mnist[:DIR] | cifar10:DIR | synthetic[:N[:CxHxW]]"},
-        {.name = "split",
-         .kind = KD_OPT_STR,
-         .dest = &split,
-         .metavar = "train|val|test",
+        {.name = "split", .kind = KD_OPT_STR, .dest = &split, .metavar = "train|val|test",
          .help = "with --data: which images (val: the hold-out of --val-split, as in training)",
          .choices = "train|val|test"},
-        {.name = "limit",
-         .kind = KD_OPT_LONG,
-         .dest = &o.limit,
-         .metavar = "N",
-         .help = "with --data: only the first N images",
-         .min = 1,
-         .max = 1e9},
-        {.name = "val-split",
-         .kind = KD_OPT_FLOAT,
-         .dest = &o.val_split,
-         .metavar = "F",
-         .help = "with --data: validation fraction used in training (for --split val/train)",
-         .min = 0,
-         .max = 0.9},
-        {.name = "out",
-         .kind = KD_OPT_STR,
-         .dest = &out,
-         .metavar = "logits.safetensors",
+        {.name = "limit", .kind = KD_OPT_LONG, .dest = &o.limit, .metavar = "N",
+         .help = "with --data: only the first N images", .min = 1, .max = 1e9},
+        {.name = "val-split", .kind = KD_OPT_FLOAT, .dest = &o.val_split, .metavar = "F",
+         .help = "with --data: validation fraction used in training (for --split val/train)", .min = 0, .max = 0.9},
+        {.name = "out", .kind = KD_OPT_STR, .dest = &out, .metavar = "logits.safetensors",
          .help = "with --data: write \"logits\" (N x classes, F32) and \"labels\" (N, I32) in data-set order"},
         {.name = "quiet", .kind = KD_OPT_FLAG, .dest = &o.quiet, .help = "with --data: no progress output"},
     };
@@ -394,14 +361,15 @@ int kd_cmd_predict(int argc, char **argv) {
         .usage = "kdcl predict --model M.safetensors [--top K] [--json] IMAGE...\n"
                  "       kdcl predict --model M.safetensors --data DATA [--split test] [--limit N] --out "
                  "logits.safetensors",
-        .description = "Classifies PNG and JPEG files (recognised by content, not name) with a trained model, in\n"
-                       "inference mode on the selected device, and prints the most probable classes with their\n"
-                       "softmax probabilities. Each image is converted as the model's training images were: to\n"
-                       "grayscale (ITU-R 601 luma, as PIL) or RGB, alpha dropped, 16-bit scaled to 8, then resized\n"
-                       "bilinearly to the model's input, scaled to [0,1] and normalised as stored in the model file.\n"
-                       "An image that cannot be read is reported and the others are still classified (exit 1).\n"
-                       "With --data, runs a whole data set split instead and writes its logits and labels, in\n"
-                       "data-set order, to a safetensors file.",
+        .description =
+            "Classifies PNG and JPEG files (recognised by content, not name) with a trained model, in\n"
+            "inference mode on the selected device, and prints the most probable classes with their\n"
+            "softmax probabilities. Each image is converted as the model's training images were: to\n"
+            "grayscale (ITU-R 601 luma, as PIL) or RGB, alpha dropped, 16-bit scaled to 8, then resized\n"
+            "bilinearly to the model's input, scaled to [0,1] and normalised as stored in the model file.\n"
+            "An image that cannot be read is reported and the others are still classified (exit 1).\n"
+            "With --data, runs a whole data set split instead and writes its logits and labels, in\n"
+            "data-set order, to a safetensors file.",
         .opts = opts,
         .nopts = (int)(sizeof opts / sizeof opts[0]),
         .positional = files,
