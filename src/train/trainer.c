@@ -451,15 +451,8 @@ kd_status kd_train(kd_model *m, const kd_prep_desc *prep, const kd_model_meta *m
      * layer refuses a bad one at its own boundary. */
     KD_ASSERT(!cfg->distill || (teacher && kd_model_classes(teacher) == kd_model_classes(m)));
     if (data->ntrain < 1) return kd_fail(err, KD_ERR_USAGE, "no training images (check --limit and --val-split)");
-    run r = {.m = m,
-             .t = cfg->distill ? teacher : NULL,
-             .ctx = kd_model_ctx(m),
-             .cfg = cfg,
-             .data = data,
-             .prep = prep,
-             .tprep = tprep,
-             .meta = meta,
-             .dist = cfg->dist};
+    run r = {.m = m, .t = cfg->distill ? teacher : NULL, .ctx = kd_model_ctx(m), .cfg = cfg, .data = data,
+             .prep = prep, .tprep = tprep, .meta = meta, .dist = cfg->dist};
     r.st.best_acc = -1;
     if (cfg->config_json) snprintf(r.st.config, sizeof r.st.config, "%s", cfg->config_json);
     int global_batch = cfg->batch * ranks(&r);
