@@ -150,12 +150,6 @@ static void conv_ref_any(const void *d, const double *x, const double *w, const 
     conv_ref(d, x, w, b, out);
 }
 
-/* Central differences of sum(conv_ref(x, w, b) * R) (tests/ref/fd.h). */
-static void fd_grad(const kd_conv_desc *d, double *x, double *w, double *b, const double *rr, double *v,
-                    size_t nv, double *g, double *scratch) {
-    th_fd_grad(conv_ref_any, d, out_numel(d), x, w, b, rr, v, nv, g, scratch);
-}
-
 static void check_grad(const char *what, const kd_conv_desc *d, const char *tag, const float *got,
                        const double *ref, size_t n) {
     double e = th_nmse(got, ref, n), m = th_max_rel(got, ref, n, 1e-4, 1e-4);
@@ -177,9 +171,9 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_conv_desc d) {
     double *xd = th_to_double(x, nx), *wd = th_to_double(w, nw), *bd = th_to_double(b, nb), *rd = th_to_double(rr, ny);
     double *scratch = malloc(ny * sizeof *scratch);
     double *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw), *fb = malloc(nb * sizeof *fb);
-    fd_grad(&d, xd, wd, bd, rd, xd, nx, fx, scratch);
-    fd_grad(&d, xd, wd, bd, rd, wd, nw, fw, scratch);
-    if (d.bias) fd_grad(&d, xd, wd, bd, rd, bd, nb, fb, scratch);
+    th_fd_grad(conv_ref_any, &d, ny, xd, wd, bd, rd, xd, nx, fx, scratch);
+    th_fd_grad(conv_ref_any, &d, ny, xd, wd, bd, rd, wd, nw, fw, scratch);
+    if (d.bias) th_fd_grad(conv_ref_any, &d, ny, xd, wd, bd, rd, bd, nb, fb, scratch);
 
     cl_mem mx = th_upload(ctx, x, nx), mw = th_upload(ctx, w, nw), mb = d.bias ? th_upload(ctx, b, nb) : NULL;
     cl_mem mr = th_upload(ctx, rr, ny), my = th_nan_buffer(ctx, ny), ws = ws_alloc(ctx, nws);

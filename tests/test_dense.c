@@ -48,12 +48,6 @@ static void dense_ref_any(const void *d, const double *x, const double *w, const
     dense_ref(d, x, w, b, out);
 }
 
-/* Central differences of sum(dense_ref(x, w, b) * R) (tests/ref/fd.h). */
-static void fd_grad(const kd_dense_desc *d, double *x, double *w, double *b, const double *rr, double *v,
-                    size_t nv, double *g, double *scratch) {
-    th_fd_grad(dense_ref_any, d, (size_t)d->n * d->out, x, w, b, rr, v, nv, g, scratch);
-}
-
 static void check_grad(const char *what, const kd_dense_desc *d, int call, const float *got, const double *ref,
                        size_t n) {
     double e = th_nmse(got, ref, n), m = th_max_rel(got, ref, n, 1e-4, 1e-4);
@@ -74,9 +68,9 @@ static void test_backward(kd_ctx *ctx, th_rng *r, kd_dense_desc d) {
     double *xd = th_to_double(x, nx), *wd = th_to_double(w, nw), *bd = th_to_double(b, nb), *rd = th_to_double(rr, ny);
     double *scratch = malloc(ny * sizeof *scratch);
     double *fx = malloc(nx * sizeof *fx), *fw = malloc(nw * sizeof *fw), *fb = malloc(nb * sizeof *fb);
-    fd_grad(&d, xd, wd, bd, rd, xd, nx, fx, scratch);
-    fd_grad(&d, xd, wd, bd, rd, wd, nw, fw, scratch);
-    fd_grad(&d, xd, wd, bd, rd, bd, nb, fb, scratch);
+    th_fd_grad(dense_ref_any, &d, ny, xd, wd, bd, rd, xd, nx, fx, scratch);
+    th_fd_grad(dense_ref_any, &d, ny, xd, wd, bd, rd, wd, nw, fw, scratch);
+    th_fd_grad(dense_ref_any, &d, ny, xd, wd, bd, rd, bd, nb, fb, scratch);
 
     cl_mem mx = th_upload(ctx, x, nx), mw = th_upload(ctx, w, nw), mr = th_upload(ctx, rr, ny);
     cl_mem mdx = th_nan_buffer(ctx, nx), mdw = th_upload(ctx, g0w, nw), mdb = th_upload(ctx, g0b, nb);

@@ -14,12 +14,30 @@ static kd_status put_num(kd_st_writer *w, const char *key, double v, kd_err *err
     return kd_st_writer_meta(w, key, buf, err);
 }
 
-/* The optimizer's state in a checkpoint: slot j (Adam: 0 first moment, 1
- * second) of trainable parameter p is tensor "optimizer.<j>.<name>"; on the
- * device it lies at j * floats + p.slot of the state buffer, laid out like
- * kd_model_trainable's. Independent of that layout's alignment. */
-static void state_tensor(char *name, size_t cap, int j, const kd_param_view *p) {
-    snprintf(name, cap, "optimizer.%d.%s", j, p->name);
+/* The optimizer's state in a checkpoint, one tensor per slot (Adam: 0 the
+ * first moment, 1 the second) and trainable parameter, independent of the
+ * device layout's alignment: "optimizer.<j>.<name>", whose floats lie at
+ * *at = j * floats + p.slot of a state buffer laid out like
+ * kd_model_trainable's. Walks them in file order from *it = 0; false after
+ * the last. */
+typedef struct state_tensor {
+    char name[192];
+    kd_param_view p;
+    size_t at;
+} state_tensor;
+
+static bool next_state(const kd_model *m, int slots, int *it, state_tensor *t) {
+    int np = kd_model_nparams(m);
+    for (; *it < slots * np; (*it)++) {
+        int j = *it / np;
+        t->p = kd_model_param(m, *it % np);
+        if (!t->p.trainable) continue;
+        snprintf(t->name, sizeof t->name, "optimizer.%d.%s", j, t->p.name);
+        t->at = (size_t)j * kd_model_trainable(m).floats + t->p.slot;
+        (*it)++;
+        return true;
+    }
+    return false;
 }
 
 kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cfg *ocfg, cl_mem state,
@@ -35,14 +53,9 @@ kd_status kd_ckpt_save(kd_model *m, const kd_model_meta *meta, const kd_optim_cf
         host = malloc((size_t)k * n * sizeof(float));
         if (!host) s = kd_fail(err, KD_ERR_NOMEM, "out of memory writing %s", path);
         if (s == KD_OK) s = kd_read(kd_model_ctx(m), state, 0, (size_t)k * n * sizeof(float), host);
-        for (int j = 0; j < k && s == KD_OK; j++)
-            for (int i = 0; i < kd_model_nparams(m) && s == KD_OK; i++) {
-                kd_param_view p = kd_model_param(m, i);
-                if (!p.trainable) continue;
-                char name[192];
-                state_tensor(name, sizeof name, j, &p);
-                s = kd_st_writer_add(w, name, KD_F32, p.ndim, p.shape, host + (size_t)j * n + p.slot, err);
-            }
+        state_tensor t;
+        for (int it = 0; s == KD_OK && next_state(m, k, &it, &t);)
+            s = kd_st_writer_add(w, t.name, KD_F32, t.p.ndim, t.p.shape, host + t.at, err);
     }
     char buf[64];
     if (s == KD_OK) s = put_num(w, "kdcl.ckpt.epoch", st->epoch, err);
@@ -136,21 +149,17 @@ kd_status kd_ckpt_load(kd_model *m, const kd_optim_cfg *ocfg, cl_mem state, kd_c
             s = kd_fail(err, KD_ERR_NOMEM, "out of memory reading %s", path);
             goto done;
         }
-        for (int j = 0; j < k && s == KD_OK; j++)
-            for (int i = 0; i < kd_model_nparams(m) && s == KD_OK; i++) {
-                kd_param_view p = kd_model_param(m, i);
-                if (!p.trainable) continue;
-                char name[192];
-                state_tensor(name, sizeof name, j, &p);
-                const kd_st_tensor *t = kd_st_find(&f, name);
-                if (!t || kd_st_numel(t) != p.count)
-                    s = kd_fail(err, KD_ERR_INPUT,
-                                "%s: optimizer state '%s' is missing or has the wrong size (was the checkpoint written "
-                                "with another --optimizer?)",
-                                path, name);
-                else
-                    s = kd_st_to_f32(&f, t, host + (size_t)j * n + p.slot, err);
-            }
+        state_tensor t;
+        for (int it = 0; s == KD_OK && next_state(m, k, &it, &t);) {
+            const kd_st_tensor *ft = kd_st_find(&f, t.name);
+            if (!ft || kd_st_numel(ft) != t.p.count)
+                s = kd_fail(err, KD_ERR_INPUT,
+                            "%s: optimizer state '%s' is missing or has the wrong size (was the checkpoint written "
+                            "with another --optimizer?)",
+                            path, t.name);
+            else
+                s = kd_st_to_f32(&f, ft, host + t.at, err);
+        }
         if (s == KD_OK) s = kd_write(kd_model_ctx(m), state, 0, (size_t)k * n * sizeof(float), host, true);
         free(host);
     }

@@ -7,6 +7,19 @@
 #include "runtime/buffer.h"
 #include "tests/ref/logits.h"
 
+void th_distill_refused(kd_ctx *ctx, const kd_distill_cfg *cfg, int c, const char *needle, const char *what) {
+    cl_mem dummy = th_zeros(ctx, (size_t)c);
+    int zero = 0;
+    cl_mem dy = th_upload_labels(ctx, &zero, 1);
+    CHECK(kd_distill_forward(ctx, cfg, 1, c, dummy, dummy, dummy, dy) == KD_ERR_USAGE &&
+              strstr(kd_ctx_err(ctx)->msg, needle),
+          "%s: forward accepted it: %s", what, kd_ctx_err(ctx)->msg);
+    CHECK(kd_distill_backward(ctx, cfg, 1, c, 1.0f, dummy, dummy, dummy, dy) == KD_ERR_USAGE,
+          "%s: backward accepted it", what);
+    kd_buffer_free(ctx, dummy);
+    kd_buffer_free(ctx, dy);
+}
+
 static void row_d(const float *x, int c, double *out) {
     for (int j = 0; j < c; j++) out[j] = x[j];
 }

@@ -31,4 +31,8 @@ typedef struct th_loss_worst {
 void th_distill_case(kd_ctx *ctx, th_rng *r, const kd_distill_cfg *cfg, const th_loss_ref *ref, int n, int c,
                      float big, const char *what, th_loss_worst *worst);
 
+/* kd_distill_forward and kd_distill_backward on one sample of c classes
+ * both refuse cfg (KD_ERR_USAGE), the forward's message naming `needle`. */
+void th_distill_refused(kd_ctx *ctx, const kd_distill_cfg *cfg, int c, const char *needle, const char *what);
+
 #endif
