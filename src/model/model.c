@@ -25,6 +25,7 @@ static kd_status build_at(const char *spec, int c, int h, int w, int classes, kd
     kd_graph g = {.m = m};
     kd_status s = kd_resnet_is_spec(spec) ? kd_resnet_build(&g, spec, err) : kd_layers_build(&g, spec, err);
     if (s == KD_OK && !g.oom && !(m->mem = calloc((size_t)m->nnodes + 1, sizeof *m->mem))) g.oom = true;
+    for (int i = 0; s == KD_OK && !g.oom && i < m->nnodes; i++) m->mem[i].relu_after = -1; /* until a plan fuses */
     if (s == KD_OK && g.oom) s = kd_fail(err, KD_ERR_NOMEM, "out of memory building the model");
     if (s != KD_OK) {
         kd_model_free(m);
