@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "runtime/blas.h"
 #include "runtime/buffer.h"
@@ -14,20 +13,8 @@
 #include "src/cli/session.h"
 #include "runtime/kernel.h"
 #include "src/layers/conv.h"
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-#define TRY(call)                                                                                                      \
-    do {                                                                                                               \
-        if ((call) != KD_OK) {                                                                                         \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, kd_ctx_err(ctx)->msg);                       \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#define TOOL_CTX ctx /* the context TRY reports from */
+#include "tools/timing.h"
 
 static cl_mem buf(kd_ctx *ctx, size_t floats, float v) {
     cl_mem m;

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "runtime/buffer.h"
 #include "runtime/device.h"
@@ -26,22 +25,10 @@
 #include "src/layers/eltwise.h"
 #include "src/layers/pool.h"
 #include "src/train/optim.h"
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
+#define TOOL_CTX g_ctx /* the context TRY reports from */
+#include "tools/timing.h"
 
 static kd_ctx *g_ctx; /* for TRY's message only */
-
-#define TRY(call)                                                                                                      \
-    do {                                                                                                               \
-        if ((call) != KD_OK) {                                                                                         \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, kd_ctx_err(g_ctx)->msg);                     \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
-    } while (0)
 
 /* A buffer of `floats` values in [-1, 1) (deterministic), so that max
  * pooling, ReLU and the losses see realistic data rather than constants. */
